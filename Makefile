@@ -1,0 +1,63 @@
+# hoidap — set-up and everyday commands. Everything installs into .venv; nothing is
+# downloaded at run time (models and tokenizer files ship inside packages).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_DEV := $(VENV)/.installed-dev
+CHROMIUM  ?= /usr/bin/chromium
+
+.PHONY: run test lint format index eval bench browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# torch is pinned to the CPU build first so sentence-transformers never pulls a CUDA build.
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,st]'
+	touch $@ $(STAMP_RUN)
+
+## make run: install, index seeds/ (incremental: nothing is re-embedded if unchanged), start the UI
+run: $(STAMP_RUN)
+	$(BIN)/hoidap index seeds/
+	$(BIN)/hoidap serve
+
+index: $(STAMP_RUN)
+	$(BIN)/hoidap index seeds/
+
+## make test: dev extras, a real Chromium for UI tests, lint, then every test
+test: $(STAMP_DEV) browser
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	HOIDAP_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP_DEV)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## make eval: the seed QA set through the real assistant, with the quality gate
+eval: $(STAMP_DEV)
+	$(BIN)/hoidap eval --dataset evals/data/seed_qa.jsonl --out .hoidap/eval/seed --gate evals/gate.json
+
+bench: $(STAMP_DEV)
+	$(BIN)/python bench/index_bench.py
+	$(BIN)/python bench/ask_bench.py
+
+# Debian's Chromium for the browser tests (the test tools' own browser downloads do not work offline).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: sudo apt-get install chromium (needed by the UI and widget tests)"; exit 1; fi; }
+
+clean:
+	rm -rf $(VENV) .hoidap .pytest_cache .ruff_cache

@@ -1,0 +1,224 @@
+"""The assistant: question (+ history) → standalone question → retrieve → refuse or answer → cite.
+
+Every interface (CLI, Gradio UI, HTTP API, widget, eval harness) goes through
+:class:`Assistant`, so they all answer the same way. Heavy pieces (model, store,
+lexical index) load on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from importlib import resources
+
+from assistant.answer import REFUSAL_TEXT, Answer, Citation
+from assistant.citations import verify_citations
+from assistant.extractive import ExtractiveAnswerer, ExtractiveResult
+from assistant.followup import rewrite_followup, trim_history
+from assistant.retriever import FusionConfig, HybridRetriever
+from index.config import Settings
+from index.embedders import Embedder, get_embedder
+from index.errors import HoidapError, IndexEmpty, InvalidQuestion
+from index.lexical import LexicalIndex
+from index.normalize import match_form
+from index.pipeline import load_lexical
+from index.store import ChunkStore
+from index.types import ScoredChunk
+
+log = logging.getLogger(__name__)
+
+LLM_FALLBACK_NOTICE = "Mô hình ngôn ngữ hiện không phản hồi; dưới đây là câu trả lời trích từ các bài viết."
+EMPTY_INDEX_MESSAGE = (
+    "Chưa có bài viết nào được lập chỉ mục. Hãy chạy `hoidap index` (hoặc `make run`) rồi thử lại."
+)
+
+
+def calibrated_threshold() -> float:
+    """The refusal threshold fitted on the seed QA set (see ``hoidap calibrate``)."""
+    data = json.loads(resources.files("assistant").joinpath("calibration.json").read_text(encoding="utf-8"))
+    return float(data["refusal_threshold"])
+
+
+class Assistant:
+    """Answers questions over the indexed articles, in Vietnamese, with citations."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        llm=None,
+        fusion: FusionConfig | None = None,
+    ):
+        self.settings = settings or Settings.load()
+        self._embedder = embedder
+        self._store: ChunkStore | None = None
+        self._lexical: LexicalIndex | None = None
+        self._retriever: HybridRetriever | None = None
+        self._llm = llm
+        self._llm_checked = llm is not None
+        self.fusion = fusion or FusionConfig(dense_weight=self.settings.dense_weight)
+        t = self.settings.refusal_threshold
+        self.threshold = t if t >= 0 else calibrated_threshold()
+
+    # -- lazy components ---------------------------------------------------------------
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.settings.embedder, self.settings)
+        return self._embedder
+
+    @property
+    def store(self) -> ChunkStore:
+        if self._store is None:
+            self._store = ChunkStore(self.settings, self.embedder.identity)
+        return self._store
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        if self._retriever is None:
+            if self.store.count() == 0:
+                raise IndexEmpty(
+                    "The index is empty: run `hoidap index` first.", EMPTY_INDEX_MESSAGE
+                )
+            self._lexical = load_lexical(self.store, self.settings)
+            self._retriever = HybridRetriever(self.store, self.embedder, self._lexical, self.fusion)
+        return self._retriever
+
+    @property
+    def llm(self):
+        """The LLM answerer when HOIDAP_LLM_BASE_URL is set, else None (extractive mode)."""
+        if not self._llm_checked:
+            self._llm_checked = True
+            if self.settings.llm_base_url:
+                from assistant.llm import LLMAnswerer
+
+                self._llm = LLMAnswerer.from_settings(self.settings)
+        return self._llm
+
+    def ready(self) -> dict:
+        """Readiness for /readyz: store reachable and index non-empty."""
+        try:
+            n = self.store.count()
+            if n:
+                _ = self.retriever
+            return {"ok": n > 0, "chunks": n, "store": self.store.location, "error": None if n else "index_empty"}
+        except HoidapError as exc:
+            return {"ok": False, "chunks": 0, "store": self.settings.chroma_url or str(self.settings.store_dir), "error": exc.code}
+
+    def warm_up(self) -> None:
+        self.retriever.retrieve("chuyển đổi số", k=1)
+
+    # -- validation --------------------------------------------------------------------
+    def validate(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidQuestion("The question is empty; type a question.", "Câu hỏi đang trống; hãy nhập câu hỏi.", code="empty_question")
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise InvalidQuestion(
+                f"The question is {len(question)} characters long; the limit is {limit}. Shorten it.",
+                f"Câu hỏi dài {len(question)} ký tự, vượt giới hạn {limit} ký tự. Hãy rút gọn câu hỏi.",
+                code="question_too_long",
+            )
+        return " ".join(question.split())
+
+    # -- the pipeline ------------------------------------------------------------------
+    def standalone_question(self, question: str, history: list[dict]) -> str:
+        if not history:
+            return question
+        if self.llm is not None:
+            try:
+                return self.llm.condense(question, history)
+            except Exception as exc:  # LLM down: fall back to the deterministic rewrite
+                log.warning("LLM condense failed, using rule-based rewrite: %s", exc)
+        lex = self.retriever.lexical
+        return rewrite_followup(question, history, known=lambda phrase: lex.phrase_count(phrase) > 0)
+
+    def _prepare(self, question: str, history: list[dict] | None):
+        question = self.validate(question)
+        history = trim_history(list(history or []), self.settings.memory_tokens)
+        standalone = self.standalone_question(question, history)
+        retriever = self.retriever
+        plan = retriever.plan(standalone)
+        retrieved = retriever.retrieve(standalone, k=self.settings.top_k, plan=plan)
+        analysis = ExtractiveAnswerer(retriever.lexical).analyse(standalone, retrieved, plan.accentless)
+        return question, history, standalone, retrieved, analysis
+
+    def _extractive_answer(self, analysis: ExtractiveResult, retrieved: list[ScoredChunk]) -> tuple[str, list[Citation]]:
+        parts = []
+        for ev in analysis.evidence:
+            n = retrieved.index(ev.passage) + 1
+            parts.append(f"{ev.sentence} [{n}]")
+        return verify_citations(" ".join(parts), retrieved)
+
+    def ask(self, question: str, history: list[dict] | None = None) -> Answer:
+        """Answer one question; never raises for LLM trouble (falls back to extractive)."""
+        final = None
+        for event in self.stream(question, history):
+            if event["type"] == "final":
+                final = event["answer"]
+        return final
+
+    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[dict]:
+        """Events: ``{"type": "token", "text"}`` … then ``{"type": "final", "answer": Answer}``."""
+        started = time.perf_counter()
+        question, history, standalone, retrieved, analysis = self._prepare(question, history)
+        refused = analysis.support < self.threshold or not analysis.evidence
+        mode = "llm" if self.llm is not None else "extractive"
+        notice = None
+        citations: list[Citation] = []
+        text = REFUSAL_TEXT
+        if refused:
+            yield {"type": "token", "text": text}
+        elif self.llm is not None:
+            llm_result = yield from self._stream_llm(standalone, retrieved, history)
+            if llm_result is None:
+                mode, notice = "extractive", LLM_FALLBACK_NOTICE
+                text, citations = self._extractive_answer(analysis, retrieved)
+                yield {"type": "reset", "text": ""}
+                yield from _word_tokens(text)
+            else:
+                text, citations = llm_result
+                if not citations or match_form(REFUSAL_TEXT) in match_form(text):
+                    refused, text, citations = True, REFUSAL_TEXT, []
+        else:
+            text, citations = self._extractive_answer(analysis, retrieved)
+            yield from _word_tokens(text)
+        if not refused and not citations:
+            refused, text = True, REFUSAL_TEXT
+        answer = Answer(
+            question=question,
+            answer=text,
+            refused=refused,
+            citations=[] if refused else citations,
+            mode=mode,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            standalone_question=standalone,
+            notice=notice,
+            retrieved=retrieved,
+            top_score=analysis.support,
+        )
+        yield {"type": "final", "answer": answer}
+
+    def _stream_llm(self, standalone: str, retrieved: list[ScoredChunk], history: list[dict]):
+        """Stream LLM tokens; return (text, citations) or None when the LLM failed."""
+        pieces: list[str] = []
+        try:
+            for token in self.llm.stream_answer(standalone, retrieved, history):
+                pieces.append(token)
+                yield {"type": "token", "text": token}
+        except Exception as exc:
+            log.warning("LLM answer failed, falling back to extractive: %s", exc)
+            return None
+        raw = "".join(pieces).strip()
+        if not raw:
+            return None
+        return verify_citations(raw, retrieved)
+
+
+def _word_tokens(text: str) -> Iterator[dict]:
+    words = text.split(" ")
+    for i, w in enumerate(words):
+        yield {"type": "token", "text": w if i == 0 else " " + w}

@@ -1,0 +1,114 @@
+"""Sentence-aware chunking within a tiktoken budget, with overlap.
+
+Chunks pack whole sentences up to ``max_tokens`` (o200k_base); the last sentences
+of a chunk (up to ``overlap_tokens``) open the next one so that a fact split
+across a boundary is still retrievable in one piece. A sentence longer than the
+budget is split on word boundaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from index.tokens import count_tokens
+from index.types import Article, Chunk
+
+# Abbreviations that end with a period but do not end a sentence.
+_NON_TERMINAL = {"ts", "ths", "pgs", "gs", "tp", "tt", "ks", "bs", "ông", "bà", "st", "mr", "ms", "dr", "no", "tr"}
+_BOUNDARY_RE = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-ZĐÀ-Ỹ0-9])", re.U)
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Split a paragraph into sentences; keeps abbreviations such as ``TS.`` intact."""
+    parts: list[str] = []
+    start = 0
+    for m in _BOUNDARY_RE.finditer(paragraph):
+        candidate = paragraph[start : m.start()].rstrip()
+        last_word = re.findall(r"(\w+)[\"”’)\]]*[.!?…]$", candidate)
+        if last_word and last_word[-1].lower() in _NON_TERMINAL:
+            continue
+        seg = paragraph[start:m.end()].strip()
+        if seg:
+            parts.append(seg)
+        start = m.end()
+    tail = paragraph[start:].strip()
+    if tail:
+        parts.append(tail)
+    return parts
+
+
+def _split_long(sentence: str, max_tokens: int) -> list[str]:
+    words = sentence.split(" ")
+    pieces, current = [], []
+    for w in words:
+        current.append(w)
+        if count_tokens(" ".join(current)) > max_tokens and len(current) > 1:
+            current.pop()
+            pieces.append(" ".join(current))
+            current = [w]
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+def chunk_id(source: str, title: str, date: str | None, text: str, dup: int = 0) -> str:
+    """Content-derived id: the same passage of the same article always gets the same id."""
+    key = "\x1f".join([source, title, date or "", text, str(dup)])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+
+
+def chunk_article(article: Article, max_tokens: int = 220, overlap_tokens: int = 40) -> list[Chunk]:
+    """Chunks of the article body; each carries the article's title, date and author."""
+    if max_tokens < 20:
+        raise ValueError(f"chunk budget must be at least 20 tokens, got {max_tokens}")
+    if not 0 <= overlap_tokens < max_tokens // 2:
+        raise ValueError(
+            f"overlap must be between 0 and half the budget ({max_tokens // 2}), got {overlap_tokens}"
+        )
+    sentences: list[tuple[str, int]] = []
+    for para in article.body.split("\n"):
+        for sent in split_sentences(para):
+            n = count_tokens(sent)
+            if n > max_tokens:
+                sentences.extend((p, count_tokens(p)) for p in _split_long(sent, max_tokens))
+            else:
+                sentences.append((sent, n))
+    texts: list[tuple[str, int]] = []
+    current: list[tuple[str, int]] = []
+    size = 0
+    for sent, n in sentences:
+        if current and size + n > max_tokens:
+            texts.append((" ".join(s for s, _ in current), size))
+            # Carry the tail sentences (up to the overlap budget) into the next chunk.
+            carry: list[tuple[str, int]] = []
+            carried = 0
+            for s, k in reversed(current):
+                if carried + k > overlap_tokens or carried + k + n > max_tokens:
+                    break
+                carry.insert(0, (s, k))
+                carried += k
+            current, size = carry, carried
+        current.append((sent, n))
+        size += n
+    if current:
+        texts.append((" ".join(s for s, _ in current), size))
+    chunks: list[Chunk] = []
+    seen: dict[str, int] = {}
+    for pos, (text, n) in enumerate(texts):
+        dup = seen.get(text, 0)
+        seen[text] = dup + 1
+        chunks.append(
+            Chunk(
+                chunk_id=chunk_id(article.source, article.title, article.date, text, dup),
+                source=article.source,
+                title=article.title,
+                date=article.date,
+                author=article.author,
+                text=text,
+                position=pos,
+                article_hash=article.content_hash,
+                n_tokens=n,
+            )
+        )
+    return chunks

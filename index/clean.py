@@ -1,0 +1,228 @@
+"""Turn a scraped Vietnamese news page into the article text and its metadata.
+
+Scraped pages carry site furniture around the article: related-link blocks with
+dated teasers, portal footers and surveys, broadcast-schedule links, audio
+placeholders, image captions and repeated titles. The rules here are general
+(they describe how Vietnamese news portals lay pages out), not strings fitted to
+particular files. Each dropped line is recorded with the rule that dropped it so
+tests and ``hoidap index --explain`` can show what was kept and what was not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from index.normalize import match_form, nfc
+from index.types import Article
+
+# --- dates ---------------------------------------------------------------
+_WEEKDAY = r"(?:thứ\s*(?:hai|ba|tư|năm|sáu|bảy|[2-7])|chủ\s*nhật|cn)"
+_DATE = r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})"
+_TIME = r"\d{1,2}[:h]\d{2}(?::\d{2})?\s*(?:am|pm|sa|ch)?"
+# A line that is only a date stamp: "Thứ 3, 30/11/2021 | 22:47", "09/05/2023 10:44 AM",
+# "Thứ Tư, 01/12/2021, 14:51 [GMT+7]", "30/11/2021 - 22:47", "Cập nhật: 30/11/2021".
+DATE_LINE_RE = re.compile(
+    rf"^\s*(?:(?:cập nhật|ngày đăng|đăng lúc|ngày)\s*:?\s*)?(?:{_WEEKDAY}\s*,?\s*)?"
+    rf"(?:ngày\s*)?{_DATE}(?:\s*[,|\-–]?\s*{_TIME})?\s*(?:\[?\s*gmt\s*[+-]\s*\d+\s*\]?)?\s*$",
+    re.IGNORECASE,
+)
+
+# --- furniture -----------------------------------------------------------
+# Headings of related-link blocks; everything after such a heading near the end
+# of a page is navigation, not article.
+RELATED_HEADING_RE = re.compile(
+    r"^\s*(?:cùng\s+(?:tác\s+giả|chuyên\s+mục)|tin\s+(?:liên\s+quan|cùng\s+chuyên\s+mục|khác|mới(?:\s+nhất)?|đọc\s+nhiều)"
+    r"|bài\s+(?:viết\s+)?(?:liên\s+quan|khác|cùng\s+chuyên\s+mục)|các\s+tin\s+(?:khác|đã\s+đưa)"
+    r"|nổi\s+bật(?:\s+trong\s+ngày)?|xem\s+thêm|đọc\s+thêm|có\s+thể\s+bạn\s+quan\s+tâm"
+    r"|đọc\s+nhiều(?:\s+nhất)?|tin\s+tức\s+khác)\s*:?\s*$",
+    re.IGNORECASE,
+)
+# Whole lines that are page chrome on Vietnamese portals.
+BOILERPLATE_RES = [
+    (re.compile(r"^\s*xem\s+lịch\s+phát\s+sóng", re.I), "broadcast schedule link"),
+    (re.compile(r"chưa\s+được\s+cập\s+nhật\s+nội\s+dung\s+âm\s+thanh", re.I), "audio placeholder"),
+    (re.compile(r"^\s*(?:nghe|đọc)\s+(?:bài|tin)(?:\s+viết)?\s*$", re.I), "audio placeholder"),
+    (
+        re.compile(r"^\s*bạn\s+có\s+(?:hài\s+lòng|thể\s+cho\s+biết|muốn)\b.*\?\s*$", re.I),
+        "reader survey",
+    ),
+    (re.compile(r"^\s*(?:chi\s+tiết|xem\s+tiếp|đọc\s+tiếp|xem\s+thêm)\s*(?:>>|»|›|\.\.\.)?\s*$", re.I), "more link"),
+    (re.compile(r"^\s*\((?:còn\s+nữa|tiếp\s+theo|hết)\)\s*$", re.I), "series marker"),
+    (re.compile(r"^\s*(?:chia\s+sẻ|in\s+bài|gửi\s+bài|bình\s+luận|lượt\s+xem)\b.{0,30}$", re.I), "share bar"),
+    (re.compile(r"^\s*[\w.-]+\.(?:vn|com|net|org|gov\.vn)\s*$", re.I), "site name"),
+    (re.compile(r"^[\W\d_]{0,6}$"), "stray characters"),
+]
+# A truncated teaser link: short line ending in an ellipsis.
+TEASER_LINK_RE = re.compile(r"^.{5,120}(?:\.\.\.|…)\s*$")
+# Image captions: a photo credit or a figure number.
+CAPTION_RES = [
+    re.compile(r"[-–(]\s*ảnh\s*:\s*[^)]{1,60}\)?\s*\.?\s*$", re.I),
+    re.compile(r"\((?:hình|ảnh)\s*\d+\)\s*\.?\s*$", re.I),
+    re.compile(r"^\s*(?:ảnh|hình)\s*(?:minh\s+họa|\d+)\s*[:.]", re.I),
+]
+# Authorship lines.
+SOURCE_LINE_RE = re.compile(r"^\s*(?:theo|nguồn)\s*:?\s+([\w.\- ]{2,40}?)\s*\.?\s*$", re.I)
+BYLINE_RE = re.compile(r"^\s*(?:bài\s+và\s+ảnh|bài|tin\s+và\s+ảnh|tin|ảnh|pv|nhóm\s+pv)\s*:\s*(.{2,60}?)\s*\.?\s*$", re.I)
+# "Điện Biên TV - Chiều 30/11, ..." : an outlet name leading the lead paragraph.
+OUTLET_LEAD_RE = re.compile(r"^((?:[A-ZĐÂ][\wÀ-ỹ.]*\s?){1,5}(?:TV|TTXVN|VTV|VOV|Online|\.vn))\s+[-–]\s+", re.U)
+# A personal-name byline line near the top: 2-5 capitalised syllables, nothing else.
+NAME_LINE_RE = re.compile(r"^(?:[A-ZĐ][a-zà-ỹđ]+\s){1,4}[A-ZĐ][a-zà-ỹđ]+$", re.U)
+
+
+@dataclass
+class CleanReport:
+    """What cleaning kept and dropped, with the rule that dropped each line."""
+
+    kept: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (line, rule)
+
+
+def parse_date(line: str) -> str | None:
+    """ISO date of a date-stamp line, or None when the line is not one."""
+    m = DATE_LINE_RE.match(line.strip())
+    if not m:
+        return None
+    day, month, year = (int(g) for g in m.groups()[:3])
+    if not (1 <= day <= 31 and 1 <= month <= 12 and 1900 < year < 2200):
+        return None
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def _is_caption(line: str, title_key: str) -> bool:
+    if any(rx.search(line) for rx in CAPTION_RES):
+        return True
+    key = match_form(line)
+    # A short line that repeats the title with a prefix ("Tiêu điểm - <title>").
+    return bool(title_key) and title_key in key and len(key) < len(title_key) + 40
+
+
+def _looks_like_html(text: str) -> bool:
+    return bool(re.search(r"<(?:html|body|p|div|article)\b", text[:5000], re.I))
+
+
+def html_to_text(html: str) -> str:
+    """Block-aware HTML to text (scripts, styles, nav, header, footer and aside removed)."""
+    from html.parser import HTMLParser
+
+    skip_tags = {"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "figure"}
+    block_tags = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "article", "section", "title"}
+
+    class _Parser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+            self.skip = 0
+
+        def handle_starttag(self, tag, attrs):
+            if tag in skip_tags:
+                self.skip += 1
+            elif tag in block_tags:
+                self.parts.append("\n")
+
+        def handle_endtag(self, tag):
+            if tag in skip_tags and self.skip:
+                self.skip -= 1
+            elif tag in block_tags:
+                self.parts.append("\n")
+
+        def handle_data(self, data):
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = _Parser()
+    parser.feed(html)
+    return "".join(parser.parts)
+
+
+def clean_article(raw: str, source: str, raw_bytes: bytes | None = None) -> tuple[Article, CleanReport]:
+    """Extract title, date, author and article body from a scraped page."""
+    text = nfc(raw.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " "))
+    if source.lower().endswith((".html", ".htm")) or _looks_like_html(text):
+        text = html_to_text(text)
+    lines = [re.sub(r"[ \t]+", " ", ln).strip() for ln in text.split("\n")]
+    report = CleanReport()
+    content = [ln for ln in lines if ln]
+    if not content:
+        return (
+            Article(source, "", None, None, "", _hash(raw_bytes or raw.encode())),
+            report,
+        )
+    if content[0].startswith("#"):  # markdown heading
+        content[0] = content[0].lstrip("#").strip()
+    title = content[0]
+    title_key = match_form(title)
+    date: str | None = None
+    author: str | None = None
+    body: list[str] = []
+    seen: set[str] = set()
+    n = len(content)
+    i = 1
+    report.kept.append(title)
+    while i < n:
+        line = content[i]
+        key = match_form(line)
+        head_zone = i < 6 and len(body) < 2
+        # Related-link heading in the lower part of the page: the rest is navigation.
+        if RELATED_HEADING_RE.match(line) and body:
+            report.dropped.extend((ln, "related-links block") for ln in content[i:])
+            break
+        iso = parse_date(line)
+        if iso is not None:
+            if date is None and head_zone:
+                date = iso
+                report.dropped.append((line, "publication date (metadata)"))
+            else:
+                # A dated teaser: title line before, summary line after.
+                if body and body[-1] == content[i - 1] and len(content[i - 1]) < 200:
+                    report.dropped.append((body.pop(), "teaser title"))
+                report.dropped.append((line, "teaser date"))
+                if i + 1 < n:
+                    report.dropped.append((content[i + 1], "teaser summary"))
+                i += 2
+                continue
+            i += 1
+            continue
+        if key == title_key:
+            report.dropped.append((line, "repeated title"))
+        elif any(rx.search(line) for rx, _ in BOILERPLATE_RES):
+            rule = next(r for rx, r in BOILERPLATE_RES if rx.search(line))
+            report.dropped.append((line, rule))
+        elif TEASER_LINK_RE.match(line) and len(line) < 120:
+            report.dropped.append((line, "truncated teaser link"))
+        elif _is_caption(line, title_key):
+            report.dropped.append((line, "image caption"))
+        elif (m := SOURCE_LINE_RE.match(line)) and i >= n - 12:
+            author = author or m.group(1).strip()
+            report.dropped.append((line, "source line (metadata)"))
+        elif m := BYLINE_RE.match(line):
+            author = author or m.group(1).strip()
+            report.dropped.append((line, "byline (metadata)"))
+        elif head_zone and NAME_LINE_RE.match(line):
+            author = author or line
+            report.dropped.append((line, "author name (metadata)"))
+        elif key in seen and len(line) > 20:
+            report.dropped.append((line, "duplicated paragraph"))
+        elif len(line) < 80 and i + 1 < n and TEASER_LINK_RE.match(line):
+            report.dropped.append((line, "truncated teaser link"))
+        else:
+            if (m := OUTLET_LEAD_RE.match(line)) and head_zone:
+                author = author or m.group(1).strip()
+            body.append(line)
+            report.kept.append(line)
+            seen.add(key)
+        i += 1
+    article = Article(
+        source=source,
+        title=title,
+        date=date,
+        author=author,
+        body="\n".join(body),
+        content_hash=_hash(raw_bytes if raw_bytes is not None else raw.encode("utf-8")),
+    )
+    return article, report
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

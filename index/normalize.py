@@ -1,0 +1,156 @@
+"""Vietnamese text normalization for matching.
+
+Display and citation always use the original text; everything that is *matched*
+(lexical index, query analysis, citation overlap checks) goes through
+:func:`match_form` so that NFC/NFD input, old vs new tone placement (``hoá`` /
+``hóa``) and letter case do not change results. :func:`fold` additionally drops
+every diacritic so that queries typed without accents still match.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Combining marks that carry the five Vietnamese tones (in NFD form).
+_TONE_MARKS = {
+    "\u0300": "huyen",  # grave  à
+    "\u0301": "sac",  # acute  á
+    "\u0303": "nga",  # tilde  ã
+    "\u0309": "hoi",  # hook   ả
+    "\u0323": "nang",  # dot    ạ
+}
+# Marks that change the vowel's shape (â ê ô, ă, ơ ư); a tone prefers these vowels.
+_SHAPE_MARKS = {"\u0302", "\u0306", "\u031b"}
+_VOWELS = set("aeiouy")
+
+# Scraping typos seen in Vietnamese news pages that change a common phrase.
+# Keys and values are in match form. Keep this table short and documented.
+KNOWN_MISSPELLINGS: dict[str, str] = {
+    "chuyển đối số": "chuyển đổi số",
+}
+
+_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def nfc(text: str) -> str:
+    """Unicode NFC, the form every stored and compared string uses."""
+    return unicodedata.normalize("NFC", text)
+
+
+def _split_syllable(syllable: str) -> tuple[list[tuple[str, set[str]]], str | None]:
+    """Decompose a lower/upper-case syllable into (letter, shape marks) and its tone mark."""
+    letters: list[tuple[str, set[str]]] = []
+    tone: str | None = None
+    for ch in unicodedata.normalize("NFD", syllable):
+        if ch in _TONE_MARKS:
+            tone = ch
+        elif unicodedata.combining(ch):
+            if letters:
+                letters[-1][1].add(ch)
+        else:
+            letters.append((ch, set()))
+    return letters, tone
+
+
+def _tone_position(letters: list[tuple[str, set[str]]]) -> int | None:
+    """Index of the vowel that carries the tone, by the classic rule (hóa, thủy, ủy)."""
+    lower = [c.lower() for c, _ in letters]
+    vowel_idx = [i for i, c in enumerate(lower) if c in _VOWELS]
+    if not vowel_idx:
+        return None
+    # "qu" and "gi" + vowel: the u / i belongs to the consonant.
+    if len(vowel_idx) > 1 and vowel_idx[0] == 1 and lower[0] in ("q", "g"):
+        if (lower[0] == "q" and lower[1] == "u") or (lower[0] == "g" and lower[1] == "i"):
+            vowel_idx = vowel_idx[1:]
+    # Keep only the first contiguous run of vowels (the nucleus).
+    run = [vowel_idx[0]]
+    for i in vowel_idx[1:]:
+        if i == run[-1] + 1:
+            run.append(i)
+        else:
+            break
+    shaped = [i for i in run if letters[i][1] & _SHAPE_MARKS]
+    if shaped:
+        return shaped[-1]  # ươ -> ơ ; otherwise the only shaped vowel
+    if len(run) == 1:
+        return run[0]
+    if len(run) >= 3:
+        return run[1]
+    has_final = run[-1] < len(letters) - 1
+    return run[1] if has_final else run[0]
+
+
+@lru_cache(maxsize=65536)
+def canonical_syllable(syllable: str) -> str:
+    """Place the tone mark of one syllable by one fixed rule (``hoá`` -> ``hóa``)."""
+    letters, tone = _split_syllable(syllable)
+    if tone is None:
+        return nfc(syllable)
+    pos = _tone_position(letters)
+    if pos is None:
+        return nfc(syllable)
+    out = []
+    for i, (ch, marks) in enumerate(letters):
+        out.append(ch + "".join(sorted(marks)) + (tone if i == pos else ""))
+    return nfc("".join(out))
+
+
+def canonical_tones(text: str) -> str:
+    """NFC text with every syllable's tone mark placed by the same rule."""
+    return _WORD_RE.sub(lambda m: canonical_syllable(m.group(0)), nfc(text))
+
+
+def match_form(text: str) -> str:
+    """The form text is matched in: NFC, one tone style, lower-case, known typos fixed."""
+    out = canonical_tones(text).lower()
+    for wrong, right in KNOWN_MISSPELLINGS.items():
+        if wrong in out:
+            out = out.replace(wrong, right)
+    return out
+
+
+def fold(text: str) -> str:
+    """Remove every Vietnamese diacritic (and đ -> d); lower-cases too."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.replace("đ", "d").replace("Đ", "d")
+
+
+def has_diacritics(text: str) -> bool:
+    """True when any letter carries a Vietnamese diacritic (or is đ)."""
+    return fold(text) != text.lower()
+
+
+# Document numbers such as 749/QĐ-TTg, 09-NQ/TU, 122/KH-UBND, 17/NQ-CP.
+DOC_NUMBER_RE = re.compile(r"\b\d+[\w]*(?:[/-][\wĐđ]+)+", re.UNICODE)
+
+
+def syllables(text: str) -> list[str]:
+    """Lower-cased, tone-canonical syllables of ``text`` (punctuation dropped)."""
+    return _WORD_RE.findall(match_form(text))
+
+
+def lexical_terms(text: str, *, folded: bool = False) -> list[str]:
+    """Terms for BM25: syllables, adjacent syllable bigrams and whole document numbers.
+
+    With ``folded=True`` every term is diacritic-free, for the accent-insensitive field.
+    """
+    form = match_form(text)
+    if folded:
+        form = fold(form)
+    sylls = _WORD_RE.findall(form)
+    terms = list(sylls)
+    terms.extend(f"{a}_{b}" for a, b in zip(sylls, sylls[1:], strict=False))
+    terms.extend("#" + m.group(0) for m in DOC_NUMBER_RE.finditer(form))
+    return terms
+
+
+def char_overlap_ratio(sentence: str, passage: str) -> float:
+    """Share of the sentence's syllables that occur in the passage (both in match form)."""
+    sent = syllables(sentence)
+    if not sent:
+        return 0.0
+    vocab = set(syllables(passage))
+    return sum(1 for s in sent if s in vocab) / len(sent)

@@ -1,0 +1,163 @@
+"""``hoidap index``: load → clean → chunk → embed only what is new → store → lexical index.
+
+Crash safety: new chunks are written before stale ones are deleted, Chroma commits
+each batch, and the lexical index is derived data written atomically and rebuilt
+whenever it disagrees with the store. A run killed at any point leaves a store the
+next run completes; it never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from index.chunker import chunk_article
+from index.clean import clean_article
+from index.config import Settings
+from index.embedders import Embedder, get_embedder
+from index.errors import HoidapError
+from index.lexical import LexicalIndex, fingerprint
+from index.loader import MAX_FILE_BYTES, FileError, discover, read_file
+from index.store import ChunkStore
+from index.types import Chunk
+
+log = logging.getLogger(__name__)
+LEXICAL_FILE = "bm25.json.gz"
+
+
+@dataclass
+class IndexSummary:
+    files: int = 0
+    chunks: int = 0  # chunks in the store after the run
+    new: int = 0  # chunks embedded in this run
+    unchanged: int = 0
+    removed: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    embedder: str = ""
+    store: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@contextmanager
+def index_lock(settings: Settings) -> Iterator[None]:
+    """One writer at a time per data directory."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with open(settings.home / ".index.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise HoidapError(
+                f"Another `hoidap index` is running on {settings.home}; wait for it to finish.",
+                f"Một tiến trình `hoidap index` khác đang chạy trên {settings.home}; hãy đợi nó xong.",
+                code="index_busy",
+            ) from exc
+        yield
+
+
+def lexical_path(settings: Settings) -> Path:
+    return settings.lexical_dir / f"{settings.collection}-{LEXICAL_FILE}"
+
+
+def load_lexical(store: ChunkStore, settings: Settings, *, ids: list[str] | None = None) -> LexicalIndex:
+    """The lexical index matching the store, rebuilt from the store when stale or missing."""
+    path = lexical_path(settings)
+    ids = list(store.id_sources()) if ids is None else ids
+    current = fingerprint(ids)
+    lex = LexicalIndex.load(path)
+    if lex is not None and lex.fingerprint == current:
+        return lex
+    lex = LexicalIndex.from_chunks(store.all_chunks())
+    lex.save(path)
+    return lex
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="đoạn", leave=False)
+
+
+def run_index(
+    paths: list[Path],
+    settings: Settings,
+    *,
+    prune: bool = False,
+    rebuild: bool = False,
+    progress: bool = False,
+    embedder: Embedder | None = None,
+) -> IndexSummary:
+    """Index ``paths`` incrementally into the store of ``settings``."""
+    started = time.perf_counter()
+    embedder = embedder or get_embedder(settings.embedder, settings)
+    store = ChunkStore(settings, embedder.identity)
+    summary = IndexSummary(embedder=embedder.identity, store=store.location)
+    max_mb = os.environ.get("HOIDAP_MAX_FILE_MB")
+    max_bytes = int(float(max_mb) * 1024 * 1024) if max_mb else MAX_FILE_BYTES
+
+    with index_lock(settings):
+        if rebuild:
+            store.drop()
+            lexical_path(settings).unlink(missing_ok=True)
+        files, errors = discover(paths)
+        desired: dict[str, Chunk] = {}
+        sources_seen: set[str] = set()
+        ok_sources: set[str] = set()
+        for path in files:
+            raw = read_file(path, max_bytes=max_bytes)
+            if isinstance(raw, FileError):
+                errors.append(raw)
+                sources_seen.add(path.name)
+                continue
+            if raw.source in ok_sources:
+                errors.append(FileError(path, f"another file named {raw.source!r} was already indexed; rename one"))
+                continue
+            article, _ = clean_article(raw.text, raw.source, raw.data)
+            if not article.body.strip():
+                errors.append(FileError(path, "no article text left after cleaning (only page furniture)"))
+                sources_seen.add(raw.source)
+                continue
+            for chunk in chunk_article(article, settings.chunk_tokens, settings.chunk_overlap):
+                desired[chunk.chunk_id] = chunk
+            sources_seen.add(raw.source)
+            ok_sources.add(raw.source)
+        summary.files = len(ok_sources)
+        summary.errors = [str(e) for e in errors]
+
+        existing = store.id_sources()
+        to_add = [c for cid, c in desired.items() if cid not in existing]
+        summary.unchanged = len(desired) - len(to_add)
+        # Stale: chunks of re-indexed files that are no longer produced, and with --prune,
+        # chunks of files that are gone. Files that failed to load keep their old chunks.
+        stale = [
+            cid
+            for cid, src in existing.items()
+            if cid not in desired and (src in ok_sources or (prune and src not in sources_seen))
+        ]
+
+        bar = _progress(len(to_add), progress and bool(to_add), "Nhúng")
+        batch = max(1, embedder.batch_size)
+        for start in range(0, len(to_add), batch):
+            part = to_add[start : start + batch]
+            vectors = embedder.embed_passages([c.embedding_text() for c in part])
+            store.upsert(part, vectors)
+            bar.update(len(part))
+        bar.close()
+        summary.new = len(to_add)
+        if stale:
+            store.delete(stale)
+        summary.removed = len(stale)
+        stale_set = set(stale)
+        ids = [cid for cid in existing if cid not in stale_set] + [c.chunk_id for c in to_add]
+        load_lexical(store, settings, ids=ids)
+        summary.chunks = len(ids)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary

@@ -1,0 +1,201 @@
+"""Chroma vector store: embedded ``PersistentClient`` by default, ``HttpClient`` for a server.
+
+The collection records the embedder's identity in its metadata; opening it with a
+different embedder is refused, because vectors from two models are not comparable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlparse
+
+import numpy as np
+
+from index.config import Settings
+from index.errors import EmbedderMismatch, StoreUnavailable
+from index.types import Chunk
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+log = logging.getLogger(__name__)
+
+
+def _chroma_settings():
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+class ChunkStore:
+    """Chunks with their vectors and metadata in one Chroma collection."""
+
+    def __init__(self, settings: Settings, embedder_identity: str):
+        self.settings = settings
+        self.embedder_identity = embedder_identity
+        self._client = None
+        self._collection = None
+
+    # -- connection ------------------------------------------------------------
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.store_dir)
+
+    @property
+    def client(self):
+        if self._client is None:
+            import chromadb
+
+            try:
+                if self.settings.chroma_url:
+                    url = urlparse(self.settings.chroma_url)
+                    if not url.hostname:
+                        raise StoreUnavailable(
+                            f"HOIDAP_CHROMA_URL={self.settings.chroma_url!r} is not a URL like http://127.0.0.1:8000"
+                        )
+                    self._client = chromadb.HttpClient(
+                        host=url.hostname,
+                        port=url.port or (443 if url.scheme == "https" else 8000),
+                        ssl=url.scheme == "https",
+                        settings=_chroma_settings(),
+                    )
+                    self._client.heartbeat()
+                else:
+                    self.settings.store_dir.mkdir(parents=True, exist_ok=True)
+                    self._client = chromadb.PersistentClient(
+                        path=str(self.settings.store_dir), settings=_chroma_settings()
+                    )
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                self._client = None
+                raise StoreUnavailable(
+                    f"Cannot reach the Chroma store at {self.location}: {exc}. "
+                    "Start the server (chroma run) or unset HOIDAP_CHROMA_URL to use the embedded store.",
+                    f"Không kết nối được kho Chroma tại {self.location}. Hãy khởi động máy chủ Chroma "
+                    "hoặc bỏ HOIDAP_CHROMA_URL để dùng kho nhúng.",
+                ) from exc
+        return self._client
+
+    def _wrap(self, action: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (EmbedderMismatch, StoreUnavailable):
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(
+                f"Chroma store at {self.location} failed during {action}: {exc}",
+                f"Kho Chroma tại {self.location} gặp lỗi khi {action}.",
+            ) from exc
+
+    @property
+    def collection(self):
+        if self._collection is None:
+            client = self.client
+            col = self._wrap(
+                "open collection",
+                client.get_or_create_collection,
+                name=self.settings.collection,
+                metadata={"embedder": self.embedder_identity, "hnsw:space": "cosine"},
+            )
+            stored = (col.metadata or {}).get("embedder")
+            if stored and stored != self.embedder_identity:
+                raise EmbedderMismatch(
+                    f"Collection {self.settings.collection!r} was built with embedder {stored!r}, "
+                    f"but the configured embedder is {self.embedder_identity!r}. Set HOIDAP_EMBEDDER "
+                    "to the original one, or re-index with `hoidap index --rebuild`.",
+                    f"Bộ sưu tập {self.settings.collection!r} được tạo bằng bộ nhúng {stored!r}, khác với "
+                    f"bộ nhúng đang cấu hình {self.embedder_identity!r}. Hãy dùng lại bộ nhúng cũ hoặc "
+                    "chạy `hoidap index --rebuild`.",
+                )
+            self._collection = col
+        return self._collection
+
+    def stored_embedder(self) -> str | None:
+        """The embedder identity the collection was built with (None if it does not exist)."""
+        try:
+            col = self.client.get_collection(self.settings.collection)
+        except Exception:
+            return None
+        return (col.metadata or {}).get("embedder")
+
+    def drop(self) -> None:
+        """Delete the whole collection (``--rebuild``)."""
+        try:
+            self.client.delete_collection(self.settings.collection)
+        except Exception as exc:  # a missing collection is fine
+            log.debug("delete_collection: %s", exc)
+        self._collection = None
+
+    # -- writes ----------------------------------------------------------------
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if not chunks:
+            return
+        self._wrap(
+            "upsert",
+            self.collection.upsert,
+            ids=[c.chunk_id for c in chunks],
+            embeddings=np.asarray(vectors, dtype=np.float32),
+            documents=[c.text for c in chunks],
+            metadatas=[c.metadata() for c in chunks],
+        )
+
+    def delete(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            self._wrap("delete", self.collection.delete, ids=ids[start : start + 500])
+
+    # -- reads -----------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._wrap("count", self.collection.count))
+
+    def id_sources(self) -> dict[str, str]:
+        """chunk_id -> source for every stored chunk (metadata only, no vectors)."""
+        out: dict[str, str] = {}
+        total = self.count()
+        for offset in range(0, total, 1000):
+            got = self._wrap("read", self.collection.get, include=["metadatas"], limit=1000, offset=offset)
+            for cid, meta in zip(got["ids"], got["metadatas"], strict=False):
+                out[cid] = str((meta or {}).get("source", ""))
+        return out
+
+    def all_chunks(self) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        total = self.count()
+        for offset in range(0, total, 1000):
+            got = self._wrap(
+                "read", self.collection.get, include=["documents", "metadatas"], limit=1000, offset=offset
+            )
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
+                chunks.append(Chunk.from_store(cid, doc or "", meta or {}))
+        chunks.sort(key=lambda c: (c.source, c.position))
+        return chunks
+
+    def similarities(self, ids: Sequence[str], vector: np.ndarray) -> dict[str, float]:
+        """Cosine similarity of ``vector`` to the stored vectors of ``ids``."""
+        if not ids:
+            return {}
+        got = self._wrap("read", self.collection.get, ids=list(ids), include=["embeddings"])
+        mat = np.asarray(got["embeddings"], dtype=np.float32)
+        if mat.size == 0:
+            return {}
+        return dict(zip(got["ids"], (mat @ np.asarray(vector, dtype=np.float32)).tolist(), strict=False))
+
+    def query(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        """Top-k chunks by cosine similarity (1 - cosine distance)."""
+        n = self.count()
+        if n == 0:
+            return []
+        got = self._wrap(
+            "query",
+            self.collection.query,
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=min(k, n),
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            (Chunk.from_store(cid, doc or "", meta or {}), 1.0 - float(dist))
+            for cid, doc, meta, dist in zip(
+                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=False
+            )
+        ]
