@@ -31,7 +31,13 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from index.pipeline import run_index
 
     paths = [Path(p) for p in (args.paths or ["seeds"])]
-    summary = run_index(paths, settings, prune=args.prune, rebuild=args.rebuild, progress=not args.json and sys.stderr.isatty())
+    summary = run_index(
+        paths,
+        settings,
+        prune=args.prune,
+        rebuild=args.rebuild,
+        progress=not args.json and sys.stderr.isatty(),
+    )
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False))
     else:
@@ -59,7 +65,9 @@ def _read_history(path: str | None) -> list[dict]:
             code="bad_history",
         ) from exc
     if not isinstance(data, list) or not all(
-        isinstance(t, dict) and t.get("role") in ("user", "assistant") and isinstance(t.get("content"), str)
+        isinstance(t, dict)
+        and t.get("role") in ("user", "assistant")
+        and isinstance(t.get("content"), str)
         for t in data
     ):
         raise HoidapError(
@@ -129,7 +137,11 @@ def _optional_commands():
 
     out = []
     for module in ("evals.cli", "assistant.api.cli"):
-        if importlib.util.find_spec(module) is not None:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # the parent package (e.g. assistant.api) is absent
+            found = False
+        if found:
             out.append(importlib.import_module(module).register)
     return out
 

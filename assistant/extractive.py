@@ -14,28 +14,128 @@ from dataclasses import dataclass, field
 
 from index.chunker import split_sentences
 from index.lexical import LexicalIndex
-from index.normalize import fold, match_form
+from index.normalize import fold, has_diacritics, match_form
 from index.types import ScoredChunk
 
 # Question words and function words that carry no content for matching.
 STOPWORDS = set(
-    """
-    gì nào ai đâu sao bao nhiêu mấy không có là của và các những được đã đang sẽ thì mà với cho
-    trong tại theo về để này đó ấy như thế nào khi bởi vì do từ đến ra vào lên một hai việc
-    hãy cho biết xin vậy còn nêu kể tên cụ thể những gì hả nhỉ à ạ ở bị rằng người nó họ
-    what which who when where how many much is are was were the a an of in on to for does did do
-    """.split()
+    [
+        "gì",
+        "nào",
+        "ai",
+        "đâu",
+        "sao",
+        "bao",
+        "nhiêu",
+        "mấy",
+        "không",
+        "có",
+        "là",
+        "của",
+        "và",
+        "các",
+        "những",
+        "được",
+        "đã",
+        "đang",
+        "sẽ",
+        "thì",
+        "mà",
+        "với",
+        "cho",
+        "trong",
+        "tại",
+        "theo",
+        "về",
+        "để",
+        "này",
+        "đó",
+        "ấy",
+        "như",
+        "thế",
+        "nào",
+        "khi",
+        "bởi",
+        "vì",
+        "do",
+        "từ",
+        "đến",
+        "ra",
+        "vào",
+        "lên",
+        "một",
+        "hai",
+        "việc",
+        "hãy",
+        "cho",
+        "biết",
+        "xin",
+        "vậy",
+        "còn",
+        "nêu",
+        "kể",
+        "tên",
+        "cụ",
+        "thể",
+        "những",
+        "gì",
+        "hả",
+        "nhỉ",
+        "à",
+        "ạ",
+        "ở",
+        "bị",
+        "rằng",
+        "người",
+        "nó",
+        "họ",
+        "what",
+        "which",
+        "who",
+        "when",
+        "where",
+        "how",
+        "many",
+        "much",
+        "is",
+        "are",
+        "was",
+        "were",
+        "the",
+        "a",
+        "an",
+        "of",
+        "in",
+        "on",
+        "to",
+        "for",
+        "does",
+        "did",
+        "do",
+    ]
 )
 
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
-_DATE_RE = re.compile(r"\b\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?\b|\bnăm \d{4}\b|\btháng \d{1,2}\b|\bngày \d{1,2}\b|\bquý [ivx]+\b")
+_DATE_RE = re.compile(
+    r"\b\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?\b|\bnăm \d{4}\b|\btháng \d{1,2}\b|\bngày \d{1,2}\b|\bquý [ivx]+\b"
+)
 _DOCNUM_RE = re.compile(r"\b\d+[\w]*(?:[/-][\wđĐ]+)+")
 _NAME_RE = re.compile(r"(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ]*)+", re.U)
 
 # Expected answer types, by the question words that ask for them.
 ANSWER_TYPES = [
-    ("number", re.compile(r"\b(bao nhiêu|mấy|bao nhieu|may|số lượng|tỷ lệ|tỉ lệ|how many|how much|percent)\b")),
-    ("date", re.compile(r"\b(khi nào|bao giờ|ngày nào|năm nào|tháng nào|lúc nào|thời điểm nào|when|what date|which year)\b")),
+    (
+        "number",
+        re.compile(
+            r"\b(bao nhiêu|mấy|bao nhieu|may|số lượng|tỷ lệ|tỉ lệ|how many|how much|percent)\b"
+        ),
+    ),
+    (
+        "date",
+        re.compile(
+            r"\b(khi nào|bao giờ|ngày nào|năm nào|tháng nào|lúc nào|thời điểm nào|when|what date|which year)\b"
+        ),
+    ),
     ("docnum", re.compile(r"\b(số hiệu|văn bản số|số mấy)\b")),
 ]
 
@@ -48,13 +148,80 @@ class Evidence:
     coverage: float
     rank: int
     reasons: list[str] = field(default_factory=list)
+    flags: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class ExtractiveResult:
     evidence: list[Evidence]
-    support: float  # best evidence score in [0, 1]; compared with the refusal threshold
+    support: float  # best evidence score in [0, 1]
     missing: list[str]  # why the best evidence falls short (for logs and the eval report)
+    features: dict[str, float] = field(default_factory=dict)  # inputs of the refusal model
+
+
+# Phrases that only say what kind of answer is wanted ("vào ngày nào", "là ai"); they are
+# removed from the question before its content terms are matched against sentences.
+QUESTION_PHRASES_RE = re.compile(
+    r"\b(?:vào\s+)?(?:ngày|năm|tháng|thời\s+điểm|thời\s+gian|lúc)\s+(?:nào|bao\s+nhiêu|mấy)\b"
+    r"|\b(?:khi|bao\s+giờ)\s+nào\b|\bdiễn\s+ra\b|\bđược\s+tổ\s+chức\b"
+    r"|\b(?:là|do)\s+(?:ai|gì|những\s+gì|cơ\s+quan\s+nào|bộ\s+nào)\b|\b(?:thứ|số|phiên\s+bản)\s+mấy\b"
+    r"|\bbao\s+nhiêu\b|\bnhư\s+thế\s+nào\b|\bcụm\s+từ\s+nào\b|\bcó\s+số\s+hiệu\b|\bsố\s+hiệu\b",
+    re.IGNORECASE,
+)
+ENGLISH_WORDS = set(
+    [
+        "the",
+        "of",
+        "and",
+        "in",
+        "on",
+        "to",
+        "for",
+        "with",
+        "what",
+        "which",
+        "who",
+        "when",
+        "where",
+        "how",
+        "did",
+        "does",
+        "is",
+        "was",
+        "were",
+        "by",
+        "from",
+        "that",
+        "this",
+        "at",
+        "as",
+        "an",
+        "a",
+        "many",
+        "much",
+        "date",
+        "year",
+        "law",
+        "ministry",
+        "province",
+    ]
+)
+
+
+def is_english(text: str) -> bool:
+    """A question written in English (cross-lingual): lexical matching cannot help it."""
+    words = re.findall(r"[a-zA-Z]+", text.lower())
+    return (
+        len(words) >= 3
+        and not has_diacritics(text)
+        and sum(w in ENGLISH_WORDS for w in words) / len(words) >= 0.2
+    )
+
+
+def question_terms(question: str, folded: bool) -> list[str]:
+    """Content terms of a question, without the words that only ask for the answer type."""
+    stripped = QUESTION_PHRASES_RE.sub(" ", match_form(question))
+    return content_terms(stripped, folded)
 
 
 def content_terms(text: str, folded: bool) -> list[str]:
@@ -86,39 +253,93 @@ def query_numbers(question: str) -> set[str]:
     return set(_NUMBER_RE.findall(question))
 
 
+# Capitalised words that open a sentence or a phrase without being part of a name.
+_NAME_LEADERS = {
+    "theo",
+    "tại",
+    "ngoài",
+    "ở",
+    "trong",
+    "năm",
+    "còn",
+    "thế",
+    "vậy",
+    "và",
+    "ai",
+    "khi",
+    "sau",
+    "trước",
+}
+
+
 def query_names(question: str) -> list[str]:
-    """Proper names in the question (two or more capitalised syllables, not the first word alone)."""
+    """Proper names in the question: runs of two or more capitalised syllables."""
+    if is_english(question):
+        return []
     names = []
     for m in _NAME_RE.finditer(question):
-        name = m.group(0)
-        words = name.split()
-        if m.start() == 0 and len(words) == 2 and words[0].lower() in {"còn", "thủ", "phó"}:
-            continue
-        names.append(name)
+        words = m.group(0).split()
+        while words and fold(words[0]) in {fold(w) for w in _NAME_LEADERS}:
+            words = words[1:]
+        if len(words) >= 2:
+            names.append(" ".join(words))
     return names
+
+
+@dataclass
+class ScoringWeights:
+    """Weights of the sentence score; fitted on the seed QA set (see evals/README.md)."""
+
+    unigram: float = 0.45  # idf-weighted share of question terms in the sentence
+    context: float = 0.5  # credit for terms found elsewhere in the passage or its title
+    bigram: float = 0.25  # idf-weighted share of question bigrams in the sentence
+    passage: float = 0.15  # the passage's retrieval score relative to the best one
+    dense: float = 0.0  # closeness of the sentence embedding to the best sentence's
+    dense_scale: float = 0.05  # cosine gap at which dense closeness reaches 0
+    missing_number: float = 0.5
+    missing_name_passage: float = 0.5
+    missing_name_sentence: float = 0.85
+    missing_type: float = 0.7
+    restates_question: float = 0.8
 
 
 class ExtractiveAnswerer:
     """Scores sentences of the retrieved passages against the question."""
 
-    def __init__(self, lexical: LexicalIndex, max_sentences: int = 2, passages: int = 4):
+    def __init__(
+        self,
+        lexical: LexicalIndex,
+        max_sentences: int = 2,
+        passages: int = 5,
+        sentence_similarity=None,
+        weights: ScoringWeights | None = None,
+        article_text=None,
+    ):
         self.lexical = lexical
+        self.article_text = article_text  # source -> whole article text (names are checked there)
+        self.sentence_similarity = sentence_similarity  # (sentences) -> cosines to the query
+        self.w = weights or ScoringWeights()
         self.max_sentences = max_sentences
         self.passages = passages
 
     def _idf(self, term: str, folded: bool) -> float:
         return self.lexical.idf(term, "folded" if folded else "accented")
 
-    def analyse(self, question: str, retrieved: list[ScoredChunk], accentless: bool) -> ExtractiveResult:
+    def analyse(
+        self, question: str, retrieved: list[ScoredChunk], accentless: bool
+    ) -> ExtractiveResult:
         folded = accentless
-        q_terms = content_terms(question, folded)
+        w = self.w
+        q_terms = question_terms(question, folded) or content_terms(question, folded)
         if not q_terms or not retrieved:
             return ExtractiveResult([], 0.0, ["no content terms" if not q_terms else "no passages"])
-        weights = {t: self._idf(t, folded) for t in set(q_terms)}
-        total = sum(weights.values()) or 1.0
-        q_bigrams = _bigrams(q_terms)
+        uni_w = {t: self._idf(t, folded) for t in set(q_terms)}
+        uni_total = sum(uni_w.values()) or 1.0
+        bi_w = {b: self._idf(f"{b[0]}_{b[1]}", folded) for b in _bigrams(q_terms)}
+        bi_total = sum(bi_w.values())
         want = expected_type(question)
         q_nums = query_numbers(question)
+        q_docnums = {match_form(m) for m in _DOCNUM_RE.findall(question)}
         names = query_names(question)
         q_form = match_form(question)
 
@@ -127,43 +348,82 @@ class ExtractiveAnswerer:
         top = retrieved[0].score or 1.0
         for rank, passage in enumerate(retrieved[: self.passages]):
             context = _tokens(passage.chunk.title + " " + passage.chunk.text, folded)
-            context_form = match_form(passage.chunk.title + " " + passage.chunk.text)
-            for sent in split_sentences(passage.chunk.text):
+            chunk = passage.chunk
+            whole = self.article_text(chunk.source) if self.article_text else chunk.text
+            article_form = match_form(chunk.title + " " + whole)
+            passage_form = match_form(chunk.title + " " + chunk.text)
+            if folded:
+                article_form, passage_form = fold(article_form), fold(passage_form)
+            meta_nums = set(
+                _NUMBER_RE.findall(f"{chunk.title} {chunk.date or ''}".replace("-", " "))
+            )
+            meta_nums |= {n.lstrip("0") for n in meta_nums}
+            sentences = split_sentences(chunk.text)
+            for si, sent in enumerate(sentences):
                 key = match_form(sent)
                 if key in seen or len(sent) < 15:
                     continue
                 seen.add(key)
                 toks = _tokens(sent, folded)
-                sent_terms = content_terms(sent, folded)
-                hit = sum(w for t, w in weights.items() if t in toks)
-                ctx = sum(w for t, w in weights.items() if t not in toks and t in context)
-                coverage = (hit + 0.5 * ctx) / total
-                bigram = (len(q_bigrams & _bigrams(sent_terms)) / len(q_bigrams)) if q_bigrams else 0.0
-                score = 0.7 * coverage + 0.15 * bigram + 0.15 * (passage.score / top)
+                hit = sum(v for t, v in uni_w.items() if t in toks)
+                ctx = sum(v for t, v in uni_w.items() if t not in toks and t in context)
+                coverage = (hit + w.context * ctx) / uni_total
+                sent_bi = _bigrams(content_terms(sent, folded))
+                bigram = (
+                    sum(v for b, v in bi_w.items() if b in sent_bi) / bi_total
+                    if bi_total
+                    else coverage
+                )
+                score = (
+                    w.unigram * coverage + w.bigram * bigram + w.passage * (passage.score / top)
+                ) / (w.unigram + w.bigram + w.passage)
                 reasons: list[str] = []
                 nums = set(_NUMBER_RE.findall(sent))
-                missing_nums = {n for n in q_nums if n not in nums and n not in _NUMBER_RE.findall(passage.chunk.title)}
+                window_nums = set(_NUMBER_RE.findall(" ".join(sentences[max(0, si - 1) : si + 1])))
+                window_nums |= meta_nums | {n.lstrip("0") for n in window_nums}
+                missing_nums = {
+                    n for n in q_nums if n not in window_nums and n.lstrip("0") not in window_nums
+                }
                 if missing_nums:
-                    score *= 0.55
+                    score *= w.missing_number
                     reasons.append(f"numbers {sorted(missing_nums)} absent")
-                missing_names = [n for n in names if match_form(n) not in context_form]
-                if missing_names:
-                    score *= 0.5
-                    reasons.append(f"names {missing_names} absent")
+                name_keys = [fold(match_form(n)) if folded else match_form(n) for n in names]
+                absent = [n for n, k in zip(names, name_keys, strict=True) if k not in article_form]
+                if absent:
+                    score *= w.missing_name_passage
+                    reasons.append(f"names {absent} absent from the article")
+                elif any(k not in passage_form for k in name_keys):
+                    score *= w.missing_name_sentence
                 if want == "number" and not (nums - q_nums):
-                    score *= 0.7
-                    reasons.append("no number for a how-many question")
+                    score *= w.missing_type
+                    reasons.append("no new number for a how-many question")
                 elif want == "date" and not _DATE_RE.search(key):
-                    score *= 0.75
+                    score *= w.missing_type
                     reasons.append("no date for a when question")
-                elif want == "docnum" and not _DOCNUM_RE.search(sent):
-                    score *= 0.75
-                    reasons.append("no document number")
+                elif want == "docnum" and not (
+                    {match_form(d) for d in _DOCNUM_RE.findall(sent)} - q_docnums
+                ):
+                    score *= w.missing_type
+                    reasons.append("no new document number")
                 if key and key in q_form:
-                    score *= 0.8  # the sentence only restates the question
-                candidates.append(Evidence(sent, passage, score, coverage, rank, reasons))
+                    score *= w.restates_question
+                ev = Evidence(sent, passage, score, coverage, rank, reasons)
+                ev.flags = {
+                    "number_missing": float(bool(missing_nums)),
+                    "name_missing": float(bool(absent)),
+                    "type_missing": float(any(r.startswith("no ") for r in reasons)),
+                    "sentence_coverage": hit / uni_total,
+                    "bigram_coverage": bigram,
+                }
+                candidates.append(ev)
         if not candidates:
             return ExtractiveResult([], 0.0, ["no sentences"])
+        if self.sentence_similarity is not None and w.dense > 0:
+            sims = self.sentence_similarity([e.sentence for e in candidates])
+            best_sim = max(sims)
+            for ev, sim in zip(candidates, sims, strict=True):
+                closeness = max(0.0, 1.0 - (best_sim - sim) / w.dense_scale)
+                ev.score = ev.score * (1 - w.dense + w.dense * closeness)
         candidates.sort(key=lambda e: (-e.score, e.rank))
         best = candidates[0]
         chosen = [best]
@@ -171,11 +431,40 @@ class ExtractiveAnswerer:
         for ev in candidates[1:]:
             if len(chosen) >= self.max_sentences:
                 break
-            new_terms = {t for t in weights if t in _tokens(ev.sentence, folded) and t not in covered}
+            new_terms = {t for t in uni_w if t in _tokens(ev.sentence, folded) and t not in covered}
             if ev.score >= 0.85 * best.score and not ev.reasons and new_terms:
                 chosen.append(ev)
                 covered |= _tokens(ev.sentence, folded)
-        return ExtractiveResult(chosen, best.score, best.reasons)
+        return ExtractiveResult(
+            chosen,
+            best.score,
+            best.reasons,
+            self._features(best, question, retrieved, uni_w, folded),
+        )
+
+    def _features(
+        self, best: Evidence, question: str, retrieved: list[ScoredChunk], uni_w: dict, folded: bool
+    ) -> dict:
+        """What the refusal model reads: how completely the best evidence covers the question."""
+        sents = split_sentences(best.passage.chunk.text)
+        i = sents.index(best.sentence) if best.sentence in sents else 0
+        window = _tokens(
+            " ".join(sents[max(0, i - 1) : i + 1]) + " " + best.passage.chunk.title, folded
+        )
+        passage = _tokens(best.passage.chunk.text + " " + best.passage.chunk.title, folded)
+        total = sum(uni_w.values()) or 1.0
+        top_idf = max(uni_w.values(), default=1.0) or 1.0
+        missing = [v for t, v in uni_w.items() if t not in window]
+        dense = [r.dense for r in retrieved if r.dense is not None]
+        return {
+            **best.flags,
+            "window_coverage": sum(v for t, v in uni_w.items() if t in window) / total,
+            "passage_coverage": sum(v for t, v in uni_w.items() if t in passage) / total,
+            "max_missing_idf": max(missing, default=0.0) / top_idf,
+            "dense_top": max(dense, default=0.0),
+            "english": float(is_english(question)),
+            "score": best.score,
+        }
 
 
 def support_to_unit(score: float) -> float:

@@ -22,7 +22,10 @@ _ELLIPTIC_RE = re.compile(
 _STARTS_CON_RE = re.compile(r"^\s*(?:(?:thế|vậy|và)\s+)?còn\s+", re.IGNORECASE)
 _ENDS_SAO_RE = re.compile(r"thì\s+(?:sao|thế nào|như thế nào|ra sao)\s*\??\s*$", re.IGNORECASE)
 _WHAT_ABOUT_RE = re.compile(r"^\s*(?:what|how)\s+about\s+(?P<x>.+?)\s*\??\s*$", re.IGNORECASE)
-_PRONOUN_RE = re.compile(r"\b(ông ấy|bà ấy|người này|người đó|đề án này|đề án đó|văn bản này|văn bản đó|tỉnh này|tỉnh đó|việc này|việc đó|nó|họ)\b", re.IGNORECASE)
+_PRONOUN_RE = re.compile(
+    r"\b(ông ấy|bà ấy|người này|người đó|đề án này|đề án đó|văn bản này|văn bản đó|tỉnh này|tỉnh đó|việc này|việc đó|nó|họ)\b",
+    re.IGNORECASE,
+)
 
 
 def last_user_question(history: list[dict]) -> str | None:
@@ -34,7 +37,12 @@ def last_user_question(history: list[dict]) -> str | None:
 
 def is_followup(question: str) -> bool:
     q = question.strip()
-    return bool(_STARTS_CON_RE.match(q) or _ENDS_SAO_RE.search(q) or _WHAT_ABOUT_RE.match(q) or _PRONOUN_RE.search(q))
+    return bool(
+        _STARTS_CON_RE.match(q)
+        or _ENDS_SAO_RE.search(q)
+        or _WHAT_ABOUT_RE.match(q)
+        or _PRONOUN_RE.search(q)
+    )
 
 
 def _subject(question: str) -> str | None:
@@ -62,13 +70,19 @@ def _replace_same_kind(previous: str, subject: str, known: Callable[[str], bool]
     return None
 
 
-def rewrite_followup(question: str, history: list[dict], known: Callable[[str], bool] = lambda _: False) -> str:
+def rewrite_followup(
+    question: str, history: list[dict], known: Callable[[str], bool] = lambda _: False
+) -> str:
     """A standalone question for ``question`` given the earlier turns (deterministic)."""
     previous = last_user_question(history)
     if not previous or not is_followup(question):
         return question
     subject = _subject(question)
-    if subject and (_STARTS_CON_RE.match(question) or _ENDS_SAO_RE.search(question) or _WHAT_ABOUT_RE.match(question)):
+    if subject and (
+        _STARTS_CON_RE.match(question)
+        or _ENDS_SAO_RE.search(question)
+        or _WHAT_ABOUT_RE.match(question)
+    ):
         swapped = _replace_same_kind(previous, subject, known)
         if swapped:
             return swapped

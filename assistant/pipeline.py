@@ -7,16 +7,15 @@ lexical index) load on first use.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
-from importlib import resources
 
 from assistant.answer import REFUSAL_TEXT, Answer, Citation
 from assistant.citations import verify_citations
 from assistant.extractive import ExtractiveAnswerer, ExtractiveResult
 from assistant.followup import rewrite_followup, trim_history
+from assistant.refusal import RefusalModel, default_model
 from assistant.retriever import FusionConfig, HybridRetriever
 from index.config import Settings
 from index.embedders import Embedder, get_embedder
@@ -29,16 +28,15 @@ from index.types import ScoredChunk
 
 log = logging.getLogger(__name__)
 
-LLM_FALLBACK_NOTICE = "Mô hình ngôn ngữ hiện không phản hồi; dưới đây là câu trả lời trích từ các bài viết."
+LLM_FALLBACK_NOTICE = (
+    "Mô hình ngôn ngữ hiện không phản hồi; dưới đây là câu trả lời trích từ các bài viết."
+)
 EMPTY_INDEX_MESSAGE = (
     "Chưa có bài viết nào được lập chỉ mục. Hãy chạy `hoidap index` (hoặc `make run`) rồi thử lại."
 )
 
 
-def calibrated_threshold() -> float:
-    """The refusal threshold fitted on the seed QA set (see ``hoidap calibrate``)."""
-    data = json.loads(resources.files("assistant").joinpath("calibration.json").read_text(encoding="utf-8"))
-    return float(data["refusal_threshold"])
+_DEFAULT = object()
 
 
 class Assistant:
@@ -51,6 +49,7 @@ class Assistant:
         embedder: Embedder | None = None,
         llm=None,
         fusion: FusionConfig | None = None,
+        refusal: RefusalModel | None = _DEFAULT,  # None: never refuse (calibration runs)
     ):
         self.settings = settings or Settings.load()
         self._embedder = embedder
@@ -60,8 +59,12 @@ class Assistant:
         self._llm = llm
         self._llm_checked = llm is not None
         self.fusion = fusion or FusionConfig(dense_weight=self.settings.dense_weight)
+        self.refusal = default_model() if refusal is _DEFAULT else refusal
         t = self.settings.refusal_threshold
-        self.threshold = t if t >= 0 else calibrated_threshold()
+        if t >= 0:
+            self.threshold = t
+        else:
+            self.threshold = self.refusal.threshold if self.refusal is not None else 0.0
 
     # -- lazy components ---------------------------------------------------------------
     @property
@@ -104,9 +107,19 @@ class Assistant:
             n = self.store.count()
             if n:
                 _ = self.retriever
-            return {"ok": n > 0, "chunks": n, "store": self.store.location, "error": None if n else "index_empty"}
+            return {
+                "ok": n > 0,
+                "chunks": n,
+                "store": self.store.location,
+                "error": None if n else "index_empty",
+            }
         except HoidapError as exc:
-            return {"ok": False, "chunks": 0, "store": self.settings.chroma_url or str(self.settings.store_dir), "error": exc.code}
+            return {
+                "ok": False,
+                "chunks": 0,
+                "store": self.settings.chroma_url or str(self.settings.store_dir),
+                "error": exc.code,
+            }
 
     def warm_up(self) -> None:
         self.retriever.retrieve("chuyển đổi số", k=1)
@@ -114,7 +127,11 @@ class Assistant:
     # -- validation --------------------------------------------------------------------
     def validate(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():
-            raise InvalidQuestion("The question is empty; type a question.", "Câu hỏi đang trống; hãy nhập câu hỏi.", code="empty_question")
+            raise InvalidQuestion(
+                "The question is empty; type a question.",
+                "Câu hỏi đang trống; hãy nhập câu hỏi.",
+                code="empty_question",
+            )
         limit = self.settings.max_question_chars
         if len(question) > limit:
             raise InvalidQuestion(
@@ -134,7 +151,9 @@ class Assistant:
             except Exception as exc:  # LLM down: fall back to the deterministic rewrite
                 log.warning("LLM condense failed, using rule-based rewrite: %s", exc)
         lex = self.retriever.lexical
-        return rewrite_followup(question, history, known=lambda phrase: lex.phrase_count(phrase) > 0)
+        return rewrite_followup(
+            question, history, known=lambda phrase: lex.phrase_count(phrase) > 0
+        )
 
     def _prepare(self, question: str, history: list[dict] | None):
         question = self.validate(question)
@@ -143,10 +162,19 @@ class Assistant:
         retriever = self.retriever
         plan = retriever.plan(standalone)
         retrieved = retriever.retrieve(standalone, k=self.settings.top_k, plan=plan)
-        analysis = ExtractiveAnswerer(retriever.lexical).analyse(standalone, retrieved, plan.accentless)
+        answerer = ExtractiveAnswerer(retriever.lexical, article_text=retriever.article_text)
+        analysis = answerer.analyse(standalone, retrieved, plan.accentless)
+        if self.refusal is not None and analysis.evidence:
+            analysis.support = self.refusal.probability(analysis.features)
         return question, history, standalone, retrieved, analysis
 
-    def _extractive_answer(self, analysis: ExtractiveResult, retrieved: list[ScoredChunk]) -> tuple[str, list[Citation]]:
+    def analyse(self, question: str, history: list[dict] | None = None) -> ExtractiveResult:
+        """Retrieval and evidence analysis without answering (used to fit the refusal model)."""
+        return self._prepare(question, history)[4]
+
+    def _extractive_answer(
+        self, analysis: ExtractiveResult, retrieved: list[ScoredChunk]
+    ) -> tuple[str, list[Citation]]:
         parts = []
         for ev in analysis.evidence:
             n = retrieved.index(ev.passage) + 1
@@ -182,7 +210,10 @@ class Assistant:
             else:
                 text, citations = llm_result
                 if not citations or match_form(REFUSAL_TEXT) in match_form(text):
+                    # Nothing verifiable survived: replace what was streamed with the refusal.
                     refused, text, citations = True, REFUSAL_TEXT, []
+                    yield {"type": "reset", "text": ""}
+                    yield {"type": "token", "text": text}
         else:
             text, citations = self._extractive_answer(analysis, retrieved)
             yield from _word_tokens(text)

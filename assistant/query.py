@@ -44,11 +44,15 @@ ABBREVIATIONS: dict[str, str] = {
 }
 
 _ABBR_RE = re.compile(
-    r"(?<![\w&])(" + "|".join(re.escape(k) for k in sorted(ABBREVIATIONS, key=len, reverse=True)) + r")(?![\w&])"
+    r"(?<![\w&])("
+    + "|".join(re.escape(k) for k in sorted(ABBREVIATIONS, key=len, reverse=True))
+    + r")(?![\w&])"
 )
 _FOLDED_ABBR = {fold(k).upper(): k for k in ABBREVIATIONS}
 _FOLDED_ABBR_RE = re.compile(
-    r"(?<![\w&])(" + "|".join(re.escape(k) for k in sorted(_FOLDED_ABBR, key=len, reverse=True)) + r")(?![\w&])",
+    r"(?<![\w&])("
+    + "|".join(re.escape(k) for k in sorted(_FOLDED_ABBR, key=len, reverse=True))
+    + r")(?![\w&])",
     re.IGNORECASE,
 )
 # Reverse direction: a spelled-out phrase also matches its abbreviation in the text.

@@ -45,18 +45,25 @@ def fuse(
     """Fuse two score maps into one (ids missing from one side get that side's minimum)."""
     ids = set(dense) | set(lexical)
     if method == "rrf":
+
         def ranks(scores: dict[str, float]) -> dict[str, int]:
-            return {cid: r for r, (cid, _) in enumerate(sorted(scores.items(), key=lambda kv: -kv[1]), 1)}
+            return {
+                cid: r
+                for r, (cid, _) in enumerate(sorted(scores.items(), key=lambda kv: -kv[1]), 1)
+            }
 
         rd, rl = ranks(dense), ranks(lexical)
         return {
-            cid: (1 / (rrf_k + rd[cid]) if cid in rd else 0.0) + (1 / (rrf_k + rl[cid]) if cid in rl else 0.0)
+            cid: (1 / (rrf_k + rd[cid]) if cid in rd else 0.0)
+            + (1 / (rrf_k + rl[cid]) if cid in rl else 0.0)
             for cid in ids
         }
     if method != "score":
         raise ValueError(f"unknown fusion method {method!r}; choose 'score' or 'rrf'")
     nd, nl = _minmax(dense), _minmax(lexical)
-    return {cid: dense_weight * nd.get(cid, 0.0) + (1 - dense_weight) * nl.get(cid, 0.0) for cid in ids}
+    return {
+        cid: dense_weight * nd.get(cid, 0.0) + (1 - dense_weight) * nl.get(cid, 0.0) for cid in ids
+    }
 
 
 class HybridRetriever:
@@ -74,14 +81,32 @@ class HybridRetriever:
         self.lexical = lexical
         self.config = config or FusionConfig()
         self._chunks: dict[str, Chunk] = {}
+        self._articles: dict[str, str] = {}
 
     def plan(self, question: str) -> QueryPlan:
         return plan_query(question, restore=self.lexical.restore_diacritics)
 
+    def _load_chunks(self) -> None:
+        all_chunks = self.store.all_chunks()
+        self._chunks = {c.chunk_id: c for c in all_chunks}
+        by_source: dict[str, list[Chunk]] = {}
+        for c in all_chunks:
+            by_source.setdefault(c.source, []).append(c)
+        self._articles = {
+            src: " ".join(c.text for c in sorted(cs, key=lambda c: c.position))
+            for src, cs in by_source.items()
+        }
+
     def chunk(self, chunk_id: str) -> Chunk | None:
         if not self._chunks:
-            self._chunks = {c.chunk_id: c for c in self.store.all_chunks()}
+            self._load_chunks()
         return self._chunks.get(chunk_id)
+
+    def article_text(self, source: str) -> str:
+        """All passages of one article, in order (used to check names the question mentions)."""
+        if not self._articles:
+            self._load_chunks()
+        return self._articles.get(source, "")
 
     def lexical_scores(self, plan: QueryPlan) -> dict[str, float]:
         cfg = self.config
@@ -92,7 +117,9 @@ class HybridRetriever:
         ids = set(folded) | set(accented)
         return {i: accented.get(i, 0.0) + cfg.folded_weight * folded.get(i, 0.0) for i in ids}
 
-    def retrieve(self, question: str, k: int = 6, plan: QueryPlan | None = None) -> list[ScoredChunk]:
+    def retrieve(
+        self, question: str, k: int = 6, plan: QueryPlan | None = None
+    ) -> list[ScoredChunk]:
         plan = plan or self.plan(question)
         cfg = self.config
         qvec = self.embedder.embed_query(plan.dense_text)

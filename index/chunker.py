@@ -15,7 +15,24 @@ from index.tokens import count_tokens
 from index.types import Article, Chunk
 
 # Abbreviations that end with a period but do not end a sentence.
-_NON_TERMINAL = {"ts", "ths", "pgs", "gs", "tp", "tt", "ks", "bs", "ông", "bà", "st", "mr", "ms", "dr", "no", "tr"}
+_NON_TERMINAL = {
+    "ts",
+    "ths",
+    "pgs",
+    "gs",
+    "tp",
+    "tt",
+    "ks",
+    "bs",
+    "ông",
+    "bà",
+    "st",
+    "mr",
+    "ms",
+    "dr",
+    "no",
+    "tr",
+}
 _BOUNDARY_RE = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-ZĐÀ-Ỹ0-9])", re.U)
 
 
@@ -28,7 +45,7 @@ def split_sentences(paragraph: str) -> list[str]:
         last_word = re.findall(r"(\w+)[\"”’)\]]*[.!?…]$", candidate)
         if last_word and last_word[-1].lower() in _NON_TERMINAL:
             continue
-        seg = paragraph[start:m.end()].strip()
+        seg = paragraph[start : m.end()].strip()
         if seg:
             parts.append(seg)
         start = m.end()
@@ -50,6 +67,33 @@ def _split_long(sentence: str, max_tokens: int) -> list[str]:
     if current:
         pieces.append(" ".join(current))
     return pieces
+
+
+def _pack(sentences: list[str], max_tokens: int, overlap_tokens: int) -> list[tuple[str, int]]:
+    """Greedy packing of whole sentences; sizes are exact token counts of the joined text.
+
+    Summing per-sentence counts undercounts by a token now and then (BPE merges differ
+    once sentences are joined with spaces), so every decision counts the real text.
+    """
+    texts: list[tuple[str, int]] = []
+    current: list[str] = []
+    for sent in sentences:
+        if current and count_tokens(" ".join([*current, sent])) > max_tokens:
+            texts.append((" ".join(current), count_tokens(" ".join(current))))
+            # Carry the tail sentences (up to the overlap budget) into the next chunk.
+            carry: list[str] = []
+            for prev in reversed(current):
+                candidate = [prev, *carry]
+                if count_tokens(" ".join(candidate)) > overlap_tokens:
+                    break
+                if count_tokens(" ".join([*candidate, sent])) > max_tokens:
+                    break
+                carry = candidate
+            current = carry
+        current.append(sent)
+    if current:
+        texts.append((" ".join(current), count_tokens(" ".join(current))))
+    return texts
 
 
 def chunk_id(source: str, title: str, date: str | None, text: str, dup: int = 0) -> str:
@@ -74,25 +118,7 @@ def chunk_article(article: Article, max_tokens: int = 220, overlap_tokens: int =
                 sentences.extend((p, count_tokens(p)) for p in _split_long(sent, max_tokens))
             else:
                 sentences.append((sent, n))
-    texts: list[tuple[str, int]] = []
-    current: list[tuple[str, int]] = []
-    size = 0
-    for sent, n in sentences:
-        if current and size + n > max_tokens:
-            texts.append((" ".join(s for s, _ in current), size))
-            # Carry the tail sentences (up to the overlap budget) into the next chunk.
-            carry: list[tuple[str, int]] = []
-            carried = 0
-            for s, k in reversed(current):
-                if carried + k > overlap_tokens or carried + k + n > max_tokens:
-                    break
-                carry.insert(0, (s, k))
-                carried += k
-            current, size = carry, carried
-        current.append((sent, n))
-        size += n
-    if current:
-        texts.append((" ".join(s for s, _ in current), size))
+    texts = _pack([s for s, _ in sentences], max_tokens, overlap_tokens)
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for pos, (text, n) in enumerate(texts):

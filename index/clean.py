@@ -5,15 +5,17 @@ dated teasers, portal footers and surveys, broadcast-schedule links, audio
 placeholders, image captions and repeated titles. The rules here are general
 (they describe how Vietnamese news portals lay pages out), not strings fitted to
 particular files. Each dropped line is recorded with the rule that dropped it so
-tests and ``hoidap index --explain`` can show what was kept and what was not.
+tests (tests/test_clean.py) can show what was kept and what was not.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 from dataclasses import dataclass, field
 
+from index.markup import html_to_text, looks_like_html, to_plain_text  # noqa: F401 (re-exported)
 from index.normalize import match_form, nfc
 from index.types import Article
 
@@ -21,11 +23,15 @@ from index.types import Article
 _WEEKDAY = r"(?:thứ\s*(?:hai|ba|tư|năm|sáu|bảy|[2-7])|chủ\s*nhật|cn)"
 _DATE = r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})"
 _TIME = r"\d{1,2}[:h]\d{2}(?::\d{2})?\s*(?:am|pm|sa|ch)?"
+_TZ = r"(?:[\[(]?\s*(?:gmt|utc)\s*[+-]\s*\d+\s*[\])]?)"
 # A line that is only a date stamp: "Thứ 3, 30/11/2021 | 22:47", "09/05/2023 10:44 AM",
-# "Thứ Tư, 01/12/2021, 14:51 [GMT+7]", "30/11/2021 - 22:47", "Cập nhật: 30/11/2021".
+# "Thứ Tư, 01/12/2021, 14:51 [GMT+7]", "30/11/2021 - 22:47", "Cập nhật: 30/11/2021",
+# "Thứ hai, 30/11/2021, 22:47 (GMT+7)", "22:47 30/11/2021", "2021-11-30 22:47".
 DATE_LINE_RE = re.compile(
-    rf"^\s*(?:(?:cập nhật|ngày đăng|đăng lúc|ngày)\s*:?\s*)?(?:{_WEEKDAY}\s*,?\s*)?"
-    rf"(?:ngày\s*)?{_DATE}(?:\s*[,|\-–]?\s*{_TIME})?\s*(?:\[?\s*gmt\s*[+-]\s*\d+\s*\]?)?\s*$",
+    rf"^\s*(?P<label>(?:cập nhật|ngày đăng|đăng lúc|đăng ngày|ngày)\s*:?\s*)?"
+    rf"(?:(?P<tpre>{_TIME})\s*[,|\-–]?\s*)?(?:{_WEEKDAY}\s*,?\s*)?(?:ngày\s*)?"
+    rf"(?:{_DATE}|(?P<iy>\d{{4}})-(?P<im>\d{{1,2}})-(?P<id>\d{{1,2}}))"
+    rf"(?:\s*[,|\-–T]?\s*(?P<time>{_TIME}))?\s*{_TZ}?\s*$",
     re.IGNORECASE,
 )
 
@@ -48,27 +54,48 @@ BOILERPLATE_RES = [
         re.compile(r"^\s*bạn\s+có\s+(?:hài\s+lòng|thể\s+cho\s+biết|muốn)\b.*\?\s*$", re.I),
         "reader survey",
     ),
-    (re.compile(r"^\s*(?:chi\s+tiết|xem\s+tiếp|đọc\s+tiếp|xem\s+thêm)\s*(?:>>|»|›|\.\.\.)?\s*$", re.I), "more link"),
+    (
+        re.compile(
+            r"^\s*(?:chi\s+tiết|xem\s+tiếp|đọc\s+tiếp|xem\s+thêm)\s*(?:>>|»|›|\.\.\.)?\s*$", re.I
+        ),
+        "more link",
+    ),
     (re.compile(r"^\s*\((?:còn\s+nữa|tiếp\s+theo|hết)\)\s*$", re.I), "series marker"),
-    (re.compile(r"^\s*(?:chia\s+sẻ|in\s+bài|gửi\s+bài|bình\s+luận|lượt\s+xem)\b.{0,30}$", re.I), "share bar"),
+    (
+        re.compile(r"^\s*(?:chia\s+sẻ|in\s+bài|gửi\s+bài|bình\s+luận|lượt\s+xem)\b.{0,30}$", re.I),
+        "share bar",
+    ),
     (re.compile(r"^\s*[\w.-]+\.(?:vn|com|net|org|gov\.vn)\s*$", re.I), "site name"),
     (re.compile(r"^[\W\d_]{0,6}$"), "stray characters"),
 ]
 # A truncated teaser link: short line ending in an ellipsis.
 TEASER_LINK_RE = re.compile(r"^.{5,120}(?:\.\.\.|…)\s*$")
-# Image captions: a photo credit or a figure number.
+# Image captions. A figure-numbered caption or one that repeats the title is furniture;
+# a descriptive caption with a photo credit is kept as text, minus the credit.
 CAPTION_RES = [
-    re.compile(r"[-–(]\s*ảnh\s*:\s*[^)]{1,60}\)?\s*\.?\s*$", re.I),
     re.compile(r"\((?:hình|ảnh)\s*\d+\)\s*\.?\s*$", re.I),
-    re.compile(r"^\s*(?:ảnh|hình)\s*(?:minh\s+họa|\d+)\s*[:.]", re.I),
+    re.compile(r"^\s*(?:ảnh|hình)\s*(?:minh\s+h(?:ọa|oạ)|\d+)\s*[:.]", re.I),
 ]
+PHOTO_CREDIT_RE = re.compile(r"\s*[-–(]\s*ảnh\s*:\s*[^)]{1,60}\)?\s*\.?\s*$", re.I)
 # Authorship lines.
-SOURCE_LINE_RE = re.compile(r"^\s*(?:theo|nguồn)\s*:?\s+([\w.\- ]{2,40}?)\s*\.?\s*$", re.I)
-BYLINE_RE = re.compile(r"^\s*(?:bài\s+và\s+ảnh|bài|tin\s+và\s+ảnh|tin|ảnh|pv|nhóm\s+pv)\s*:\s*(.{2,60}?)\s*\.?\s*$", re.I)
-# "Điện Biên TV - Chiều 30/11, ..." : an outlet name leading the lead paragraph.
-OUTLET_LEAD_RE = re.compile(r"^((?:[A-ZĐÂ][\wÀ-ỹ.]*\s?){1,5}(?:TV|TTXVN|VTV|VOV|Online|\.vn))\s+[-–]\s+", re.U)
+SOURCE_LINE_RE = re.compile(
+    r"^\s*\(?\s*(?:theo|nguồn)\s*:?\s+([\w.\- ]{2,40}?)\s*\)?\s*\.?\s*$", re.I
+)
+BYLINE_RE = re.compile(
+    r"^\s*(?:(?:bài|tin)\s*(?:và|,|&|\+)\s*ảnh|bài|tin|ảnh|pv|nhóm\s+pv|tác\s+giả)\s*:\s*(.{2,60}?)\s*\.?\s*$",
+    re.I,
+)
+PHOTO_ONLY_RE = re.compile(r"^\s*ảnh\s*:", re.I)  # a photo credit names no author
+_UPPER = "A-ZĐÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬÈÉẺẼẸÊỀẾỂỄỆÌÍỈĨỊÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢÙÚỦŨỤƯỪỨỬỮỰỲÝỶỸỴ"
+# "Điện Biên TV - Chiều 30/11, ...", "(Chinhphu.vn) - Sáng 19/7", "TTXVN - ": an outlet
+# name leading the lead paragraph.
+OUTLET_LEAD_RE = re.compile(
+    rf"^\(?((?:[{_UPPER}][\wÀ-ỹ.]*\s){{0,4}}[{_UPPER}\w.]*?"
+    r"(?:TV|TTXVN|VTV|VOV|Online|\.vn|\.VN|\.com|\.net))\)?\s*[-–]\s+",
+    re.U,
+)
 # A personal-name byline line near the top: 2-5 capitalised syllables, nothing else.
-NAME_LINE_RE = re.compile(r"^(?:[A-ZĐ][a-zà-ỹđ]+\s){1,4}[A-ZĐ][a-zà-ỹđ]+$", re.U)
+NAME_LINE_RE = re.compile(rf"^(?:[{_UPPER}][a-zà-ỹđ]+\s){{1,4}}[{_UPPER}][a-zà-ỹđ]+$", re.U)
 
 
 @dataclass
@@ -84,10 +111,15 @@ def parse_date(line: str) -> str | None:
     m = DATE_LINE_RE.match(line.strip())
     if not m:
         return None
-    day, month, year = (int(g) for g in m.groups()[:3])
-    if not (1 <= day <= 31 and 1 <= month <= 12 and 1900 < year < 2200):
+    if m.group("iy"):
+        year, month, day = int(m.group("iy")), int(m.group("im")), int(m.group("id"))
+    else:
+        day, month, year = (int(g) for g in m.groups()[2:5])
+    try:
+        stated = datetime.date(year, month, day)  # rejects 31/02 as well as 13/13
+    except ValueError:
         return None
-    return f"{year:04d}-{month:02d}-{day:02d}"
+    return stated.isoformat() if 1900 < year < 2200 else None
 
 
 def _is_caption(line: str, title_key: str) -> bool:
@@ -98,49 +130,12 @@ def _is_caption(line: str, title_key: str) -> bool:
     return bool(title_key) and title_key in key and len(key) < len(title_key) + 40
 
 
-def _looks_like_html(text: str) -> bool:
-    return bool(re.search(r"<(?:html|body|p|div|article)\b", text[:5000], re.I))
-
-
-def html_to_text(html: str) -> str:
-    """Block-aware HTML to text (scripts, styles, nav, header, footer and aside removed)."""
-    from html.parser import HTMLParser
-
-    skip_tags = {"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "figure"}
-    block_tags = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "article", "section", "title"}
-
-    class _Parser(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__(convert_charrefs=True)
-            self.parts: list[str] = []
-            self.skip = 0
-
-        def handle_starttag(self, tag, attrs):
-            if tag in skip_tags:
-                self.skip += 1
-            elif tag in block_tags:
-                self.parts.append("\n")
-
-        def handle_endtag(self, tag):
-            if tag in skip_tags and self.skip:
-                self.skip -= 1
-            elif tag in block_tags:
-                self.parts.append("\n")
-
-        def handle_data(self, data):
-            if not self.skip:
-                self.parts.append(data)
-
-    parser = _Parser()
-    parser.feed(html)
-    return "".join(parser.parts)
-
-
-def clean_article(raw: str, source: str, raw_bytes: bytes | None = None) -> tuple[Article, CleanReport]:
+def clean_article(
+    raw: str, source: str, raw_bytes: bytes | None = None
+) -> tuple[Article, CleanReport]:
     """Extract title, date, author and article body from a scraped page."""
-    text = nfc(raw.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " "))
-    if source.lower().endswith((".html", ".htm")) or _looks_like_html(text):
-        text = html_to_text(text)
+    text, hints = to_plain_text(raw, source)
+    text = nfc(text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " "))
     lines = [re.sub(r"[ \t]+", " ", ln).strip() for ln in text.split("\n")]
     report = CleanReport()
     content = [ln for ln in lines if ln]
@@ -158,6 +153,9 @@ def clean_article(raw: str, source: str, raw_bytes: bytes | None = None) -> tupl
     body: list[str] = []
     seen: set[str] = set()
     n = len(content)
+    # Where the article ends: the first related-links heading (or the page end). A source
+    # line ("Theo TTXVN") is metadata only near that end, however long the furniture after.
+    end = next((k for k in range(2, n) if RELATED_HEADING_RE.match(content[k])), n)
     i = 1
     report.kept.append(title)
     while i < n:
@@ -170,12 +168,23 @@ def clean_article(raw: str, source: str, raw_bytes: bytes | None = None) -> tupl
             break
         iso = parse_date(line)
         if iso is not None:
+            stamp = DATE_LINE_RE.match(line.strip())
             if date is None and head_zone:
                 date = iso
                 report.dropped.append((line, "publication date (metadata)"))
+            elif not (stamp.group("time") or stamp.group("tpre")):
+                # A bare date inside the text is a timeline entry (kept); a labelled one
+                # ("Cập nhật: ...") is a stamp. Neither takes its neighbours along.
+                if stamp.group("label") and not stamp.group("label").lower().startswith("ngày"):
+                    report.dropped.append((line, "date stamp"))
+                else:
+                    body.append(line)
+                    report.kept.append(line)
             else:
-                # A dated teaser: title line before, summary line after.
+                # A dated teaser (portals stamp teasers with a time): title line before,
+                # summary line after.
                 if body and body[-1] == content[i - 1] and len(content[i - 1]) < 200:
+                    report.kept.remove(body[-1])
                     report.dropped.append((body.pop(), "teaser title"))
                 report.dropped.append((line, "teaser date"))
                 if i + 1 < n:
@@ -193,11 +202,14 @@ def clean_article(raw: str, source: str, raw_bytes: bytes | None = None) -> tupl
             report.dropped.append((line, "truncated teaser link"))
         elif _is_caption(line, title_key):
             report.dropped.append((line, "image caption"))
-        elif (m := SOURCE_LINE_RE.match(line)) and i >= n - 12:
+        elif PHOTO_CREDIT_RE.search(line) and len(PHOTO_CREDIT_RE.sub("", line)) < 25:
+            report.dropped.append((line, "photo credit"))
+        elif (m := SOURCE_LINE_RE.match(line)) and i >= end - 12:
             author = author or m.group(1).strip()
             report.dropped.append((line, "source line (metadata)"))
         elif m := BYLINE_RE.match(line):
-            author = author or m.group(1).strip()
+            if not PHOTO_ONLY_RE.match(line):
+                author = author or m.group(1).strip()
             report.dropped.append((line, "byline (metadata)"))
         elif head_zone and NAME_LINE_RE.match(line):
             author = author or line
@@ -207,6 +219,11 @@ def clean_article(raw: str, source: str, raw_bytes: bytes | None = None) -> tupl
         elif len(line) < 80 and i + 1 < n and TEASER_LINK_RE.match(line):
             report.dropped.append((line, "truncated teaser link"))
         else:
+            if PHOTO_CREDIT_RE.search(line):
+                report.dropped.append(
+                    (PHOTO_CREDIT_RE.search(line).group(0).strip(), "photo credit")
+                )
+                line = PHOTO_CREDIT_RE.sub("", line).rstrip() + "."
             if (m := OUTLET_LEAD_RE.match(line)) and head_zone:
                 author = author or m.group(1).strip()
             body.append(line)
@@ -216,8 +233,8 @@ def clean_article(raw: str, source: str, raw_bytes: bytes | None = None) -> tupl
     article = Article(
         source=source,
         title=title,
-        date=date,
-        author=author,
+        date=date or hints.get("date"),
+        author=author or hints.get("author"),
         body="\n".join(body),
         content_hash=_hash(raw_bytes if raw_bytes is not None else raw.encode("utf-8")),
     )

@@ -25,6 +25,7 @@ class Settings:
     chroma_url: str = ""  # empty: embedded PersistentClient under home
     collection: str = "hoidap"
     chunk_tokens: int = 220
+    max_file_mb: float = 20.0  # larger input files are refused (split them into articles)
     chunk_overlap: int = 40
     llm_base_url: str = ""
     llm_model: str = ""

@@ -17,7 +17,9 @@ class HoidapError(Exception):
             self.code = code
 
     def to_json(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message_vi, "message_en": self.message_en}}
+        return {
+            "error": {"code": self.code, "message": self.message_vi, "message_en": self.message_en}
+        }
 
 
 class ConfigError(HoidapError):

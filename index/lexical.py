@@ -50,7 +50,9 @@ class BM25Field:
                 postings[term].append((doc_idx, tf))
         self.postings = dict(postings)
         n = len(self.doc_len)
-        self.idf = {t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()}
+        self.idf = {
+            t: math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in self.postings.items()
+        }
 
     def scores(self, query_terms: Sequence[str]) -> dict[int, float]:
         out: dict[int, float] = defaultdict(float)
@@ -159,6 +161,7 @@ class LexicalIndex:
         with gzip.open(tmp, "wt", encoding="utf-8") as fh:
             json.dump(payload, fh, ensure_ascii=False)
         os.replace(tmp, path)
+        _remove_orphans(path)
 
     @classmethod
     def load(cls, path: Path) -> LexicalIndex | None:
@@ -171,3 +174,21 @@ class LexicalIndex:
             return cls(payload["chunk_ids"], payload["texts"])
         except (OSError, ValueError, KeyError, EOFError):
             return None
+
+
+def _remove_orphans(path: Path) -> None:
+    """Delete temp files left by writers that were killed before their rename."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

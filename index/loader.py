@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm")
-MAX_FILE_BYTES = 20 * 1024 * 1024
+MIB = 1024 * 1024
+MAX_FILE_BYTES = 20 * MIB
 
 
 @dataclass(frozen=True)
@@ -19,55 +20,116 @@ class RawFile:
 
 @dataclass(frozen=True)
 class FileError:
+    """One line naming the file and what is wrong with it, in Vietnamese and English."""
+
     path: Path
     message: str
+    message_vi: str = ""
 
     def __str__(self) -> str:
+        if self.message_vi:
+            return f"{self.path}: {self.message_vi} ({self.message})"
         return f"{self.path}: {self.message}"
 
 
 def discover(paths: list[Path]) -> tuple[list[Path], list[FileError]]:
     """Files to index under ``paths`` (folders are walked, sorted for stable order)."""
-    files: list[Path] = []
+    found, errors = discover_sources(paths)
+    return [path for path, _ in found], errors
+
+
+def discover_sources(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[FileError]]:
+    """(file, source name) pairs under ``paths``, and what could not be used.
+
+    A file given directly is named by its file name; a file found in a folder by its
+    path relative to that folder, so ``a/tin.txt`` and ``b/tin.txt`` stay distinct and a
+    name never depends on which other files are indexed with it. A file reached twice
+    (a folder and a file inside it) is indexed once.
+    """
+    found: list[tuple[Path, str]] = []
     errors: list[FileError] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, source: str) -> None:
+        real = path.resolve()
+        if real not in seen:
+            seen.add(real)
+            found.append((path, source))
+
     for p in paths:
         if not p.exists():
-            errors.append(FileError(p, "no such file or folder; check the path"))
-        elif p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED and not f.name.startswith(".")
+            errors.append(
+                FileError(
+                    p, "no such file or folder; check the path", "không có tệp hay thư mục này"
+                )
             )
-            if not found:
-                errors.append(FileError(p, f"folder has no {'/'.join(SUPPORTED)} files"))
-            files.extend(found)
+        elif p.is_dir():
+            files = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in SUPPORTED
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+            if not files:
+                errors.append(
+                    FileError(
+                        p,
+                        f"folder has no {'/'.join(SUPPORTED)} files",
+                        "thư mục không có tệp .txt, .md hay .html",
+                    )
+                )
+            for f in files:
+                add(f, f.relative_to(p).as_posix())
         elif p.suffix.lower() in SUPPORTED:
-            files.append(p)
+            add(p, p.name)
         else:
-            errors.append(FileError(p, f"unsupported file type {p.suffix!r}; expected one of {SUPPORTED}"))
-    return files, errors
+            errors.append(
+                FileError(
+                    p,
+                    f"unsupported file type {p.suffix!r}; expected one of {SUPPORTED}",
+                    "loại tệp không được hỗ trợ; dùng .txt, .md hoặc .html",
+                )
+            )
+    return found, errors
 
 
-def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> RawFile | FileError:
+def read_file(
+    path: Path, max_bytes: int = MAX_FILE_BYTES, source: str | None = None
+) -> RawFile | FileError:
     """Read one file as UTF-8 text, or say in one line why it cannot be indexed."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
             return FileError(
                 path,
-                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit "
+                f"file is {size / MIB:.1f} MB, over the {max_bytes / MIB:g} MB limit "
                 "(HOIDAP_MAX_FILE_MB); split it into articles",
+                "tệp quá lớn; hãy tách thành từng bài",
             )
         data = path.read_bytes()
     except OSError as exc:
-        return FileError(path, f"cannot read file: {exc.strerror or exc}")
+        return FileError(path, f"cannot read file: {exc.strerror or exc}", "không đọc được tệp")
     if not data.strip():
-        return FileError(path, "file is empty")
+        return FileError(path, "file is empty", "tệp rỗng")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return FileError(
+            path,
+            "file is UTF-16 text; re-save the file as UTF-8",
+            "tệp mã hóa UTF-16; hãy lưu lại dạng UTF-8",
+        )
     if b"\x00" in data[:8192]:
-        return FileError(path, "file looks binary (NUL bytes); expected UTF-8 text")
+        return FileError(
+            path,
+            "file looks binary (NUL bytes); expected UTF-8 text",
+            "tệp nhị phân, không phải văn bản",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return FileError(
-            path, f"not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8"
+            path,
+            f"not valid UTF-8 (byte {exc.start}); re-save the file as UTF-8",
+            "không phải văn bản UTF-8; hãy lưu lại tệp dạng UTF-8",
         )
-    return RawFile(path=path, source=path.name, text=text, data=data)
+    return RawFile(path=path, source=source or path.name, text=text, data=data)

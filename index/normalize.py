@@ -61,9 +61,12 @@ def _tone_position(letters: list[tuple[str, set[str]]]) -> int | None:
     if not vowel_idx:
         return None
     # "qu" and "gi" + vowel: the u / i belongs to the consonant.
-    if len(vowel_idx) > 1 and vowel_idx[0] == 1 and lower[0] in ("q", "g"):
-        if (lower[0] == "q" and lower[1] == "u") or (lower[0] == "g" and lower[1] == "i"):
-            vowel_idx = vowel_idx[1:]
+    if (
+        len(vowel_idx) > 1
+        and vowel_idx[0] == 1
+        and ((lower[0] == "q" and lower[1] == "u") or (lower[0] == "g" and lower[1] == "i"))
+    ):
+        vowel_idx = vowel_idx[1:]
     # Keep only the first contiguous run of vowels (the nucleus).
     run = [vowel_idx[0]]
     for i in vowel_idx[1:]:

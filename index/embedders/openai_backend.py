@@ -39,7 +39,11 @@ class OpenAIEmbedder(Embedder):
                 )
                 resp.raise_for_status()
                 data = sorted(resp.json()["data"], key=lambda d: d["index"])
+                if len(data) != len(batch):
+                    raise ValueError(f"sent {len(batch)} texts, got {len(data)} embeddings back")
                 out.extend(d["embedding"] for d in data)
+                if len({len(v) for v in out}) != 1:
+                    raise ValueError("embeddings of different lengths in one response")
             except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
                 raise StoreUnavailable(
                     f"Embeddings endpoint {self.base_url} failed: {exc}",

@@ -1,0 +1,177 @@
+"""Who is calling, and may they: API keys, widget keys + Origin, local mode, rate limits.
+
+Order for every ``/v1/*`` request:
+
+1. Per-client-IP token bucket (before anything else, so guessing keys is throttled too).
+2. ``Authorization: Bearer <API key>`` → an API (admin) client; per-key bucket only if
+   the key was created with ``--rate``.
+3. ``X-Hoidap-Key`` header or ``key`` body field → a public widget key: the browser's
+   ``Origin`` must be on the key's allowlist (or be this server's own origin, which is
+   how the ``/embed`` iframe page calls the API); only :data:`WIDGET_PATHS`; per-key bucket.
+4. Local mode: while no API key was ever created, a request from a loopback peer with no
+   ``Origin`` and no proxy headers is allowed without a key (``hoidap serve`` on a laptop,
+   scripts on the same machine). A browser always sends ``Origin`` on cross-site
+   requests, so other web pages cannot ride on it.
+5. Otherwise 401.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from starlette.requests import Request
+
+from assistant.api.config import ApiConfig
+from assistant.api.errors import ApiError, rate_limited
+from assistant.api.keys import WIDGET_PREFIX, KeyStore
+from assistant.api.ratelimit import Rate, RateLimiter, parse_rate
+from assistant.api.security import WIDGET_PATHS, client_ip, is_loopback, normalize_origin
+
+_PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "admin" | "widget" | "local"
+    key_id: str | None = None
+    origin: str | None = None
+    ip: str = ""
+
+
+@lru_cache(maxsize=256)
+def _rate(text: str) -> Rate:
+    return parse_rate(text)
+
+
+def _err(status: int, code: str, en: str, vi: str) -> ApiError:
+    return ApiError(status, code, en, vi)
+
+
+def self_origin(request: Request) -> str | None:
+    """This server's origin as the browser sees it (used by the /embed page)."""
+    host = request.headers.get("host")
+    return normalize_origin(f"{request.url.scheme}://{host}") if host else None
+
+
+class Authorizer:
+    def __init__(self, store: KeyStore, limiter: RateLimiter, config: ApiConfig):
+        self.store = store
+        self.limiter = limiter
+        self.config = config
+
+    def _limit(self, kind: str, ident: str, rate: Rate, what: str) -> None:
+        wait = self.limiter.hit(kind, ident, rate)
+        if wait:
+            raise rate_limited(wait, what)
+
+    def local_allowed(self, request: Request) -> bool:
+        peer = request.scope.get("client")
+        return (
+            self.config.proxy_hops == 0
+            and peer is not None
+            and is_loopback(peer[0])
+            and "origin" not in request.headers
+            and not any(h in request.headers for h in _PROXY_HEADERS)
+            and not self.store.admin_keys_exist()
+        )
+
+    def authorize(self, request: Request, endpoint: str, body_key: str | None = None) -> Principal:
+        ip = client_ip(
+            request.scope.get("client"),
+            request.headers.get("x-forwarded-for"),
+            self.config.proxy_hops,
+        )
+        self._limit("ip", ip, self.config.ip_limit, "per-IP")
+        auth = request.headers.get("authorization")
+        if auth:
+            return self._api_key(request, auth, ip)
+        widget_key = request.headers.get("x-hoidap-key") or body_key
+        if widget_key:
+            return self._widget(request, widget_key, endpoint, ip)
+        if self.local_allowed(request):
+            return Principal("local", ip=ip)
+        raise _err(
+            401,
+            "auth_required",
+            "An API key is required: send 'Authorization: Bearer <API key>' (create one with "
+            "`hoidap keys create-admin`); browsers use the widget with its public key.",
+            "Cần khóa truy cập: gửi 'Authorization: Bearer <khóa API>' (tạo bằng "
+            "`hoidap keys create-admin`); trình duyệt dùng widget với khóa công khai.",
+        )
+
+    def _api_key(self, request: Request, auth: str, ip: str) -> Principal:
+        scheme, _, token = auth.strip().partition(" ")
+        token = token.strip()
+        admin = self.store.verify_admin(token) if scheme.lower() == "bearer" else None
+        if admin is not None:
+            if admin.rate:
+                self._limit("admin", admin.key_id, _rate(admin.rate), "per-key")
+            return Principal("admin", admin.key_id, ip=ip)
+        if self.local_allowed(request):  # clients such as the openai SDK always send some key
+            return Principal("local", ip=ip)
+        if token.startswith(WIDGET_PREFIX):
+            raise _err(
+                401,
+                "widget_key_as_bearer",
+                "That is a public widget key; it only works in the X-Hoidap-Key header from an "
+                "allowed browser origin. Servers need an API key (`hoidap keys create-admin`).",
+                "Đây là khóa công khai của widget, chỉ dùng trong tiêu đề X-Hoidap-Key từ trang web "
+                "được phép. Máy chủ cần khóa API (`hoidap keys create-admin`).",
+            )
+        raise _err(
+            401,
+            "invalid_api_key",
+            "The API key is invalid or revoked; check it, or create one with `hoidap keys create-admin`.",
+            "Khóa API không hợp lệ hoặc đã bị thu hồi; hãy kiểm tra lại hoặc tạo khóa mới bằng "
+            "`hoidap keys create-admin`.",
+        )
+
+    def _widget(self, request: Request, key: str, endpoint: str, ip: str) -> Principal:
+        record = self.store.widget_key(key)
+        if record is None:
+            raise _err(
+                401,
+                "invalid_key",
+                "Unknown widget key; check the data-key attribute of the script tag.",
+                "Khóa widget không hợp lệ; hãy kiểm tra thuộc tính data-key của thẻ script.",
+            )
+        if not record.active:
+            raise _err(
+                403,
+                "key_revoked",
+                "This widget key was revoked; the site owner needs a new one (`hoidap keys create`).",
+                "Khóa widget này đã bị thu hồi; chủ trang web cần tạo khóa mới (`hoidap keys create`).",
+            )
+        if endpoint not in WIDGET_PATHS:
+            raise _err(
+                403,
+                "endpoint_not_allowed",
+                f"Widget keys may only call {', '.join(sorted(WIDGET_PATHS))}; other endpoints need an API key.",
+                f"Khóa widget chỉ dùng được cho {', '.join(sorted(WIDGET_PATHS))}; các API khác cần khóa API.",
+            )
+        raw_origin = request.headers.get("origin")
+        if raw_origin is None and request.headers.get("sec-fetch-site") == "same-origin":
+            raw_origin = self_origin(request)  # browsers omit Origin on same-origin GETs (/embed)
+        if raw_origin is None:
+            raise _err(
+                403,
+                "origin_required",
+                "Widget keys only work from a browser on an allowed site (no Origin header); "
+                "servers should use an API key.",
+                "Khóa widget chỉ dùng được từ trình duyệt trên trang web được phép (thiếu Origin); "
+                "máy chủ hãy dùng khóa API.",
+            )
+        origin = normalize_origin(raw_origin)
+        if origin is None or (origin not in record.origins and origin != self_origin(request)):
+            shown = (raw_origin or "")[:100]
+            raise _err(
+                403,
+                "origin_not_allowed",
+                f"The site {shown!r} is not allowed to use this widget key; the owner can allow it "
+                "with `hoidap keys create --origin <origin>`.",
+                f"Trang web {shown!r} không được phép dùng khóa widget này; chủ khóa có thể cho phép "
+                "bằng `hoidap keys create --origin <origin>`.",
+            )
+        self._limit("key", record.key, _rate(record.rate), "per-key")
+        return Principal("widget", record.key, origin, ip)

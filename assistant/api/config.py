@@ -1,0 +1,58 @@
+"""API limits and knobs, from ``HOIDAP_API_*`` environment variables.
+
+They live apart from :class:`index.config.Settings` because only the HTTP layer uses them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+from assistant.api.ratelimit import Rate, parse_rate
+from index.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Request limits, the per-IP rate and how many pipeline runs may overlap."""
+
+    ip_rate: str = "120/min"  # every request, whoever sends it (token bucket per client IP)
+    max_body_bytes: int = 64 * 1024  # larger bodies: 413
+    max_turns: int = 20  # earlier turns in history/messages: more is 422
+    max_turn_chars: int = 8000  # one earlier turn's text: more is 422
+    workers: int = 4  # concurrent question pipelines; others wait their turn
+    proxy_hops: int = 0  # trusted reverse proxies in front (X-Forwarded-For is read only then)
+
+    @property
+    def ip_limit(self) -> Rate:
+        return parse_rate(self.ip_rate)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> ApiConfig:
+        """Defaults <- ``HOIDAP_API_<FIELD>`` <- keyword overrides; numbers checked here."""
+        env = dict(os.environ if env is None else env)
+        values: dict = {}
+        for f in fields(cls):
+            raw = env.get(f"HOIDAP_API_{f.name.upper()}", "")
+            if raw != "":
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        out = {}
+        for f in fields(cls):
+            if f.name not in values:
+                continue
+            value = values[f.name]
+            if f.type in ("int", int):
+                try:
+                    value = int(value)
+                    if value < 0:
+                        raise ValueError(value)
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(
+                        f"HOIDAP_API_{f.name.upper()} must be a whole number >= 0, got {value!r}",
+                        f"HOIDAP_API_{f.name.upper()} phải là số nguyên >= 0, nhận được {value!r}",
+                    ) from exc
+            out[f.name] = value
+        config = cls(**out)
+        config.ip_limit  # noqa: B018 - fail at start-up on a bad rate, not on the first request
+        return config

@@ -1,0 +1,47 @@
+"""What every route needs, built once per app by :func:`assistant.server.create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from assistant.api.auth import Authorizer
+from assistant.api.config import ApiConfig
+from assistant.api.errors import ApiError
+from assistant.api.keys import KeyStore
+from assistant.api.leakguard import LeakGuard
+from assistant.api.runner import AssistantRunner
+from assistant.api.schemas import Turn
+from index.config import Settings
+
+MODEL_ID = "hoidap"
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    config: ApiConfig
+    store: KeyStore
+    authorizer: Authorizer
+    runner: AssistantRunner
+    guard: LeakGuard
+
+    def check_history(self, turns: list[Turn]) -> list[dict]:
+        """Enforce the turn limits; return plain ``{"role", "content"}`` dicts."""
+        limit = self.config.max_turns
+        if len(turns) > limit:
+            raise ApiError(
+                422,
+                "too_many_turns",
+                f"The conversation has {len(turns)} earlier turns; the limit is {limit}. Send only the latest ones.",
+                f"Hội thoại có {len(turns)} lượt trước đó, vượt giới hạn {limit}. Hãy chỉ gửi các lượt gần nhất.",
+            )
+        max_chars = self.config.max_turn_chars
+        for i, t in enumerate(turns):
+            if len(t.content) > max_chars:
+                raise ApiError(
+                    422,
+                    "turn_too_long",
+                    f"Turn {i} is {len(t.content)} characters long; the limit is {max_chars}.",
+                    f"Lượt hội thoại thứ {i} dài {len(t.content)} ký tự, vượt giới hạn {max_chars} ký tự.",
+                )
+        return [{"role": t.role, "content": t.content} for t in turns]

@@ -1,0 +1,204 @@
+"""``POST /v1/chat/completions``: hoidap as an OpenAI-compatible "model".
+
+* Client ``system``/``developer``/``tool`` messages are ignored: the assistant keeps its
+  own instructions, so a client cannot rewrite them (nor ask for them back).
+* The reply text carries the ``[n]`` markers and a «Nguồn:» list; the structured
+  citations ride along in the extra ``citations`` field (and ``hoidap`` for refused/mode).
+* Streaming sends the final, checked text (citations verified, leak guard applied) in
+  word chunks: an OpenAI client cannot take text back, so it must never see a marker
+  the server later drops. In extractive mode the whole answer exists before the first
+  token anyway; with an LLM the widget's ``/v1/chat`` is the live-streaming path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from assistant.answer import Answer
+from assistant.api.context import MODEL_ID, ApiContext
+from assistant.api.errors import INTERNAL_ERROR, ApiError
+from assistant.api.openapi import API_ERRORS, KEY_HEADERS
+from assistant.api.routes import SSE_HEADERS, split_chat
+from assistant.api.schemas import ChatCompletionOut, ChatCompletionRequest, Turn
+from index.errors import HoidapError
+from index.tokens import count_tokens
+
+log = logging.getLogger(__name__)
+
+_CONVERSATION_ROLES = {"user", "assistant"}
+
+
+def to_turns(request: ChatCompletionRequest) -> list[Turn]:
+    """User/assistant messages as turns; other roles are dropped (see module doc)."""
+    turns = [
+        Turn(role=m.role, content=m.text())
+        for m in request.messages
+        if m.role in _CONVERSATION_ROLES
+    ]
+    if not turns:
+        raise ApiError(
+            422,
+            "no_user_message",
+            "messages must contain a 'user' message (the question).",
+            "Danh sách messages phải có một tin nhắn 'user' (câu hỏi).",
+        )
+    return turns
+
+
+def sources_footer(answer: Answer) -> str:
+    if not answer.citations:
+        return ""
+    lines = [f"[{c.n}] {c.title}" + (f" ({c.date})" if c.date else "") for c in answer.citations]
+    return "\n\nNguồn:\n" + "\n".join(lines)
+
+
+def reply_text(answer: Answer) -> str:
+    prefix = f"({answer.notice})\n\n" if answer.notice else ""
+    return prefix + answer.answer + sources_footer(answer)
+
+
+def extras(answer: Answer) -> dict:
+    data = answer.to_json()
+    return {
+        "citations": data["citations"],
+        "hoidap": {
+            k: data[k] for k in ("refused", "mode", "notice", "standalone_question", "latency_ms")
+        },
+    }
+
+
+def usage(turns: list[Turn], text: str) -> dict:
+    prompt = sum(count_tokens(t.content) for t in turns)
+    completion = count_tokens(text)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+class _Chunks:
+    """Builds ``chat.completion.chunk`` SSE lines for one response."""
+
+    def __init__(self) -> None:
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+
+    def line(self, delta: dict, finish: str | None = None, **extra) -> str:
+        body = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": MODEL_ID,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    def usage_line(self, usage_body: dict) -> str:
+        body = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": MODEL_ID,
+            "choices": [],
+            "usage": usage_body,
+        }
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+async def completion_stream(
+    ctx: ApiContext, first: dict, gen: Iterator[dict], turns: list[Turn], include_usage: bool
+) -> AsyncIterator[str]:
+    """Chunks of the checked final text (see module doc), then the extras, usage, [DONE]."""
+    chunks = _Chunks()
+    yield chunks.line({"role": "assistant", "content": ""})
+    answer: Answer | None = None
+    try:
+        if first["type"] == "final":
+            answer = first["answer"]
+        async for event in ctx.runner.rest(gen):
+            if event["type"] == "final":
+                answer = event["answer"]
+    except HoidapError as exc:
+        yield f"data: {json.dumps(exc.to_json(), ensure_ascii=False)}\n\n"
+        return
+    except Exception:
+        log.exception("chat completion stream failed")
+        yield f"data: {json.dumps(INTERNAL_ERROR, ensure_ascii=False)}\n\n"
+        return
+    if answer is None:  # pragma: no cover - the assistant always ends with a final event
+        return
+    answer = ctx.guard.check(answer)
+    words = reply_text(answer).split(" ")
+    for i, word in enumerate(words):
+        yield chunks.line({"content": word if i == 0 else " " + word})
+    yield chunks.line({}, "stop", **extras(answer))
+    if include_usage:
+        yield chunks.usage_line(usage(turns, reply_text(answer)))
+    yield "data: [DONE]\n\n"
+
+
+def build_openai_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter()
+
+    @router.post(
+        "/v1/chat/completions",
+        response_model=ChatCompletionOut,
+        responses={
+            200: {
+                "description": "A chat.completion object, or with stream=true chat.completion.chunk events.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            **API_ERRORS,
+        },
+        dependencies=KEY_HEADERS,
+        tags=["openai"],
+        summary="OpenAI-compatible chat completions (model 'hoidap')",
+    )
+    async def chat_completions(
+        request: Request,
+        body: ChatCompletionRequest,
+    ):
+        ctx.authorizer.authorize(request, "/v1/chat/completions")
+        turns = to_turns(body)
+        question, earlier = split_chat(turns)
+        history = ctx.check_history(earlier)
+        ctx.runner.assistant.validate(question)
+        if body.stream:
+            first, gen = await ctx.runner.open_stream(question, history)
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(
+                completion_stream(ctx, first, gen, turns, include_usage),
+                media_type="text/event-stream",
+                headers=SSE_HEADERS,
+            )
+        answer = ctx.guard.check(await ctx.runner.ask(question, history))
+        text = reply_text(answer)
+        chunks = _Chunks()
+        return JSONResponse(
+            {
+                "id": chunks.id,
+                "object": "chat.completion",
+                "created": chunks.created,
+                "model": MODEL_ID,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage(turns, text),
+                **extras(answer),
+            }
+        )
+
+    return router

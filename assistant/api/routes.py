@@ -1,0 +1,177 @@
+"""The native API: health, readiness, ``POST /v1/ask``, ``POST /v1/chat`` (SSE), models."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from assistant.answer import REFUSAL_TEXT, Answer
+from assistant.api.context import MODEL_ID, ApiContext
+from assistant.api.errors import INTERNAL_ERROR, ApiError
+from assistant.api.openapi import API_ERRORS, KEY_HEADERS
+from assistant.api.schemas import AnswerOut, AskRequest, ChatRequest, Health, ModelList, Ready, Turn
+from index.errors import HoidapError
+
+log = logging.getLogger(__name__)
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_STARTED = int(time.time())
+
+
+def sse(event: str, data: dict) -> str:
+    """One Server-Sent Event; ``json.dumps`` keeps the data on a single line."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def split_chat(messages: list[Turn]) -> tuple[str, list[Turn]]:
+    """The last message is the question; everything before it is history."""
+    if not messages or messages[-1].role != "user":
+        raise ApiError(
+            422,
+            "last_message_not_user",
+            "messages must end with a message whose role is 'user' (the question).",
+            "Danh sách messages phải kết thúc bằng một tin nhắn có role 'user' (câu hỏi).",
+        )
+    return messages[-1].content, messages[:-1]
+
+
+async def chat_events(ctx: ApiContext, first: dict, gen: Iterator[dict]) -> AsyncIterator[str]:
+    """token… [reset] … final; a failure after the stream started becomes an ``error`` event.
+
+    Streamed text is watched by the leak guard: once it trips, a ``reset`` is sent, no
+    more tokens are relayed, and the final event carries the refusal.
+    """
+    streamed = ""
+    tripped = False
+    try:
+        async for event in _chain(first, ctx.runner.rest(gen)):
+            kind = event["type"]
+            if kind == "final":
+                answer = event["answer"]
+                yield sse(
+                    "final", ctx.guard.check(answer).to_json() if not tripped else _refusal(answer)
+                )
+            elif kind == "reset":
+                streamed = ""
+                if not tripped:
+                    yield sse("reset", {})
+            elif not tripped:
+                streamed += event.get("text", "")
+                if ctx.guard.leaks(streamed):
+                    tripped = True
+                    yield sse("reset", {})
+                else:
+                    yield sse("token", {"text": event.get("text", "")})
+    except HoidapError as exc:
+        yield sse("error", exc.to_json())
+    except Exception:
+        log.exception("chat stream failed")
+        yield sse("error", INTERNAL_ERROR)
+
+
+def _refusal(answer: Answer) -> dict:
+    return dataclasses.replace(
+        answer, answer=REFUSAL_TEXT, refused=True, citations=[], notice=None
+    ).to_json()
+
+
+async def _chain(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[dict]:
+    yield first
+    async for event in rest:
+        yield event
+
+
+def build_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz", response_model=Health, tags=["health"], summary="Liveness")
+    async def healthz() -> dict:
+        return {"ok": True}
+
+    @router.get(
+        "/readyz",
+        response_model=Ready,
+        tags=["health"],
+        summary="Readiness: index loaded, store reachable",
+        responses={503: {"model": Ready, "description": "Not ready"}},
+    )
+    async def readyz() -> JSONResponse:
+        state = await to_thread.run_sync(ctx.runner.assistant.ready)
+        body = {
+            "ok": bool(state.get("ok")),
+            "chunks": int(state.get("chunks") or 0),
+            "error": state.get("error"),
+        }
+        return JSONResponse(body, status_code=200 if body["ok"] else 503)
+
+    @router.post(
+        "/v1/ask",
+        response_model=AnswerOut,
+        responses=API_ERRORS,
+        dependencies=KEY_HEADERS,
+        tags=["ask"],
+        summary="Answer one question (the same object as `hoidap ask --json`)",
+    )
+    async def ask(
+        request: Request,
+        body: AskRequest,
+    ) -> JSONResponse:
+        ctx.authorizer.authorize(request, "/v1/ask", body.key)
+        history = ctx.check_history(body.history)
+        answer = await ctx.runner.ask(body.question, history)
+        return JSONResponse(ctx.guard.check(answer).to_json())
+
+    @router.post(
+        "/v1/chat",
+        responses={
+            200: {
+                "description": "Server-Sent Events: `token` {text}…, optional `reset` {}, then "
+                "`final` (the /v1/ask object) or `error` {error}.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            **API_ERRORS,
+        },
+        dependencies=KEY_HEADERS,
+        response_class=StreamingResponse,
+        tags=["ask"],
+        summary="Conversation turn, streamed as Server-Sent Events",
+    )
+    async def chat(
+        request: Request,
+        body: ChatRequest,
+    ) -> StreamingResponse:
+        ctx.authorizer.authorize(request, "/v1/chat", body.key)
+        question, earlier = split_chat(body.messages)
+        history = ctx.check_history(earlier)
+        ctx.runner.assistant.validate(question)
+        first, gen = await ctx.runner.open_stream(question, history)
+        return StreamingResponse(
+            chat_events(ctx, first, gen), media_type="text/event-stream", headers=SSE_HEADERS
+        )
+
+    @router.get(
+        "/v1/models",
+        response_model=ModelList,
+        responses=API_ERRORS,
+        dependencies=KEY_HEADERS,
+        tags=["openai"],
+    )
+    async def models(
+        request: Request,
+    ) -> dict:
+        ctx.authorizer.authorize(request, "/v1/models")
+        return {
+            "object": "list",
+            "data": [
+                {"id": MODEL_ID, "object": "model", "created": _STARTED, "owned_by": "hoidap"}
+            ],
+        }
+
+    return router

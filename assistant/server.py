@@ -1,0 +1,114 @@
+"""One process, one port: the HTTP API, the widget and the Gradio chat UI at ``/``.
+
+``create_app`` builds the FastAPI app (tests run it in-process or under uvicorn);
+``serve`` is what ``hoidap serve`` runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from fastapi import FastAPI
+
+from assistant.api.auth import Authorizer
+from assistant.api.config import ApiConfig
+from assistant.api.context import ApiContext
+from assistant.api.errors import install_error_handlers
+from assistant.api.keys import KeyStore
+from assistant.api.leakguard import LeakGuard
+from assistant.api.middleware import BodyLimitMiddleware, CorsMiddleware, GuardMiddleware
+from assistant.api.openai_compat import build_openai_router
+from assistant.api.ratelimit import RateLimiter
+from assistant.api.routes import build_router
+from assistant.api.runner import AssistantRunner
+from assistant.api.widget import build_widget_router
+from assistant.pipeline import Assistant
+from index.config import Settings
+from index.errors import HoidapError
+
+log = logging.getLogger(__name__)
+
+API_DESCRIPTION = """Hỏi đáp có trích dẫn trên các bài báo tiếng Việt.
+
+* Servers: `Authorization: Bearer <API key>` (`hoidap keys create-admin`).
+* Browsers (the widget): `X-Hoidap-Key: <public key>` from an `Origin` on the key's
+  allowlist (`hoidap keys create --origin …`); only `/v1/ask`, `/v1/chat` and
+  `/v1/widget/config`.
+* While no API key exists, loopback requests without `Origin` need no key (local use).
+
+Errors: `{"error": {"code", "message" (Vietnamese), "message_en"}}`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    assistant: Assistant | None = None,
+    *,
+    api_config: ApiConfig | None = None,
+    mount_ui: bool = True,
+) -> FastAPI:
+    """The whole app. ``assistant`` defaults to one over ``settings`` (loaded lazily)."""
+    settings = settings or Settings.load()
+    assistant = assistant or Assistant(settings)
+    config = api_config or ApiConfig.from_env()
+    store = KeyStore.for_home(settings.home)
+    ctx = ApiContext(
+        settings=settings,
+        config=config,
+        store=store,
+        authorizer=Authorizer(store, RateLimiter(), config),
+        runner=AssistantRunner(assistant, config.workers),
+        guard=LeakGuard([settings.llm_api_key, settings.embed_api_key]),
+    )
+    app = FastAPI(
+        title="hoidap API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        docs_url=None,  # Swagger UI loads from a CDN; the schema is at /openapi.json
+        redoc_url=None,
+    )
+    app.state.hoidap = ctx
+    install_error_handlers(app)
+    app.include_router(build_router(ctx))
+    app.include_router(build_openai_router(ctx))
+    app.include_router(build_widget_router(ctx))
+    # add_middleware wraps: the last added runs first (Guard → CORS → body limit → routes).
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(CorsMiddleware, store=store)
+    app.add_middleware(GuardMiddleware)
+    if mount_ui:
+        _mount_ui(app, assistant, settings)
+    return app
+
+
+def _mount_ui(app: FastAPI, assistant: Assistant, settings: Settings) -> bool:
+    """Mount the Gradio chat UI at ``/`` when ``assistant.ui`` exists; the API works without it."""
+    if importlib.util.find_spec("assistant.ui") is None:
+        log.info("assistant.ui not present: serving the API and widget only")
+        return False
+    try:
+        import gradio as gr
+
+        from assistant.ui import build_ui
+
+        blocks = build_ui(assistant, settings)
+        gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, footer_links=[])
+    except Exception:
+        log.exception("The chat UI could not be mounted; the API and widget still work")
+        return False
+    return True
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Run the app with uvicorn; warm the index first so the first question is fast."""
+    import uvicorn
+
+    assistant = Assistant(settings)
+    try:
+        assistant.warm_up()
+    except HoidapError as exc:  # empty index: start anyway, /readyz reports it
+        log.warning("Starting without a usable index: %s", exc.message_en)
+    app = create_app(settings, assistant)
+    print(f"hoidap: http://{host}:{port}  (API /v1, widget /widget.js, schema /openapi.json)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

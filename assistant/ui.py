@@ -1,0 +1,227 @@
+"""The Gradio chat UI: wiring only. Formatting lives in ``ui_format``, storage in ``feedback``.
+
+``build_ui`` returns a ``gr.Blocks`` that ``assistant.server`` mounts at ``/``; it can also
+be launched on its own (``build_ui(a, s).launch()``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict
+from itertools import chain
+
+import gradio as gr
+
+from assistant.answer import Answer
+from assistant.feedback import FeedbackStore
+from assistant.pipeline import Assistant
+from assistant.ui_format import (
+    EXAMPLE_QUESTIONS,
+    SOURCES_PLACEHOLDER,
+    SOURCES_SEARCHING,
+    error_message,
+    escape_markdown,
+    format_answer,
+    format_partial,
+    rating_from_like,
+    render_sources,
+    to_assistant_history,
+)
+from index.config import Settings
+from index.errors import HoidapError
+
+log = logging.getLogger(__name__)
+
+TITLE = "Hỏi đáp chuyển đổi số"
+INTRO = (
+    f"# {TITLE}\n"
+    "Đặt câu hỏi về các bài báo đã lập chỉ mục; câu trả lời chỉ dựa trên các bài viết "
+    "và ghi rõ nguồn [n]. Có thể hỏi tiếp nối (ví dụ: «Còn Nam Định thì sao?»)."
+)
+SOURCES_CSS = """
+.hoidap-source { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 8px 12px; margin-bottom: 10px; }
+.hoidap-source-head { font-weight: 600; }
+.hoidap-source-n { color: var(--color-accent); }
+.hoidap-source-meta { font-size: 0.85em; opacity: 0.8; margin: 2px 0 6px; }
+.hoidap-source-text { margin: 0; white-space: pre-wrap; font-size: 0.92em; }
+.hoidap-sources-empty { opacity: 0.7; font-style: italic; }
+mark.hoidap-quote { background: #fde68a; color: inherit; padding: 0 2px; }
+"""
+
+# Outputs of the answer handler, in order: chat, question box, sources, status, answers.
+_Update = tuple[list[dict], object, object, str, dict]
+
+
+def _answer_record(answer: Answer, history: list[dict]) -> dict:
+    """What a later thumbs up/down needs to store about one answer."""
+    return {
+        "question": answer.question,
+        "answer": answer.answer,
+        "citations": [asdict(c) for c in answer.citations],
+        "standalone_question": answer.standalone_question,
+        "mode": answer.mode,
+        "refused": answer.refused,
+        "history": history,
+    }
+
+
+def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Blocks:
+    """The Vietnamese chat page over ``assistant``; feedback goes to ``settings.home``."""
+    settings = settings or assistant.settings
+    feedback = FeedbackStore.for_settings(settings)
+
+    def respond(message: str, chat: list | None, answers: dict | None) -> Iterator[_Update]:
+        chat, answers = list(chat or []), dict(answers or {})
+        try:
+            assistant.validate(message)
+            history = to_assistant_history(chat)
+            events = assistant.stream(message, history)
+            first = next(events)  # retrieval runs here: errors surface before the chat changes
+        except Exception as exc:  # shown as a message, never as a traceback
+            _log_error(exc)
+            yield chat, gr.skip(), gr.skip(), error_message(exc), answers
+            return
+        chat += [
+            {"role": "user", "content": escape_markdown(message.strip())},
+            {"role": "assistant", "content": ""},
+        ]
+        yield chat, "", SOURCES_SEARCHING, "", answers
+        text, answer = "", None
+        try:
+            for event in chain([first], events):
+                if event["type"] == "token":
+                    text += event["text"]
+                elif event["type"] == "reset":  # LLM failed mid-answer; extractive follows
+                    text = ""
+                elif event["type"] == "final":
+                    answer = event["answer"]
+                    continue
+                chat[-1] = {"role": "assistant", "content": format_partial(text)}
+                yield chat, gr.skip(), gr.skip(), "", answers
+        except Exception as exc:
+            _log_error(exc)
+            yield chat[:-2], message, SOURCES_PLACEHOLDER, error_message(exc), answers
+            return
+        if answer is None:  # the pipeline always ends with "final"; guard anyway
+            yield chat[:-2], message, SOURCES_PLACEHOLDER, error_message(RuntimeError()), answers
+            return
+        chat[-1] = {"role": "assistant", "content": format_answer(answer)}
+        answers[len(chat) - 1] = _answer_record(answer, history)
+        yield chat, "", render_sources(answer), "", answers
+
+    def new_conversation():
+        return [], "", SOURCES_PLACEHOLDER, "", {}, {}, None, ""
+
+    def on_like(answers: dict, votes: dict, reason: str, evt: gr.LikeData):
+        index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        record = (answers or {}).get(index)
+        if record is None:
+            return "⚠️ Không tìm thấy câu trả lời này để ghi nhận góp ý.", votes, None, gr.skip()
+        votes = dict(votes or {})
+        try:
+            if index in votes:  # a changed or withdrawn vote replaces the earlier one
+                feedback.delete(votes.pop(index))
+            rating = rating_from_like(evt.liked)
+            if rating is None:
+                return "Đã bỏ góp ý cho câu trả lời này.", votes, None, gr.skip()
+            row = feedback.record(
+                record["question"],
+                record["answer"],
+                record["citations"],
+                rating,
+                reason or None,
+                record["standalone_question"],
+                record["mode"],
+                refused=record["refused"],
+                history=record["history"],
+            )
+        except Exception as exc:
+            _log_error(exc)
+            return error_message(exc), votes, None, gr.skip()
+        votes[index] = row
+        thanks = "Cảm ơn bạn đã góp ý 👍." if rating > 0 else "Đã ghi nhận góp ý 👎."
+        if reason and reason.strip():
+            return f"{thanks} Lý do đã được lưu.", votes, row, ""
+        hint = " Bạn có thể nhập lý do rồi bấm «Gửi lý do»."
+        return thanks + hint, votes, row, gr.skip()
+
+    def on_reason(last_vote: int | None, reason: str):
+        if last_vote is None:
+            return "Hãy bấm 👍 hoặc 👎 trên một câu trả lời trước khi gửi lý do.", gr.skip()
+        if not reason or not reason.strip():
+            return "Lý do đang trống; hãy nhập lý do.", gr.skip()
+        try:
+            feedback.set_reason(last_vote, reason)
+        except Exception as exc:
+            _log_error(exc)
+            return error_message(exc), gr.skip()
+        return "Đã lưu lý do. Cảm ơn bạn!", ""
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        answers = gr.State({})  # chat message index -> answer record (for feedback)
+        votes = gr.State({})  # chat message index -> feedback row id
+        last_vote = gr.State(None)  # row id the "Gửi lý do" button attaches to
+        gr.Markdown(INTRO, elem_id="hoidap-intro")
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label="Trò chuyện",
+                    elem_id="hoidap-chat",
+                    height=480,
+                    latex_delimiters=[],
+                    feedback_options=("Like", "Dislike"),
+                    buttons=["copy"],
+                    placeholder="Hãy đặt câu hỏi về chuyển đổi số để bắt đầu.",
+                )
+                status = gr.Markdown("", elem_id="hoidap-status")
+                with gr.Row():
+                    question = gr.Textbox(
+                        placeholder="Nhập câu hỏi về chuyển đổi số, ví dụ: Đề án 06 là gì?",
+                        show_label=False,
+                        scale=5,
+                        autofocus=True,
+                        elem_id="hoidap-question",
+                    )
+                    send = gr.Button("Gửi", variant="primary", scale=1, elem_id="hoidap-send")
+                new_chat = gr.Button("Cuộc trò chuyện mới", elem_id="hoidap-new")
+                gr.Examples(
+                    [[q] for q in EXAMPLE_QUESTIONS], inputs=[question], label="Câu hỏi ví dụ"
+                )
+                with gr.Row():
+                    reason = gr.Textbox(
+                        label="Lý do góp ý (không bắt buộc)",
+                        placeholder="Ví dụ: trích sai bài, thiếu ý, lẽ ra phải trả lời được…",
+                        scale=5,
+                        elem_id="hoidap-reason",
+                    )
+                    send_reason = gr.Button("Gửi lý do", scale=1, elem_id="hoidap-send-reason")
+            with gr.Column(scale=2):
+                gr.Markdown("### Nguồn trích dẫn")
+                sources = gr.HTML(
+                    SOURCES_PLACEHOLDER, elem_id="hoidap-sources", css_template=SOURCES_CSS
+                )
+
+        answer_io = {
+            "fn": respond,
+            "inputs": [question, chatbot, answers],
+            "outputs": [chatbot, question, sources, status, answers],
+            "concurrency_id": "answer",
+            "show_progress": "minimal",
+        }
+        question.submit(**answer_io)
+        send.click(**answer_io)
+        reset_outputs = [chatbot, question, sources, status, answers, votes, last_vote, reason]
+        new_chat.click(new_conversation, None, reset_outputs, queue=False)
+        chatbot.clear(new_conversation, None, reset_outputs, queue=False)
+        chatbot.like(on_like, [answers, votes, reason], [status, votes, last_vote, reason])
+        send_reason.click(on_reason, [last_vote, reason], [status, reason])
+    return demo
+
+
+def _log_error(exc: BaseException) -> None:
+    if isinstance(exc, HoidapError):
+        log.info("UI request failed: %s (%s)", exc.message_en, exc.code)
+    else:
+        log.exception("UI request failed unexpectedly", exc_info=exc)

@@ -1,0 +1,1 @@
+"""Test doubles that are real servers (loopback HTTP), shared by several test modules."""

