@@ -149,6 +149,7 @@ class Evidence:
     rank: int
     reasons: list[str] = field(default_factory=list)
     flags: dict[str, float] = field(default_factory=dict)
+    position: int = 0  # sentence index within its passage
 
 
 @dataclass
@@ -298,7 +299,7 @@ class ScoringWeights:
     dense_scale: float = 0.05  # cosine gap at which dense closeness reaches 0
     missing_number: float = 0.5
     missing_name_passage: float = 0.5
-    missing_name_sentence: float = 0.85
+    missing_name_sentence: float = 0.7
     missing_type: float = 0.7
     restates_question: float = 0.8
 
@@ -322,6 +323,34 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self.passages = passages
 
+    def _is_focus(self, name_key: str, source: str) -> bool:
+        """A name the article mentions only in places (not its running topic) must be near the answer."""
+        if self.article_text is None:
+            return True
+        text = match_form(self.article_text(source))
+        paragraphs = max(1, len(text) // 1200)
+        return text.count(name_key) < max(2, paragraphs // 2)
+
+    def _extend_name(self, name: str, question: str) -> str:
+        """Grow a capitalised name with the lower-case syllables the corpus keeps with it.
+
+        "Bộ Tài" in "giao Bộ Tài chính nhiệm vụ gì" becomes "Bộ Tài chính", because the
+        articles contain "Bộ Tài chính" but not "Bộ Tài chính nhiệm".
+        """
+        words = question.split()
+        head = name.split()
+        for i in range(len(words) - len(head) + 1):
+            if [w.strip(",.?;:") for w in words[i : i + len(head)]] != head:
+                continue
+            best = name
+            for j in range(i + len(head) + 1, min(len(words), i + len(head) + 4) + 1):
+                candidate = " ".join(w.strip(",.?;:") for w in words[i:j])
+                if self.lexical.phrase_count(candidate) == 0:
+                    break
+                best = candidate
+            return best
+        return name
+
     def _idf(self, term: str, folded: bool) -> float:
         return self.lexical.idf(term, "folded" if folded else "accented")
 
@@ -340,7 +369,7 @@ class ExtractiveAnswerer:
         want = expected_type(question)
         q_nums = query_numbers(question)
         q_docnums = {match_form(m) for m in _DOCNUM_RE.findall(question)}
-        names = query_names(question)
+        names = [self._extend_name(n, question) for n in query_names(question)]
         q_form = match_form(question)
 
         seen: set[str] = set()
@@ -392,8 +421,14 @@ class ExtractiveAnswerer:
                 if absent:
                     score *= w.missing_name_passage
                     reasons.append(f"names {absent} absent from the article")
-                elif any(k not in passage_form for k in name_keys):
-                    score *= w.missing_name_sentence
+                else:
+                    window_form = match_form(" ".join(sentences[max(0, si - 1) : si + 1]))
+                    if folded:
+                        window_form = fold(window_form)
+                    if any(
+                        k not in window_form and self._is_focus(k, chunk.source) for k in name_keys
+                    ):
+                        score *= w.missing_name_sentence
                 if want == "number" and not (nums - q_nums):
                     score *= w.missing_type
                     reasons.append("no new number for a how-many question")
@@ -408,6 +443,7 @@ class ExtractiveAnswerer:
                 if key and key in q_form:
                     score *= w.restates_question
                 ev = Evidence(sent, passage, score, coverage, rank, reasons)
+                ev.position = si
                 ev.flags = {
                     "number_missing": float(bool(missing_nums)),
                     "name_missing": float(bool(absent)),
@@ -432,7 +468,9 @@ class ExtractiveAnswerer:
             if len(chosen) >= self.max_sentences:
                 break
             new_terms = {t for t in uni_w if t in _tokens(ev.sentence, folded) and t not in covered}
-            if ev.score >= 0.85 * best.score and not ev.reasons and new_terms:
+            adjacent = ev.passage is best.passage and abs(ev.position - best.position) == 1
+            close = ev.score >= (0.8 if adjacent else 0.85) * best.score
+            if close and not ev.reasons and new_terms:
                 chosen.append(ev)
                 covered |= _tokens(ev.sentence, folded)
         return ExtractiveResult(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from assistant.answer import REFUSAL_TEXT, Answer, Citation
 from assistant.citations import verify_citations
-from assistant.extractive import ExtractiveAnswerer, ExtractiveResult
+from assistant.extractive import ExtractiveAnswerer, ExtractiveResult, ScoringWeights, is_english
 from assistant.followup import rewrite_followup, trim_history
 from assistant.refusal import RefusalModel, default_model
 from assistant.retriever import FusionConfig, HybridRetriever
@@ -60,6 +60,7 @@ class Assistant:
         self._llm_checked = llm is not None
         self.fusion = fusion or FusionConfig(dense_weight=self.settings.dense_weight)
         self.refusal = default_model() if refusal is _DEFAULT else refusal
+        self._sentence_vectors: dict[str, object] = {}  # sentence -> embedding (English questions)
         t = self.settings.refusal_threshold
         if t >= 0:
             self.threshold = t
@@ -162,11 +163,30 @@ class Assistant:
         retriever = self.retriever
         plan = retriever.plan(standalone)
         retrieved = retriever.retrieve(standalone, k=self.settings.top_k, plan=plan)
-        answerer = ExtractiveAnswerer(retriever.lexical, article_text=retriever.article_text)
-        analysis = answerer.analyse(standalone, retrieved, plan.accentless)
+        answerer = ExtractiveAnswerer(
+            retriever.lexical,
+            article_text=retriever.article_text,
+            **self._cross_lingual_scoring(standalone, plan.dense_text),
+        )
+        analysis = answerer.analyse(plan.match_text or standalone, retrieved, plan.accentless)
         if self.refusal is not None and analysis.evidence:
             analysis.support = self.refusal.probability(analysis.features)
         return question, history, standalone, retrieved, analysis
+
+    def _cross_lingual_scoring(self, question: str, dense_text: str) -> dict:
+        """An English question shares no words with the articles: rank sentences by embedding."""
+        if not is_english(question):
+            return {}
+        query = self.embedder.embed_query(dense_text)
+
+        def similarity(sentences: list[str]) -> list[float]:
+            missing = [s for s in dict.fromkeys(sentences) if s not in self._sentence_vectors]
+            if missing:
+                for sent, vec in zip(missing, self.embedder.embed_passages(missing), strict=True):
+                    self._sentence_vectors[sent] = vec
+            return [float(self._sentence_vectors[s] @ query) for s in sentences]
+
+        return {"sentence_similarity": similarity, "weights": ScoringWeights(dense=0.8)}
 
     def analyse(self, question: str, history: list[dict] | None = None) -> ExtractiveResult:
         """Retrieval and evidence analysis without answering (used to fit the refusal model)."""

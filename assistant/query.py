@@ -43,6 +43,86 @@ ABBREVIATIONS: dict[str, str] = {
     "CPĐT": "Chính phủ điện tử",
 }
 
+# English terms of Vietnamese public administration, for questions asked in English: the
+# translated phrases let BM25 and the extractive answerer match the Vietnamese articles.
+# Longest phrases first; keep it to the domain (government, digital transformation).
+GLOSSARY_EN_VI: dict[str, str] = {
+    "national committee on digital transformation": "Ủy ban Quốc gia về chuyển đổi số",
+    "ministry of information and communications": "Bộ Thông tin và Truyền thông",
+    "ministry of planning and investment": "Bộ Kế hoạch và Đầu tư",
+    "ministry of public security": "Bộ Công an",
+    "ministry of education and training": "Bộ Giáo dục và Đào tạo",
+    "ministry of home affairs": "Bộ Nội vụ",
+    "ministry of justice": "Bộ Tư pháp",
+    "ministry of finance": "Bộ Tài chính",
+    "ministry of health": "Bộ Y tế",
+    "ministry of construction": "Bộ Xây dựng",
+    "ministry of agriculture and rural development": "Bộ Nông nghiệp và Phát triển nông thôn",
+    "state bank of vietnam": "Ngân hàng Nhà nước Việt Nam",
+    "people's committee": "Ủy ban nhân dân",
+    "peoples committee": "Ủy ban nhân dân",
+    "party committee": "Tỉnh ủy",
+    "deputy prime minister": "Phó Thủ tướng",
+    "prime minister": "Thủ tướng",
+    "politburo": "Bộ Chính trị",
+    "government": "Chính phủ",
+    "national digital transformation programme": "Chương trình Chuyển đổi số quốc gia",
+    "national digital transformation program": "Chương trình Chuyển đổi số quốc gia",
+    "digital transformation": "chuyển đổi số",
+    "digital government": "Chính phủ số",
+    "e-government": "Chính phủ điện tử",
+    "electronic government": "Chính phủ điện tử",
+    "digital economy": "kinh tế số",
+    "digital society": "xã hội số",
+    "digital citizens": "công dân số",
+    "electronic transactions": "giao dịch điện tử",
+    "electronic invoices": "hóa đơn điện tử",
+    "e-invoices": "hóa đơn điện tử",
+    "national database": "cơ sở dữ liệu quốc gia",
+    "population data": "dữ liệu về dân cư",
+    "cybersecurity": "an toàn, an ninh mạng",
+    "project 06": "Đề án 06",
+    "resolution": "Nghị quyết",
+    "decision": "Quyết định",
+    "decree": "Nghị định",
+    "directive": "Chỉ thị",
+    "plan": "Kế hoạch",
+    "law": "Luật",
+    "chaired": "chủ trì",
+    "chair": "chủ trì",
+    "meeting": "phiên họp",
+    "conference": "hội nghị",
+    "province": "tỉnh",
+    "provincial": "tỉnh",
+    "company": "công ty",
+    "corporation": "tập đoàn",
+    "cooperation agreement": "thỏa thuận hợp tác",
+    "agreement": "thỏa thuận",
+    "ranking": "xếp hạng",
+    "ranked": "xếp hạng",
+    "growth": "tăng trưởng",
+    "pillars": "trụ cột",
+    "vice chairman": "Phó Chủ tịch",
+    "chairman": "Chủ tịch",
+    "director": "Giám đốc",
+    "secretary": "Bí thư",
+    "vietnam": "Việt Nam",
+    "nam dinh": "Nam Định",
+    "tuyen quang": "Tuyên Quang",
+}
+_GLOSSARY_RE = re.compile(
+    r"(?<![\w-])("
+    + "|".join(re.escape(k) for k in sorted(GLOSSARY_EN_VI, key=len, reverse=True))
+    + r")(?![\w-])",
+    re.IGNORECASE,
+)
+
+
+def translate_glossary(text: str) -> str:
+    """English question with its domain terms replaced by the Vietnamese the articles use."""
+    return _GLOSSARY_RE.sub(lambda m: GLOSSARY_EN_VI[m.group(1).lower().replace("’", "'")], text)
+
+
 _ABBR_RE = re.compile(
     r"(?<![\w&])("
     + "|".join(re.escape(k) for k in sorted(ABBREVIATIONS, key=len, reverse=True))
@@ -65,6 +145,7 @@ class QueryPlan:
     dense_text: str  # what the dense model embeds
     lexical_text: str  # what BM25 searches (original + expansions)
     accentless: bool  # typed without any diacritics
+    match_text: str = ""  # what the answerer matches sentences against (translated if English)
     expansions: tuple[str, ...] = ()
 
 
@@ -99,7 +180,20 @@ def reverse_abbreviations(text: str) -> list[str]:
 
 def plan_query(question: str, restore=None) -> QueryPlan:
     """Analyse a question. ``restore`` maps an accent-free text to an accented guess."""
+    from assistant.extractive import is_english
+
     text = " ".join(question.split())
+    if is_english(text):
+        translated = translate_glossary(text)
+        expanded, expansions = expand_abbreviations(translated)
+        return QueryPlan(
+            original=text,
+            dense_text=f"{text} ({translated})" if translated != text else text,
+            lexical_text=expanded,
+            accentless=False,
+            match_text=translated,
+            expansions=tuple(expansions),
+        )
     accentless = not has_diacritics(text) and bool(re.search(r"[a-zA-Z]{2,}", text))
     expanded, expansions = expand_abbreviations(text)
     dense = expanded
@@ -117,5 +211,6 @@ def plan_query(question: str, restore=None) -> QueryPlan:
         dense_text=dense,
         lexical_text=lexical,
         accentless=accentless,
+        match_text=text,
         expansions=tuple(expansions),
     )

@@ -79,6 +79,7 @@ class ServerProcess:
         if workers:
             self.env["HOIDAP_API_WORKERS"] = str(workers)
         self.proc: subprocess.Popen | None = None
+        self.key_id = ""
 
     def prepare(self) -> str:
         """Index the seeds (incremental) and create a fresh API key for this run."""
@@ -116,6 +117,8 @@ class ServerProcess:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        if self.key_id:
+            hoidap(["keys", "revoke", self.key_id], self.env)
 
 
 async def client_loop(
@@ -232,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         key = server.prepare()
         server.start()
         url = server.url
+    load_before = [round(x, 2) for x in os.getloadavg()]  # other work on the machine skews figures
     try:
         print(
             f"load: {args.clients} clients for {args.duration:.0f} s against {url}/v1/ask …",
@@ -255,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             else {},
             "machine": {
                 "cpus": os.cpu_count(),
+                "loadavg_1_5_15_at_start": load_before,
                 "python": platform.python_version(),
                 "platform": platform.platform(),
             },

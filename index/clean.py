@@ -175,7 +175,8 @@ def clean_article(
             elif not (stamp.group("time") or stamp.group("tpre")):
                 # A bare date inside the text is a timeline entry (kept); a labelled one
                 # ("Cập nhật: ...") is a stamp. Neither takes its neighbours along.
-                if stamp.group("label") and not stamp.group("label").lower().startswith("ngày"):
+                label = (stamp.group("label") or "").lower().strip(" :")
+                if label and label != "ngày":
                     report.dropped.append((line, "date stamp"))
                 else:
                     body.append(line)

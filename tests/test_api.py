@@ -227,3 +227,42 @@ def test_openapi_schema_lists_every_endpoint_and_both_key_schemes(remote):
     assert {"ApiKey", "WidgetKey"} <= set(schema["components"]["securitySchemes"])
     ask = schema["paths"]["/v1/ask"]["post"]
     assert {"401", "403", "413", "422", "429"} <= set(ask["responses"])
+
+
+# -- widget assets -----------------------------------------------------------------------
+
+
+def test_widget_script_is_plain_js_that_never_parses_html(remote):
+    r = remote.get("/widget.js")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/javascript")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    js = r.text
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+    ):
+        assert sink not in js, sink
+    assert "attachShadow" in js and "document.currentScript" in js and "getReader()" in js
+    assert "X-Hoidap-Key" in js and "/v1/chat" in js
+
+
+def test_embed_page_is_framable_only_by_the_keys_origins(remote, store):
+    key = store.create_widget_key([PORTAL, "http://127.0.0.1:8080"]).key
+    r = remote.get(f"/embed?key={key}")
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert f"frame-ancestors http://127.0.0.1:8080 {PORTAL}" in csp
+    assert "script-src 'self'" in csp
+    assert f'data-key="{key}"' in r.text and 'data-mode="inline"' in r.text
+
+    for bad in ("", "nope", '"><script>alert(1)</script>', "hdpk_" + "Z" * 24):
+        r = remote.get("/embed", params={"key": bad})
+        assert r.status_code == 403, bad
+        assert "<script>alert" not in r.text and "không hợp lệ" in r.text
+    store.revoke(key)
+    assert remote.get(f"/embed?key={key}").status_code == 403

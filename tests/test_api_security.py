@@ -61,6 +61,13 @@ def test_local_mode_admits_loopback_without_origin_only_while_no_api_key_exists(
     # A web page open in the local browser sends Origin: it does not get local access.
     r = client(app, LOOPBACK).post("/v1/ask", json=BAD_QUESTION, headers={"Origin": EVIL})
     assert r.status_code == 401
+    # A cross-site GET (an <img> or <script> tag) carries no Origin, but Sec-Fetch-Site says so.
+    r = client(app, LOOPBACK).get("/v1/models", headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 401
+    assert (
+        client(app, LOOPBACK).get("/v1/models", headers={"Sec-Fetch-Site": "none"}).status_code
+        == 200
+    )
     # Behind a proxy every request looks local: proxy headers switch local mode off.
     r = client(app, LOOPBACK).post(
         "/v1/ask", json=BAD_QUESTION, headers={"X-Forwarded-For": "198.51.100.1"}
@@ -221,3 +228,21 @@ def test_gradio_routes_do_not_answer_cors_for_foreign_origins(settings, seed_ass
         r = c.get("/gradio_api/info", headers={"Origin": origin})
         assert not any(h.startswith("access-control-") for h in r.headers), (origin, r.headers)
         assert _preflight(app, origin, "/gradio_api/info").status_code == 403
+
+
+def test_keys_never_reach_the_logs(app, store, widget_key, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    _, secret = store.create_admin_key()
+    c = client(app)
+    c.post("/v1/ask", json={"question": QUESTION}, headers={"Authorization": f"Bearer {secret}"})
+    c.post("/v1/ask", json=BAD_QUESTION, headers={"Authorization": f"Bearer {secret}x"})
+    c.post(
+        "/v1/chat/completions",
+        json={"messages": "bad"},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    r = c.post("/v1/ask", json=BAD_QUESTION, headers={"Authorization": f"Bearer {secret}x"})
+    assert secret not in caplog.text and secret not in r.text
+    assert secret.split("_")[2] not in caplog.text

@@ -133,3 +133,30 @@ def test_chunked_oversized_body_is_refused_with_413(server):
         assert b"body_too_large" in response.read()
     finally:
         conn.close()
+
+
+def test_load_test_client_is_bounded_and_counts_statuses(server):
+    """The benchmark's client loop, briefly, against this server (the full run is bench/)."""
+    import asyncio
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "load_test.py"
+    spec = importlib.util.spec_from_file_location("load_test", path)
+    load_test = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(load_test)
+    result = asyncio.run(
+        load_test.run_load(
+            server.url, server.secret, clients=4, duration=30.0, max_requests=12, timeout=30.0
+        )
+    )
+    assert (
+        result["requests"] == 12 and result["ok"] == 12
+    )  # stopped by the request cap, not the clock
+    assert result["errors_by_status"] == {} and result["transport_errors"] == {}
+    assert (
+        0
+        < result["latency_ms"]["p50"]
+        <= result["latency_ms"]["p95"]
+        <= result["latency_ms"]["max"]
+    )

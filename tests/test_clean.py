@@ -346,6 +346,14 @@ def test_teaser_date_needs_a_time_stamp_and_takes_its_title_and_summary() -> Non
     assert "Sự kiện trong dòng thời gian" in article.body
 
 
+def test_a_labelled_date_stamp_low_in_the_page_is_dropped_alone() -> None:
+    paragraphs = [f"Đoạn {i} là nội dung thật của bài viết về dữ liệu số." for i in range(4)]
+    page = "\n".join(["Tiêu đề", *paragraphs, "Cập nhật: 30/11/2021", "Đoạn cuối của bài."])
+    article, report = clean_article(page, "x.txt")
+    assert _rules(report)["date stamp"] == {"Cập nhật: 30/11/2021"}
+    assert article.body.split("\n") == [*paragraphs, "Đoạn cuối của bài."]
+
+
 def test_a_source_line_is_metadata_even_before_a_long_related_block() -> None:
     related = [f"Tin liên quan số {i} về một chủ đề khác hoàn toàn" for i in range(20)]
     page = "\n".join(

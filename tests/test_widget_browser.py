@@ -207,7 +207,8 @@ def test_widget_answers_with_citations_on_an_allowed_portal(browser, stack):
     assert cites.first.locator(".hd-cite-title").inner_text() in summary
     assert passage.evaluate("e => [...e.children].every(c => c.tagName === 'MARK')")
 
-    passage.locator("mark").scroll_into_view_if_needed()
+    # Frame the shot: the answer with its [1] marker at the top, the opened source below.
+    page.locator(".hd-bot").last.evaluate("e => e.scrollIntoView({block: 'start'})")
     (ROOT / "docs").mkdir(exist_ok=True)
     page.screenshot(path=str(ROOT / "docs" / "widget.png"))
     page.context.close()
@@ -234,7 +235,12 @@ def test_widget_on_a_third_origin_is_refused(browser, stack):
 
 def test_mobile_layout_fills_the_screen(browser, stack):
     page = _page(browser, width=390, height=780)
+    before = len(stack["recorder"].seen)
     page.goto(stack["allowed"] + "/")
+    page.locator(".hd-launcher").wait_for()
+    page.wait_for_timeout(300)
+    # A page view alone calls no API (it would spend the key's rate limit); opening does.
+    assert not [s for s in stack["recorder"].seen[before:] if s[1].startswith("/v1/")]
     page.locator(".hd-launcher").click()
     panel = page.locator(".hd-panel")
     panel.wait_for(state="visible")

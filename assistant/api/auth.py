@@ -9,9 +9,9 @@ Order for every ``/v1/*`` request:
    ``Origin`` must be on the key's allowlist (or be this server's own origin, which is
    how the ``/embed`` iframe page calls the API); only :data:`WIDGET_PATHS`; per-key bucket.
 4. Local mode: while no API key was ever created, a request from a loopback peer with no
-   ``Origin`` and no proxy headers is allowed without a key (``hoidap serve`` on a laptop,
-   scripts on the same machine). A browser always sends ``Origin`` on cross-site
-   requests, so other web pages cannot ride on it.
+   ``Origin``, no cross-site ``Sec-Fetch-Site`` and no proxy headers is allowed without a
+   key (``hoidap serve`` on a laptop, scripts on the same machine). Browsers mark
+   requests from other web pages with those headers, so pages cannot ride on it.
 5. Otherwise 401.
 """
 
@@ -72,6 +72,7 @@ class Authorizer:
             and peer is not None
             and is_loopback(peer[0])
             and "origin" not in request.headers
+            and request.headers.get("sec-fetch-site", "none") in ("none", "same-origin")
             and not any(h in request.headers for h in _PROXY_HEADERS)
             and not self.store.admin_keys_exist()
         )
@@ -82,7 +83,7 @@ class Authorizer:
             request.headers.get("x-forwarded-for"),
             self.config.proxy_hops,
         )
-        self._limit("ip", ip, self.config.ip_limit, "per-IP")
+        self._limit("ip", ip, _rate(self.config.ip_rate), "per-IP")
         auth = request.headers.get("authorization")
         if auth:
             return self._api_key(request, auth, ip)

@@ -56,6 +56,9 @@ class LeakGuard:
         """The answer, or a refusal (no citations) when it leaks."""
         if answer.refused or not self.leaks(answer.answer):
             return answer
-        return dataclasses.replace(
-            answer, answer=REFUSAL_TEXT, refused=True, citations=[], notice=None
-        )
+        return refusal(answer)
+
+
+def refusal(answer: Answer) -> Answer:
+    """``answer`` turned into the standard refusal (same question, timing and retrieval)."""
+    return dataclasses.replace(answer, answer=REFUSAL_TEXT, refused=True, citations=[], notice=None)

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from assistant.answer import Answer
 from assistant.api.context import MODEL_ID, ApiContext
@@ -163,10 +163,7 @@ def build_openai_router(ctx: ApiContext) -> APIRouter:
         tags=["openai"],
         summary="OpenAI-compatible chat completions (model 'hoidap')",
     )
-    async def chat_completions(
-        request: Request,
-        body: ChatCompletionRequest,
-    ):
+    async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
         ctx.authorizer.authorize(request, "/v1/chat/completions")
         turns = to_turns(body)
         question, earlier = split_chat(turns)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -12,9 +11,9 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from assistant.answer import REFUSAL_TEXT, Answer
 from assistant.api.context import MODEL_ID, ApiContext
 from assistant.api.errors import INTERNAL_ERROR, ApiError
+from assistant.api.leakguard import refusal
 from assistant.api.openapi import API_ERRORS, KEY_HEADERS
 from assistant.api.schemas import AnswerOut, AskRequest, ChatRequest, Health, ModelList, Ready, Turn
 from index.errors import HoidapError
@@ -56,7 +55,7 @@ async def chat_events(ctx: ApiContext, first: dict, gen: Iterator[dict]) -> Asyn
             if kind == "final":
                 answer = event["answer"]
                 yield sse(
-                    "final", ctx.guard.check(answer).to_json() if not tripped else _refusal(answer)
+                    "final", (refusal(answer) if tripped else ctx.guard.check(answer)).to_json()
                 )
             elif kind == "reset":
                 streamed = ""
@@ -74,12 +73,6 @@ async def chat_events(ctx: ApiContext, first: dict, gen: Iterator[dict]) -> Asyn
     except Exception:
         log.exception("chat stream failed")
         yield sse("error", INTERNAL_ERROR)
-
-
-def _refusal(answer: Answer) -> dict:
-    return dataclasses.replace(
-        answer, answer=REFUSAL_TEXT, refused=True, citations=[], notice=None
-    ).to_json()
 
 
 async def _chain(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[dict]:
@@ -119,10 +112,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         tags=["ask"],
         summary="Answer one question (the same object as `hoidap ask --json`)",
     )
-    async def ask(
-        request: Request,
-        body: AskRequest,
-    ) -> JSONResponse:
+    async def ask(request: Request, body: AskRequest) -> JSONResponse:
         ctx.authorizer.authorize(request, "/v1/ask", body.key)
         history = ctx.check_history(body.history)
         answer = await ctx.runner.ask(body.question, history)
@@ -143,10 +133,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         tags=["ask"],
         summary="Conversation turn, streamed as Server-Sent Events",
     )
-    async def chat(
-        request: Request,
-        body: ChatRequest,
-    ) -> StreamingResponse:
+    async def chat(request: Request, body: ChatRequest) -> StreamingResponse:
         ctx.authorizer.authorize(request, "/v1/chat", body.key)
         question, earlier = split_chat(body.messages)
         history = ctx.check_history(earlier)
@@ -163,9 +150,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         dependencies=KEY_HEADERS,
         tags=["openai"],
     )
-    async def models(
-        request: Request,
-    ) -> dict:
+    async def models(request: Request) -> dict:
         ctx.authorizer.authorize(request, "/v1/models")
         return {
             "object": "list",

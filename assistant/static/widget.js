@@ -174,7 +174,7 @@
   root.appendChild(panel);
 
   // -- state ----------------------------------------------------------------------------
-  var state = { ready: false, busy: false, maxChars: 2000, history: [], status: null };
+  var state = { ready: false, checked: false, busy: false, maxChars: 2000, history: [] };
   var statusNode = el("div", "hd-info", T.checking);
   log.appendChild(statusNode);
   setEnabled(false);
@@ -195,6 +195,11 @@
   }
 
   function openPanel() {
+    if (!state.checked) {
+      // Checked on first open, not on page load: page views do not spend the key's rate limit.
+      state.checked = true;
+      checkConfig();
+    }
     panel.classList.add("hd-open");
     launcher.setAttribute("aria-expanded", "true");
     if (!input.disabled) input.focus();
@@ -445,7 +450,7 @@
 
   function mount() {
     (document.body || document.documentElement).appendChild(host);
-    checkConfig();
+    if (INLINE) openPanel();
   }
 
   if (document.body) mount();
