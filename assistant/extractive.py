@@ -314,10 +314,10 @@ class ExtractiveAnswerer:
         passages: int = 5,
         sentence_similarity=None,
         weights: ScoringWeights | None = None,
-        article_text=None,
+        article_form=None,
     ):
         self.lexical = lexical
-        self.article_text = article_text  # source -> whole article text (names are checked there)
+        self.article_form = article_form  # source -> match form of the whole article (cached)
         self.sentence_similarity = sentence_similarity  # (sentences) -> cosines to the query
         self.w = weights or ScoringWeights()
         self.max_sentences = max_sentences
@@ -325,9 +325,9 @@ class ExtractiveAnswerer:
 
     def _is_focus(self, name_key: str, source: str) -> bool:
         """A name the article mentions only in places (not its running topic) must be near the answer."""
-        if self.article_text is None:
+        if self.article_form is None:
             return True
-        text = match_form(self.article_text(source))
+        text = self.article_form(source)
         paragraphs = max(1, len(text) // 1200)
         return text.count(name_key) < max(2, paragraphs // 2)
 
@@ -378,8 +378,10 @@ class ExtractiveAnswerer:
         for rank, passage in enumerate(retrieved[: self.passages]):
             context = _tokens(passage.chunk.title + " " + passage.chunk.text, folded)
             chunk = passage.chunk
-            whole = self.article_text(chunk.source) if self.article_text else chunk.text
-            article_form = match_form(chunk.title + " " + whole)
+            if self.article_form is not None:
+                article_form = match_form(chunk.title) + " " + self.article_form(chunk.source)
+            else:
+                article_form = match_form(chunk.title + " " + chunk.text)
             passage_form = match_form(chunk.title + " " + chunk.text)
             if folded:
                 article_form, passage_form = fold(article_form), fold(passage_form)

@@ -165,7 +165,7 @@ class Assistant:
         retrieved = retriever.retrieve(standalone, k=self.settings.top_k, plan=plan)
         answerer = ExtractiveAnswerer(
             retriever.lexical,
-            article_text=retriever.article_text,
+            article_form=retriever.article_form,
             **self._cross_lingual_scoring(standalone, plan.dense_text),
         )
         analysis = answerer.analyse(plan.match_text or standalone, retrieved, plan.accentless)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from assistant.query import QueryPlan, plan_query
 from index.embedders import Embedder
 from index.lexical import LexicalIndex
+from index.normalize import match_form
 from index.store import ChunkStore
 from index.types import Chunk, ScoredChunk
 
@@ -82,6 +83,7 @@ class HybridRetriever:
         self.config = config or FusionConfig()
         self._chunks: dict[str, Chunk] = {}
         self._articles: dict[str, str] = {}
+        self._article_forms: dict[str, str] = {}
 
     def plan(self, question: str) -> QueryPlan:
         return plan_query(question, restore=self.lexical.restore_diacritics)
@@ -107,6 +109,12 @@ class HybridRetriever:
         if not self._articles:
             self._load_chunks()
         return self._articles.get(source, "")
+
+    def article_form(self, source: str) -> str:
+        """Match form of :meth:`article_text`, computed once per article."""
+        if source not in self._article_forms:
+            self._article_forms[source] = match_form(self.article_text(source))
+        return self._article_forms[source]
 
     def lexical_scores(self, plan: QueryPlan) -> dict[str, float]:
         cfg = self.config

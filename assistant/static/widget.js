@@ -217,8 +217,8 @@
     else openPanel();
   });
   closeBtn.addEventListener("click", closePanel);
-  panel.addEventListener("keydown", function (e) {
-    if (e.key === "Escape" && !INLINE) closePanel();
+  root.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && !INLINE && panel.classList.contains("hd-open")) closePanel();
   });
   input.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
@@ -278,6 +278,7 @@
     if (cfg.title) title.textContent = cfg.title;
     showStatus("info", cfg.greeting || T.greeting);
     setEnabled(true);
+    if (panel.classList.contains("hd-open")) input.focus();
   }
 
   async function readEvents(response, onEvent) {
