@@ -298,6 +298,7 @@ class ScoringWeights:
     dense: float = 0.0  # closeness of the sentence embedding to the best sentence's
     dense_scale: float = 0.05  # cosine gap at which dense closeness reaches 0
     missing_number: float = 0.5
+    number_elsewhere: float = 0.85  # the number is in the passage, not next to the sentence
     missing_name_passage: float = 0.5
     missing_name_sentence: float = 0.7
     missing_type: float = 0.7
@@ -390,6 +391,7 @@ class ExtractiveAnswerer:
             )
             meta_nums |= {n.lstrip("0") for n in meta_nums}
             sentences = split_sentences(chunk.text)
+            passage_nums = set(_NUMBER_RE.findall(chunk.text)) | meta_nums
             for si, sent in enumerate(sentences):
                 key = match_form(sent)
                 if key in seen or len(sent) < 15:
@@ -416,8 +418,11 @@ class ExtractiveAnswerer:
                     n for n in q_nums if n not in window_nums and n.lstrip("0") not in window_nums
                 }
                 if missing_nums:
-                    score *= w.missing_number
-                    reasons.append(f"numbers {sorted(missing_nums)} absent")
+                    if missing_nums <= passage_nums:  # stated earlier in the passage
+                        score *= w.number_elsewhere
+                    else:
+                        score *= w.missing_number
+                        reasons.append(f"numbers {sorted(missing_nums)} absent")
                 name_keys = [fold(match_form(n)) if folded else match_form(n) for n in names]
                 absent = [n for n, k in zip(names, name_keys, strict=True) if k not in article_form]
                 if absent:
@@ -447,7 +452,7 @@ class ExtractiveAnswerer:
                 ev = Evidence(sent, passage, score, coverage, rank, reasons)
                 ev.position = si
                 ev.flags = {
-                    "number_missing": float(bool(missing_nums)),
+                    "number_missing": float(bool(missing_nums - passage_nums)),
                     "name_missing": float(bool(absent)),
                     "type_missing": float(any(r.startswith("no ") for r in reasons)),
                     "sentence_coverage": hit / uni_total,
@@ -472,7 +477,13 @@ class ExtractiveAnswerer:
             new_terms = {t for t in uni_w if t in _tokens(ev.sentence, folded) and t not in covered}
             adjacent = ev.passage is best.passage and abs(ev.position - best.position) == 1
             close = ev.score >= (0.8 if adjacent else 0.85) * best.score
-            if close and not ev.reasons and new_terms:
+            # A focus name the best sentence carries must be in the added one as well.
+            keeps_names = all(
+                match_form(n) in match_form(ev.sentence)
+                for n in names
+                if match_form(n) in match_form(best.sentence)
+            )
+            if close and not ev.reasons and new_terms and keeps_names:
                 chosen.append(ev)
                 covered |= _tokens(ev.sentence, folded)
         return ExtractiveResult(

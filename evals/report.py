@@ -12,7 +12,7 @@ from index.errors import HoidapError
 PREDICTIONS = "predictions.jsonl"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
-WORST_N = 10
+WORST_N = 15
 
 
 def metric_rows(report: Mapping) -> list[tuple[str, str, str, str]]:
@@ -54,12 +54,18 @@ def _cell(text) -> str:
 
 
 def _severity(pred: Mapping, k: int) -> tuple:
+    """Lowest retrieval, then lowest F1, then the most confident wrong answer first."""
     scores = pred.get("scores") or {}
-    return (scores.get(f"nDCG@{k}", 1.0), scores.get("F1", 1.0), pred["id"])
+    return (
+        scores.get(f"nDCG@{k}", 1.0),
+        scores.get("F1", 1.0),
+        -(pred.get("top_score") or 0.0),
+        pred["id"],
+    )
 
 
 def worst_questions(preds: Sequence[Mapping], k: int, n: int = WORST_N) -> list[Mapping]:
-    """Failed questions (bad outcome), the lowest retrieval / answer scores first."""
+    """Failed questions (bad outcome), worst first."""
     bad = [p for p in preds if p.get("outcome") not in GOOD_OUTCOMES]
     return sorted(bad, key=lambda p: _severity(p, k))[:n]
 

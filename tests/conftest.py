@@ -48,4 +48,6 @@ def seed_assistant(seed_settings):
 @pytest.fixture
 def fake_settings(tmp_path) -> Settings:
     """A data dir using the deterministic hashing embedder (fast plumbing tests)."""
-    return Settings.load(env={"HOIDAP_HOME": str(tmp_path / "fake-home"), "HOIDAP_EMBEDDER": "fake"})
+    return Settings.load(
+        env={"HOIDAP_HOME": str(tmp_path / "fake-home"), "HOIDAP_EMBEDDER": "fake"}
+    )

