@@ -47,6 +47,7 @@ format: $(STAMP_DEV)
 
 ## make eval: the seed QA set through the real assistant, with the quality gate
 eval: $(STAMP_DEV)
+	$(BIN)/hoidap index seeds/
 	$(BIN)/hoidap eval --dataset evals/data/seed_qa.jsonl --out .hoidap/eval/seed --gate evals/gate.json
 
 bench: $(STAMP_DEV)

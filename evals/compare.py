@@ -67,6 +67,9 @@ def _warnings(a: Mapping, b: Mapping) -> list[str]:
         out.append(
             f"different number of questions: {da.get('n_evaluated')} vs {db.get('n_evaluated')}"
         )
+    ga, gb = a.get("git") or {}, b.get("git") or {}
+    if ga.get("commit") != gb.get("commit"):
+        out.append(f"code: commit {str(ga.get('commit'))[:10]} -> {str(gb.get('commit'))[:10]}")
     ca, cb = a.get("config") or {}, b.get("config") or {}
     for key in sorted(set(ca) | set(cb)):
         if ca.get(key) != cb.get(key):

@@ -148,8 +148,9 @@ def _dataset_section(path: Path, ds: Dataset, items: list[QAItem], limit: int | 
 
 
 def _assistant_for(
-    ds: Dataset, out_dir: Path, settings: Settings, options: EvalOptions, assistant, progress: bool
+    ds: Dataset, out_dir: Path, settings: Settings, options: EvalOptions, assistant
 ) -> tuple[Assistant, dict | None]:
+    """The user's assistant for QA sets; for an external corpus, one over its own eval index."""
     if ds.corpus is None:
         if assistant is None:
             embedder = QueryMemo(get_embedder(settings.embedder, settings))
@@ -157,7 +158,7 @@ def _assistant_for(
         return assistant, None
     es = eval_settings(settings, out_dir)
     embedder = QueryMemo(get_embedder(es.embedder, es))
-    summary = index_corpus(ds.corpus, es, embedder, progress=progress)
+    summary = index_corpus(ds.corpus, es, embedder, progress=options.progress)
     fused = Assistant(es, embedder=embedder, fusion=external_fusion(settings, options.k))
     return fused, summary.to_json()
 
@@ -181,9 +182,7 @@ def run_eval(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    assistant, index_summary = _assistant_for(
-        ds, out_dir, settings, options, assistant, options.progress
-    )
+    assistant, index_summary = _assistant_for(ds, out_dir, settings, options, assistant)
     index_seconds = time.perf_counter() - started
     retrieval_only = options.retrieval_only or ds.format == "beir"
     depth = depth_for(options.k)

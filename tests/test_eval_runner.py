@@ -56,7 +56,13 @@ def test_beir_run_writes_every_file_and_hand_checked_metrics(fake_env, tmp_path,
     out = tmp_path / "run"
     run = run_eval(BEIR, out, fake_env, options=EvalOptions(judge=False))
 
-    for name in ("predictions.jsonl", "report.json", "report.md", "per_kind_accuracy.png", "latency_hist.png"):
+    for name in (
+        "predictions.jsonl",
+        "report.json",
+        "report.md",
+        "per_kind_accuracy.png",
+        "latency_hist.png",
+    ):
         assert (out / name).is_file(), name
     assert not (out / "score_distribution.png").exists()  # no answers, no support scores
     # The external corpus lives in the run folder, never in the user's index.
@@ -85,6 +91,7 @@ def test_beir_run_writes_every_file_and_hand_checked_metrics(fake_env, tmp_path,
         for qid in qrels:
             assert by_id[qid]["scores"][metric] == pytest.approx(hand[qid][metric])
     assert report["retrieval"]["n_judged"] == 4
+    assert run.report["retrieval"] == report["retrieval"]  # what run_eval returns is what it wrote
     assert by_id["q4"]["outcome"] in ("top10", "miss")
     assert by_id["q1"]["outcome"] == "top1"
 
@@ -115,7 +122,9 @@ def test_csv_answers_are_scored_at_context_level(fake_env, tmp_path):
     assert answered and all(set(p["citations"][0]) == CITATION_KEYS for p in answered)
     # contains: hand check on the answers as written (gold 'Hà Nội', '5%', ...).
     golds = {"0": "hà nội", "1": "thủ đô của việt nam", "2": "5%", "3": "5%"}
-    hand = [float(not preds[q]["refused"] and g in preds[q]["answer"].lower()) for q, g in golds.items()]
+    hand = [
+        float(not preds[q]["refused"] and g in preds[q]["answer"].lower()) for q, g in golds.items()
+    ]
     assert run.report["answers"]["contains"] == pytest.approx(sum(hand) / 4)
     assert run.report["answers"]["n_scored"] == 4
     unanswerable_refused = float(preds["4"]["refused"])
@@ -125,7 +134,9 @@ def test_csv_answers_are_scored_at_context_level(fake_env, tmp_path):
 @pytest.mark.slow
 def test_seed_qa_subset_with_real_assistant(seed_settings, seed_assistant, tmp_path):
     out = tmp_path / "seed5"
-    run = run_eval(SEED_QA_5, out, seed_settings, assistant=seed_assistant, options=EvalOptions(judge=False))
+    run = run_eval(
+        SEED_QA_5, out, seed_settings, assistant=seed_assistant, options=EvalOptions(judge=False)
+    )
     preds = _lines(out / "predictions.jsonl")
     assert [p["id"] for p in preds] == ["q001", "q003", "q027", "q083", "q094"]
     seeds = {p.name for p in (Path(__file__).resolve().parents[1] / "seeds").iterdir()}
@@ -143,7 +154,9 @@ def test_seed_qa_subset_with_real_assistant(seed_settings, seed_assistant, tmp_p
     assert by_id["q083"]["standalone_question"] != by_id["q083"]["question"]
 
     golds = {"q001": "phạm minh chính", "q003": "trần hồng hà", "q027": "28%", "q083": "19%"}
-    hand = [float(not by_id[q]["refused"] and g in by_id[q]["answer"].lower()) for q, g in golds.items()]
+    hand = [
+        float(not by_id[q]["refused"] and g in by_id[q]["answer"].lower()) for q, g in golds.items()
+    ]
     report = run.report
     assert report["answers"]["contains"] == pytest.approx(sum(hand) / 4)
     assert report["grounding"]["refusal_accuracy"] == float(by_id["q094"]["refused"])
@@ -175,7 +188,9 @@ def test_wrong_format_gets_a_clear_error(tmp_path, capsys):
 
 def test_cli_eval_runs_and_prints_summary(fake_env, tmp_path, capsys):
     out = tmp_path / "cli"
-    code = main(["eval", "--dataset", str(BEIR), "--out", str(out), "--k", "5", "--limit", "2", "--quiet"])
+    code = main(
+        ["eval", "--dataset", str(BEIR), "--out", str(out), "--k", "5", "--limit", "2", "--quiet"]
+    )
     assert code == 0
     stdout = capsys.readouterr().out
     assert "nDCG@5" in stdout and str(out / "report.md") in stdout
@@ -197,7 +212,13 @@ class _JudgeHandler(BaseHTTPRequestHandler):
             "object": "chat.completion",
             "created": 0,
             "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": verdict}, "finish_reason": "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": verdict},
+                    "finish_reason": "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         }
         data = json.dumps(payload).encode()
@@ -214,12 +235,32 @@ class _JudgeHandler(BaseHTTPRequestHandler):
 def test_llm_judge_scores_answers_and_skips_cleanly():
     from evals.judge import FaithfulnessJudge, parse_verdict, run_judge
 
-    assert parse_verdict("Có.") == 1.0 and parse_verdict("KHÔNG") == 0.0 and parse_verdict("?") is None
+    assert (
+        parse_verdict("Có.") == 1.0 and parse_verdict("KHÔNG") == 0.0 and parse_verdict("?") is None
+    )
     citation = {"text": "GDP quý III tăng 7,4%."}
     preds = [
-        {"id": "a", "question": "GDP?", "answer": "GDP tăng 7,4% [1]", "refused": False, "citations": [citation]},
-        {"id": "b", "question": "GDP?", "answer": "GDP tăng 9% (bịa) [1]", "refused": False, "citations": [citation]},
-        {"id": "c", "question": "?", "answer": "Tôi không tìm thấy", "refused": True, "citations": []},
+        {
+            "id": "a",
+            "question": "GDP?",
+            "answer": "GDP tăng 7,4% [1]",
+            "refused": False,
+            "citations": [citation],
+        },
+        {
+            "id": "b",
+            "question": "GDP?",
+            "answer": "GDP tăng 9% (bịa) [1]",
+            "refused": False,
+            "citations": [citation],
+        },
+        {
+            "id": "c",
+            "question": "?",
+            "answer": "Tôi không tìm thấy",
+            "refused": True,
+            "citations": [],
+        },
     ]
     assert "HOIDAP_LLM_BASE_URL" in run_judge(Settings.load(), preds)["skipped"]
 
@@ -227,7 +268,10 @@ def test_llm_judge_scores_answers_and_skips_cleanly():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         settings = Settings.load(
-            env={"HOIDAP_LLM_BASE_URL": f"http://127.0.0.1:{server.server_port}/v1", "HOIDAP_LLM_MODEL": "judge"}
+            env={
+                "HOIDAP_LLM_BASE_URL": f"http://127.0.0.1:{server.server_port}/v1",
+                "HOIDAP_LLM_MODEL": "judge",
+            }
         )
         result = FaithfulnessJudge.from_settings(settings).judge(preds)
     finally:
