@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.extractive import is_english
 from index.normalize import fold, has_diacritics, match_form
 
 # Common government abbreviations (keys as written; matched case-sensitively on word
@@ -180,8 +181,6 @@ def reverse_abbreviations(text: str) -> list[str]:
 
 def plan_query(question: str, restore=None) -> QueryPlan:
     """Analyse a question. ``restore`` maps an accent-free text to an accented guess."""
-    from assistant.extractive import is_english
-
     text = " ".join(question.split())
     if is_english(text):
         translated = translate_glossary(text)

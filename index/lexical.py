@@ -38,9 +38,13 @@ def index_text(chunk: Chunk) -> str:
 
 
 class BM25Field:
-    """Inverted index with Okapi BM25 scoring (k1=1.2, b=0.75, Lucene-style idf)."""
+    """Inverted index with Okapi BM25 scoring (Lucene-style idf).
 
-    def __init__(self, docs_terms: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75):
+    b=0.9 (stronger length normalisation than the usual 0.75) measured better on both
+    ViMedAQA and ALQAC (evals/README.md).
+    """
+
+    def __init__(self, docs_terms: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.9):
         self.k1, self.b = k1, b
         self.doc_len = [len(t) for t in docs_terms]
         self.avgdl = (sum(self.doc_len) / len(self.doc_len)) if self.doc_len else 0.0

@@ -45,13 +45,16 @@ def _top(lex: LexicalIndex, query: str, field: str = "accented") -> str:
 
 def test_bm25_matches_the_okapi_formula() -> None:
     docs = [["a", "b"], ["a", "a", "c"], ["c"]]
-    bm = BM25Field(docs)
-    n, avgdl, k1, b = 3, 2.0, 1.2, 0.75
+    k1, b = 1.2, 0.9
+    bm = BM25Field(docs, k1=k1, b=b)
+    n, avgdl = 3, 2.0
     idf_a = math.log(1 + (n - 2 + 0.5) / (2 + 0.5))
     expected = idf_a * 2 * (k1 + 1) / (2 + k1 * (1 - b + b * 3 / avgdl))
     assert bm.scores(["a"])[1] == pytest.approx(expected)
     assert set(bm.scores(["a"])) == {0, 1}
     assert bm.scores(["zzz"]) == {}
+    # The shipped defaults are the ones measured in evals/README.md.
+    assert (BM25Field(docs).k1, BM25Field(docs).b) == (1.2, 0.9)
 
 
 def test_scraped_typo_is_found_by_the_correct_phrase(lex: LexicalIndex) -> None:
