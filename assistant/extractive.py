@@ -122,6 +122,42 @@ def _bigrams(terms: list[str]) -> set[tuple[str, str]]:
     return set(zip(terms, terms[1:], strict=False))
 
 
+_COUNTED_RE = re.compile(r"\b(?:bao nhiêu|mấy|bao nhieu|may)\s+(\w+)")
+_RANK_RE = re.compile(r"\b(?:thứ|thu)\s+(?:mấy|bao nhiêu|may|bao nhieu)\b")
+_NOT_A_UNIT = {"lần", "năm", "ngày", "tháng", "là", "được", "và", "của", "trong", "so", "với"}
+
+
+def counted_unit(question: str) -> str | None:
+    """The noun a how-many question counts ("bao nhiêu thủ tục" -> "thủ"); "%" for percentages.
+
+    Vietnamese puts the counted noun right after "bao nhiêu"/"mấy" in the question and right
+    after the number in the answer ("9 mô hình", "21 bộ"), so a sentence whose numbers count
+    something else does not answer it.
+    """
+    form = match_form(question) if has_diacritics(question) else fold(match_form(question))
+    if _RANK_RE.search(form):
+        return "thứ" if has_diacritics(question) else "thu"
+    m = _COUNTED_RE.search(form)
+    if not m:
+        return None
+    unit = m.group(1)
+    if fold(unit) == "phan":  # "bao nhiêu phần trăm"
+        return "%"
+    if fold(unit) in {fold(w) for w in _NOT_A_UNIT} or unit.isdigit():
+        return None
+    return unit
+
+
+def has_counted(sentence_form: str, unit: str) -> bool:
+    """Does the sentence (match form) count ``unit`` with a number, e.g. "hơn 20.000 thuê bao"?"""
+    if unit == "%":
+        return bool(re.search(r"\d\s*%|\d\s+phần trăm", sentence_form))
+    if unit in ("thứ", "thu"):
+        ordinal = r"(?:\d+|nhất|nhì|hai|ba|tư|năm|sáu|bảy|tám|chín|mười|nhat|nhi|tu|nam|sau|bay|tam|chin|muoi)"
+        return bool(re.search(rf"\b{unit}\s+{ordinal}\b", sentence_form))
+    return bool(re.search(rf"\d[\d.,]*\s+(?:\w+\s+)?{re.escape(unit)}\b", sentence_form))
+
+
 def expected_type(question: str) -> str | None:
     q = match_form(question)
     for name, rx in ANSWER_TYPES:
@@ -248,6 +284,9 @@ class ExtractiveAnswerer:
         bi_w = {b: self._idf(f"{b[0]}_{b[1]}", folded) for b in _bigrams(q_terms)}
         bi_total = sum(bi_w.values())
         want = expected_type(question)
+        unit = counted_unit(question) if want == "number" else None
+        if unit and folded:
+            unit = fold(unit)
         q_nums = query_numbers(question)
         q_docnums = {match_form(m) for m in _DOCNUM_RE.findall(question)}
         names = [self._extend_name(n, question) for n in query_names(question)]
@@ -316,9 +355,13 @@ class ExtractiveAnswerer:
                         k not in window_form and self._is_focus(k, chunk.source) for k in name_keys
                     ):
                         score *= w.missing_name_sentence
+                slot_form = fold(key) if folded else key
                 if want == "number" and not (nums - q_nums):
                     score *= w.missing_type
                     reasons.append("no new number for a how-many question")
+                elif want == "number" and unit and not has_counted(slot_form, unit):
+                    score *= w.missing_type
+                    reasons.append(f"no number of '{unit}'")
                 elif want == "date" and not _DATE_RE.search(key):
                     score *= w.missing_type
                     reasons.append("no date for a when question")
