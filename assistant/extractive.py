@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from index.chunker import split_sentences
 from index.lexical import LexicalIndex
-from index.normalize import fold, has_diacritics, match_form
+from index.normalize import canonical_tones, fold, has_diacritics, match_form, strip_marks
 from index.types import ScoredChunk
 
 # Question words and function words that carry no content for matching.
@@ -32,7 +32,7 @@ _DATE_RE = re.compile(
     r"\b\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?\b|\bnăm \d{4}\b|\btháng \d{1,2}\b|\bngày \d{1,2}\b|\bquý [ivx]+\b"
 )
 _DOCNUM_RE = re.compile(r"\b\d+[\w]*(?:[/-][\wđĐ]+)+")
-_NAME_RE = re.compile(r"(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ]*)+", re.U)
+_NAME_RE = re.compile(r"(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)+", re.U)
 
 # Expected answer types, by the question words that ask for them.
 ANSWER_TYPES = [
@@ -70,6 +70,7 @@ class ExtractiveResult:
     support: float  # best evidence score in [0, 1]
     missing: list[str]  # why the best evidence falls short (for logs and the eval report)
     features: dict[str, float] = field(default_factory=dict)  # inputs of the refusal model
+    blocking: list[str] = field(default_factory=list)  # facts that rule the evidence out
 
 
 # Phrases that only say what kind of answer is wanted ("vào ngày nào", "là ai"); they are
@@ -91,10 +92,14 @@ ENGLISH_WORDS = frozenset(
 
 def is_english(text: str) -> bool:
     """A question written in English (cross-lingual): lexical matching cannot help it."""
-    words = re.findall(r"[a-zA-Z]+", text.lower())
+    # Document numbers and acronyms (749/QĐ-TTg, UBND) keep Vietnamese letters in English text.
+    plain = " ".join(
+        w for w in text.split() if not re.search(r"\d|^[A-ZĐ&/-]{2,}$", w.strip("?,.:;()"))
+    )
+    words = re.findall(r"[a-zA-Z]+", plain.lower())
     return (
         len(words) >= 3
-        and not has_diacritics(text)
+        and not has_diacritics(plain)
         and sum(w in ENGLISH_WORDS for w in words) / len(words) >= 0.2
     )
 
@@ -158,6 +163,60 @@ def has_counted(sentence_form: str, unit: str) -> bool:
     return bool(re.search(rf"\d[\d.,]*\s+(?:\w+\s+)?{re.escape(unit)}\b", sentence_form))
 
 
+# Words that open the name of an organisation; such names are often abbreviated in the
+# articles (Bộ TT&TT, Ban TVTU), so only the other names are checked strictly.
+_ORG_HEADS = {
+    "bộ",
+    "ban",
+    "sở",
+    "ủy",
+    "uỷ",
+    "cục",
+    "tổng",
+    "văn",
+    "hội",
+    "ngân",
+    "tập",
+    "công",
+    "trung",
+    "viện",
+    "đề",
+}
+
+
+_TITLE_WORDS = {
+    "tỉnh",
+    "thành",
+    "phố",
+    "huyện",
+    "xã",
+    "ông",
+    "bà",
+    "đồng",
+    "chí",
+    "thủ",
+    "phó",
+    "chủ",
+    "giám",
+    "bí",
+    "thứ",
+}
+
+
+def place_or_person_names(names: list[str]) -> list[str]:
+    """Names of places and people (not organisations), without a leading title ("Tỉnh", "Ông")."""
+    out = []
+    for name in names:
+        words = name.split()
+        if match_form(words[0]) in {match_form(h) for h in _ORG_HEADS}:
+            continue
+        while len(words) > 2 and match_form(words[0]) in _TITLE_WORDS:
+            words = words[1:]
+        if match_form(words[0]) not in _TITLE_WORDS:
+            out.append(" ".join(words))
+    return out
+
+
 def expected_type(question: str) -> str | None:
     q = match_form(question)
     for name, rx in ANSWER_TYPES:
@@ -196,7 +255,11 @@ def query_names(question: str) -> list[str]:
     names = []
     for m in _NAME_RE.finditer(question):
         words = m.group(0).split()
-        while words and fold(words[0]) in {fold(w) for w in _NAME_LEADERS}:
+        # Compare with accents: "Nam" (a place) is not "năm" (a year).
+        leaders = {match_form(w) for w in _NAME_LEADERS}
+        if not has_diacritics(question):
+            leaders = {fold(w) for w in leaders if fold(w) != "nam"}
+        while words and match_form(words[0]) in leaders:
             words = words[1:]
         if len(words) >= 2:
             names.append(" ".join(words))
@@ -232,9 +295,11 @@ class ExtractiveAnswerer:
         sentence_similarity=None,
         weights: ScoringWeights | None = None,
         article_form=None,
+        article_raw=None,
     ):
         self.lexical = lexical
         self.article_form = article_form  # source -> match form of the whole article (cached)
+        self.article_raw = article_raw  # source -> the whole article text as written
         self.sentence_similarity = sentence_similarity  # (sentences) -> cosines to the query
         self.w = weights or ScoringWeights()
         self.max_sentences = max_sentences
@@ -289,7 +354,10 @@ class ExtractiveAnswerer:
             unit = fold(unit)
         q_nums = query_numbers(question)
         q_docnums = {match_form(m) for m in _DOCNUM_RE.findall(question)}
-        names = [self._extend_name(n, question) for n in query_names(question)]
+        names = [
+            n if place_or_person_names([n]) else self._extend_name(n, question)
+            for n in query_names(question)
+        ]
         q_form = match_form(question)
 
         seen: set[str] = set()
@@ -392,6 +460,20 @@ class ExtractiveAnswerer:
                 ev.score = ev.score * (1 - w.dense + w.dense * closeness)
         candidates.sort(key=lambda e: (-e.score, e.rank))
         best = candidates[0]
+        # A place or person the question names that the cited article never mentions: the
+        # evidence is about something else (e.g. Việt Nam's rank for a question on Nam Định).
+        blocking = []
+        if self.article_raw is not None and not is_english(question):
+            # Case-sensitive: "Nam Định" must not match "Việt Nam định hướng".
+            article = canonical_tones(
+                best.passage.chunk.title + " " + self.article_raw(best.passage.chunk.source)
+            )
+            if folded:
+                article = strip_marks(article)
+            for name in place_or_person_names(names):
+                key = strip_marks(canonical_tones(name)) if folded else canonical_tones(name)
+                if not re.search(rf"(?<!\w){re.escape(key)}(?!\w)", article):
+                    blocking.append(f"{name!r} is not mentioned in the cited article")
         chosen = [best]
         covered = _tokens(best.sentence, folded)
         for ev in candidates[1:]:
@@ -410,10 +492,11 @@ class ExtractiveAnswerer:
                 chosen.append(ev)
                 covered |= _tokens(ev.sentence, folded)
         return ExtractiveResult(
-            chosen,
-            best.score,
-            best.reasons,
-            self._features(best, question, retrieved, uni_w, folded),
+            evidence=chosen,
+            support=best.score,
+            missing=best.reasons,
+            features=self._features(best, question, retrieved, uni_w, folded),
+            blocking=blocking,
         )
 
     def _features(

@@ -166,9 +166,12 @@ class Assistant:
         answerer = ExtractiveAnswerer(
             retriever.lexical,
             article_form=retriever.article_form,
+            article_raw=retriever.article_text,
             **self._cross_lingual_scoring(standalone, plan.dense_text),
         )
         analysis = answerer.analyse(plan.match_text or standalone, retrieved, plan.accentless)
+        if is_english(standalone):
+            analysis.blocking = []  # names of an English question are not spelled as in the articles
         if self.refusal is not None and analysis.evidence:
             analysis.support = self.refusal.probability(analysis.features)
         return question, history, standalone, retrieved, analysis
@@ -213,7 +216,9 @@ class Assistant:
         """Events: ``{"type": "token", "text"}`` … then ``{"type": "final", "answer": Answer}``."""
         started = time.perf_counter()
         question, history, standalone, retrieved, analysis = self._prepare(question, history)
-        refused = analysis.support < self.threshold or not analysis.evidence
+        refused = (
+            analysis.support < self.threshold or not analysis.evidence or bool(analysis.blocking)
+        )
         mode = "llm" if self.llm is not None else "extractive"
         notice = None
         citations: list[Citation] = []

@@ -121,6 +121,13 @@ def fold(text: str) -> str:
     return stripped.replace("đ", "d").replace("Đ", "d")
 
 
+def strip_marks(text: str) -> str:
+    """Remove every diacritic but keep letter case (``Nam Định`` -> ``Nam Dinh``)."""
+    decomposed = unicodedata.normalize("NFD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.replace("đ", "d").replace("Đ", "D")
+
+
 def has_diacritics(text: str) -> bool:
     """True when any letter carries a Vietnamese diacritic (or is đ)."""
     return fold(text) != text.lower()

