@@ -113,7 +113,7 @@ def test_save_and_load_round_trip_atomically(lex: LexicalIndex, tmp_path: Path) 
     lex.save(path)
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
     loaded = LexicalIndex.load(path)
-    assert loaded is not None
+    assert isinstance(loaded, LexicalIndex) and len(loaded) == len(lex)
     assert loaded.fingerprint == lex.fingerprint == fingerprint(DOCS)
     assert loaded.search("hóa đơn điện tử") == lex.search("hóa đơn điện tử")
 
