@@ -22,7 +22,7 @@ import re
 
 from assistant.answer import Citation
 from index.chunker import split_sentences
-from index.normalize import char_overlap_ratio, match_form, syllables
+from index.normalize import char_overlap_ratio, syllables
 from index.types import Chunk, ScoredChunk
 
 MARKER_RE = re.compile(r"\s?\[(\d{1,3})\]")
@@ -144,7 +144,3 @@ def verify_citations(answer: str, passages: list[ScoredChunk]) -> tuple[str, lis
         out_sentences.append(MARKER_RE.sub(fix, sentence).strip())
     text = " ".join(s for s in out_sentences if s)
     return re.sub(r"\s+", " ", text).strip(), citations
-
-
-def quote_in_passage(quote: str, passage: str) -> bool:
-    return match_form(quote) in match_form(passage)

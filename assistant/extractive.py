@@ -8,7 +8,6 @@ by any retrieved sentence is refused rather than answered with a neighbouring fa
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -296,10 +295,14 @@ class ExtractiveAnswerer:
         weights: ScoringWeights | None = None,
         article_form=None,
         article_raw=None,
+        check_names: bool = True,
     ):
         self.lexical = lexical
         self.article_form = article_form  # source -> match form of the whole article (cached)
         self.article_raw = article_raw  # source -> the whole article text as written
+        self.check_names = (
+            check_names  # off for cross-lingual questions: names are spelled otherwise
+        )
         self.sentence_similarity = sentence_similarity  # (sentences) -> cosines to the query
         self.w = weights or ScoringWeights()
         self.max_sentences = max_sentences
@@ -463,7 +466,7 @@ class ExtractiveAnswerer:
         # A place or person the question names that the cited article never mentions: the
         # evidence is about something else (e.g. Việt Nam's rank for a question on Nam Định).
         blocking = []
-        if self.article_raw is not None and not is_english(question):
+        if self.article_raw is not None and self.check_names:
             # Case-sensitive: "Nam Định" must not match "Việt Nam định hướng".
             article = canonical_tones(
                 best.passage.chunk.title + " " + self.article_raw(best.passage.chunk.source)
@@ -522,8 +525,3 @@ class ExtractiveAnswerer:
             "english": float(is_english(question)),
             "score": best.score,
         }
-
-
-def support_to_unit(score: float) -> float:
-    """Squash for display: support scores are already in [0, 1]."""
-    return max(0.0, min(1.0, score if math.isfinite(score) else 0.0))

@@ -170,8 +170,6 @@ class Assistant:
             **self._cross_lingual_scoring(standalone, plan.dense_text),
         )
         analysis = answerer.analyse(plan.match_text or standalone, retrieved, plan.accentless)
-        if is_english(standalone):
-            analysis.blocking = []  # names of an English question are not spelled as in the articles
         if self.refusal is not None and analysis.evidence:
             analysis.support = self.refusal.probability(analysis.features)
         return question, history, standalone, retrieved, analysis
@@ -189,7 +187,11 @@ class Assistant:
                     self._sentence_vectors[sent] = vec
             return [float(self._sentence_vectors[s] @ query) for s in sentences]
 
-        return {"sentence_similarity": similarity, "weights": ScoringWeights(dense=0.8)}
+        return {
+            "sentence_similarity": similarity,
+            "weights": ScoringWeights(dense=0.8),
+            "check_names": False,  # names in an English question are not spelled as in the articles
+        }
 
     def analyse(self, question: str, history: list[dict] | None = None) -> ExtractiveResult:
         """Retrieval and evidence analysis without answering (used to fit the refusal model)."""

@@ -29,9 +29,6 @@ class Embedder(ABC):
     def embed_query(self, text: str) -> np.ndarray:
         """(dim,) float32 vector for one query."""
 
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.stack([self.embed_query(t) for t in texts]) if texts else np.zeros((0, 0))
-
 
 _REGISTRY: dict[str, Callable[[str, object], Embedder]] = {}
 
