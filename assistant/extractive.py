@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from assistant.abbreviations import abbreviations_spelled_out, spell_out
+from assistant.slots import answer_type, clause_conflict, conflicts, has_slot, ordinals
 from index.chunker import split_sentences
 from index.lexical import LexicalIndex
 from index.normalize import canonical_tones, fold, has_diacritics, match_form, strip_marks
@@ -27,28 +29,10 @@ STOPWORDS = frozenset(
 )
 
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
-_DATE_RE = re.compile(
-    r"\b\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?\b|\bnăm \d{4}\b|\btháng \d{1,2}\b|\bngày \d{1,2}\b|\bquý [ivx]+\b"
-)
-_DOCNUM_RE = re.compile(r"\b\d+[\w]*(?:[/-][\wđĐ]+)+")
 _NAME_RE = re.compile(r"(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)+", re.U)
 
-# Expected answer types, by the question words that ask for them.
-ANSWER_TYPES = [
-    (
-        "number",
-        re.compile(
-            r"\b(bao nhiêu|mấy|bao nhieu|may|số lượng|tỷ lệ|tỉ lệ|how many|how much|percent)\b"
-        ),
-    ),
-    (
-        "date",
-        re.compile(
-            r"\b(khi nào|bao giờ|ngày nào|năm nào|tháng nào|lúc nào|thời điểm nào|when|what date|which year)\b"
-        ),
-    ),
-    ("docnum", re.compile(r"\b(số hiệu|văn bản số|số mấy)\b")),
-]
+# The expected answer type ("number", "date", "day", "year", "docnum", "person").
+expected_type = answer_type
 
 
 @dataclass
@@ -78,6 +62,7 @@ QUESTION_PHRASES_RE = re.compile(
     r"\b(?:vào\s+)?(?:ngày|năm|tháng|thời\s+điểm|thời\s+gian|lúc)\s+(?:nào|bao\s+nhiêu|mấy)\b"
     r"|\b(?:khi|bao\s+giờ)\s+nào\b|\bdiễn\s+ra\b|\bđược\s+tổ\s+chức\b"
     r"|\b(?:là|do)\s+(?:ai|gì|những\s+gì|cơ\s+quan\s+nào|bộ\s+nào)\b|\b(?:thứ|số|phiên\s+bản)\s+mấy\b"
+    r"|\b(?:là\s+)?(?:chữ\s+)?viết\s+tắt\s+(?:của\s+)?(?:cụm\s+từ\s+nào|từ\s+nào|gì)?"
     r"|\bbao\s+nhiêu\b|\bnhư\s+thế\s+nào\b|\bcụm\s+từ\s+nào\b|\bcó\s+số\s+hiệu\b|\bsố\s+hiệu\b",
     re.IGNORECASE,
 )
@@ -118,8 +103,12 @@ def content_terms(text: str, folded: bool) -> list[str]:
 
 
 def _tokens(text: str, folded: bool) -> set[str]:
+    """Words of the text, plus the abbreviations of what it spells out ("kế hoạch và đầu tư")."""
     form = match_form(text)
-    return set(re.findall(r"\w+", fold(form) if folded else form))
+    if folded:
+        form = fold(form)
+    spelled = " ".join(abbreviations_spelled_out(form, folded))
+    return set(re.findall(r"\w+", f"{form} {spelled}"))
 
 
 def _bigrams(terms: list[str]) -> set[tuple[str, str]]:
@@ -129,6 +118,13 @@ def _bigrams(terms: list[str]) -> set[tuple[str, str]]:
 _COUNTED_RE = re.compile(r"\b(?:bao nhiêu|mấy|bao nhieu|may)\s+(\w+)")
 _RANK_RE = re.compile(r"\b(?:thứ|thu)\s+(?:mấy|bao nhiêu|may|bao nhieu)\b")
 _NOT_A_UNIT = {"lần", "năm", "ngày", "tháng", "là", "được", "và", "của", "trong", "so", "với"}
+
+
+_NOT_A_UNIT_FOLDED = {fold(w) for w in _NOT_A_UNIT}
+_MONEY_RE = re.compile(r"\b(?:kinh phi|von|ngan sach|chi phi|so tien|tong muc dau tu)\b")
+_AMOUNT_RE = re.compile(
+    r"\d[\d.,]*\s*(?:tỷ|triệu|nghìn|ngàn|đồng|usd|vnd|ty|trieu|nghin|ngan|dong)\b"
+)
 
 
 def counted_unit(question: str) -> str | None:
@@ -142,6 +138,8 @@ def counted_unit(question: str) -> str | None:
     if _RANK_RE.search(form):
         return "thứ" if has_diacritics(question) else "thu"
     m = _COUNTED_RE.search(form)
+    if (not m or fold(m.group(1)) in _NOT_A_UNIT_FOLDED) and _MONEY_RE.search(fold(form)):
+        return "money"  # "Tổng kinh phí … là bao nhiêu?" is answered by an amount
     if not m:
         return None
     unit = m.group(1)
@@ -156,6 +154,8 @@ def has_counted(sentence_form: str, unit: str) -> bool:
     """Does the sentence (match form) count ``unit`` with a number, e.g. "hơn 20.000 thuê bao"?"""
     if unit == "%":
         return bool(re.search(r"\d\s*%|\d\s+phần trăm", sentence_form))
+    if unit == "money":
+        return bool(_AMOUNT_RE.search(sentence_form))
     if unit in ("thứ", "thu"):
         ordinal = r"(?:\d+|nhất|nhì|hai|ba|tư|năm|sáu|bảy|tám|chín|mười|nhat|nhi|tu|nam|sau|bay|tam|chin|muoi)"
         return bool(re.search(rf"\b{unit}\s+{ordinal}\b", sentence_form))
@@ -204,24 +204,19 @@ _TITLE_WORDS = {
 
 def place_or_person_names(names: list[str]) -> list[str]:
     """Names of places and people (not organisations), without a leading title ("Tỉnh", "Ông")."""
+    # Compared without accents, so that names typed without diacritics are sorted the same.
+    heads = {fold(h) for h in _ORG_HEADS}
+    titles = {fold(t) for t in _TITLE_WORDS}
     out = []
     for name in names:
         words = name.split()
-        if match_form(words[0]) in {match_form(h) for h in _ORG_HEADS}:
+        if fold(match_form(words[0])) in heads:
             continue
-        while len(words) > 2 and match_form(words[0]) in _TITLE_WORDS:
+        while len(words) > 2 and fold(match_form(words[0])) in titles:
             words = words[1:]
-        if match_form(words[0]) not in _TITLE_WORDS:
+        if fold(match_form(words[0])) not in titles:
             out.append(" ".join(words))
     return out
-
-
-def expected_type(question: str) -> str | None:
-    q = match_form(question)
-    for name, rx in ANSWER_TYPES:
-        if rx.search(q) or rx.search(fold(q)):
-            return name
-    return None
 
 
 def query_numbers(question: str) -> set[str]:
@@ -281,6 +276,7 @@ class ScoringWeights:
     missing_name_sentence: float = 0.7
     missing_type: float = 0.7
     restates_question: float = 0.8
+    conflict: float = 0.45  # the evidence states a detail of the question otherwise
 
 
 class ExtractiveAnswerer:
@@ -336,6 +332,21 @@ class ExtractiveAnswerer:
             return best
         return name
 
+    def _article_form_of(self, chunk) -> str:
+        """Match form of the chunk's whole article (the chunk alone without the cache)."""
+        if self.article_form is not None:
+            return self.article_form(chunk.source)
+        return match_form(chunk.text)
+
+    @staticmethod
+    def _answers(clause: str, want: str, unit: str | None, q_nums: set[str], question: str) -> bool:
+        """Does a clause (match form) hold a fact of the asked type?"""
+        if want == "number":
+            if unit:
+                return has_counted(clause, unit)
+            return bool(set(_NUMBER_RE.findall(clause)) - q_nums)
+        return has_slot(want, clause, clause, question)
+
     def _idf(self, term: str, folded: bool) -> float:
         return self.lexical.idf(term, "folded" if folded else "accented")
 
@@ -356,23 +367,31 @@ class ExtractiveAnswerer:
         if unit and folded:
             unit = fold(unit)
         q_nums = query_numbers(question)
-        q_docnums = {match_form(m) for m in _DOCNUM_RE.findall(question)}
         names = [
             n if place_or_person_names([n]) else self._extend_name(n, question)
-            for n in query_names(question)
+            for n in (query_names(question) if self.check_names else [])
         ]
+        name_variants = []
+        for n in names:
+            key = fold(match_form(n)) if folded else match_form(n)
+            name_variants.append(list(dict.fromkeys([key, spell_out(key, folded)])))
         q_form = match_form(question)
+        q_slot_form = fold(q_form) if folded else q_form
 
+        # Ordinals ("phiên họp thứ nhất") are checked against every retrieved article: two
+        # reports of one event may differ in which of them states it.
+        evidence_form = " ".join(
+            match_form(p.chunk.title) + " " + self._article_form_of(p.chunk)
+            for p in retrieved[: self.passages]
+        )
+        evidence_ordinals = ordinals(fold(evidence_form) if folded else evidence_form)
         seen: set[str] = set()
         candidates: list[Evidence] = []
         top = retrieved[0].score or 1.0
         for rank, passage in enumerate(retrieved[: self.passages]):
             context = _tokens(passage.chunk.title + " " + passage.chunk.text, folded)
             chunk = passage.chunk
-            if self.article_form is not None:
-                article_form = match_form(chunk.title) + " " + self.article_form(chunk.source)
-            else:
-                article_form = match_form(chunk.title + " " + chunk.text)
+            article_form = match_form(chunk.title) + " " + self._article_form_of(chunk)
             passage_form = match_form(chunk.title + " " + chunk.text)
             if folded:
                 article_form, passage_form = fold(article_form), fold(passage_form)
@@ -413,8 +432,16 @@ class ExtractiveAnswerer:
                     else:
                         score *= w.missing_number
                         reasons.append(f"numbers {sorted(missing_nums)} absent")
-                name_keys = [fold(match_form(n)) if folded else match_form(n) for n in names]
-                absent = [n for n, k in zip(names, name_keys, strict=True) if k not in article_form]
+                # A name counts as present in its own spelling or spelled out ("Bộ KH&ĐT").
+                name_keys = [
+                    next((v for v in variants if v in article_form), variants[0])
+                    for variants in name_variants
+                ]
+                absent = [
+                    n
+                    for n, variants in zip(names, name_variants, strict=True)
+                    if not any(v in article_form for v in variants)
+                ]
                 if absent:
                     score *= w.missing_name_passage
                     reasons.append(f"names {absent} absent from the article")
@@ -423,7 +450,9 @@ class ExtractiveAnswerer:
                     if folded:
                         window_form = fold(window_form)
                     if any(
-                        k not in window_form and self._is_focus(k, chunk.source) for k in name_keys
+                        not any(v in window_form for v in variants)
+                        and self._is_focus(k, chunk.source)
+                        for k, variants in zip(name_keys, name_variants, strict=True)
                     ):
                         score *= w.missing_name_sentence
                 slot_form = fold(key) if folded else key
@@ -433,14 +462,34 @@ class ExtractiveAnswerer:
                 elif want == "number" and unit and not has_counted(slot_form, unit):
                     score *= w.missing_type
                     reasons.append(f"no number of '{unit}'")
-                elif want == "date" and not _DATE_RE.search(key):
-                    score *= w.missing_type
-                    reasons.append("no date for a when question")
-                elif want == "docnum" and not (
-                    {match_form(d) for d in _DOCNUM_RE.findall(sent)} - q_docnums
+                elif want not in (None, "number") and not has_slot(
+                    want, sent, slot_form, q_slot_form
                 ):
                     score *= w.missing_type
-                    reasons.append("no new document number")
+                    reasons.append(f"no {want} for the question")
+                window_form = match_form(
+                    " ".join(sentences[max(0, si - 1) : si + 1])
+                    + f" {chunk.title} {chunk.date or ''}"
+                )
+                if folded:
+                    window_form = fold(window_form)
+                conflicting = conflicts(
+                    q_slot_form,
+                    slot_form,
+                    window_form,
+                    evidence_ordinals,
+                    person=want == "person" and self.check_names,
+                )
+                if want is not None:
+                    split = clause_conflict(
+                        q_slot_form,
+                        slot_form,
+                        lambda clause: self._answers(clause, want, unit, q_nums, q_slot_form),
+                    )
+                    conflicting += [split] if split else []
+                if conflicting:
+                    score *= w.conflict
+                    reasons.extend(conflicting)
                 if key and key in q_form:
                     score *= w.restates_question
                 ev = Evidence(sent, passage, score, coverage, rank, reasons)
@@ -449,6 +498,7 @@ class ExtractiveAnswerer:
                     "number_missing": float(bool(missing_nums - passage_nums)),
                     "name_missing": float(bool(absent)),
                     "type_missing": float(any(r.startswith("no ") for r in reasons)),
+                    "conflict": float(bool(conflicting)),
                     "sentence_coverage": hit / uni_total,
                     "bigram_coverage": bigram,
                 }
@@ -482,7 +532,8 @@ class ExtractiveAnswerer:
         for ev in candidates[1:]:
             if len(chosen) >= self.max_sentences:
                 break
-            new_terms = {t for t in uni_w if t in _tokens(ev.sentence, folded) and t not in covered}
+            ev_tokens = _tokens(ev.sentence, folded)
+            new_terms = {t for t in uni_w if t in ev_tokens and t not in covered}
             adjacent = ev.passage is best.passage and abs(ev.position - best.position) == 1
             close = ev.score >= (0.8 if adjacent else 0.85) * best.score
             # A focus name the best sentence carries must be in the added one as well.

@@ -28,6 +28,11 @@ _PRONOUN_RE = re.compile(
 )
 
 
+# Question words: a "Còn …" turn that holds one asks a whole new question.
+_QUESTION_WORD_RE = re.compile(r"\b(?:ai|gì|nào|bao nhiêu|mấy|đâu|who|what|which|when)\b", re.I)
+_DATE_RE = re.compile(r"\b(?:ngày\s+)?\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?\b", re.I)
+
+
 def last_user_question(history: list[dict]) -> str | None:
     for turn in reversed(history or []):
         if turn.get("role") == "user" and str(turn.get("content", "")).strip():
@@ -78,6 +83,10 @@ def rewrite_followup(
     if not previous or not is_followup(question):
         return question
     subject = _subject(question)
+    if subject and _QUESTION_WORD_RE.search(subject):
+        # "Còn thứ trưởng Bộ Công an phát biểu ở cuộc họp đó là ai?" is a whole question
+        # about the same event: keep it, and carry the earlier question's context.
+        return _with_context(subject, previous)
     if subject and (
         _STARTS_CON_RE.match(question)
         or _ENDS_SAO_RE.search(question)
@@ -88,7 +97,14 @@ def rewrite_followup(
             return swapped
         return f"{previous.rstrip(' ?')} — {subject}?"
     # A pronoun: keep the question, and carry the previous question's terms for retrieval.
-    return f"{question.rstrip(' ?')} ({previous.rstrip(' ?')})?"
+    return _with_context(question, previous)
+
+
+def _with_context(question: str, previous: str) -> str:
+    """The question followed by the earlier one's words (its dates left out: they pin the
+    earlier answer, and would be demanded of this one)."""
+    context = " ".join(_DATE_RE.sub(" ", previous.rstrip(" ?")).split())
+    return f"{question.rstrip(' ?')} ({context})?"
 
 
 def trim_history(history: list[dict], budget_tokens: int) -> list[dict]:

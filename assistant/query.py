@@ -11,38 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.abbreviations import ABBREVIATIONS
 from assistant.extractive import is_english
 from index.normalize import fold, has_diacritics, match_form
-
-# Common government abbreviations (keys as written; matched case-sensitively on word
-# boundaries, and also in their accent-free spelling). Keep it short and documented
-# in the README.
-ABBREVIATIONS: dict[str, str] = {
-    "CĐS": "chuyển đổi số",
-    "UBND": "Ủy ban nhân dân",
-    "HĐND": "Hội đồng nhân dân",
-    "TT&TT": "Thông tin và Truyền thông",
-    "TTTT": "Thông tin và Truyền thông",
-    "KH&ĐT": "Kế hoạch và Đầu tư",
-    "NN&PTNT": "Nông nghiệp và Phát triển nông thôn",
-    "BHXH": "Bảo hiểm xã hội",
-    "BHYT": "bảo hiểm y tế",
-    "CCCD": "căn cước công dân",
-    "KTXH": "kinh tế - xã hội",
-    "KT-XH": "kinh tế - xã hội",
-    "CNTT": "công nghệ thông tin",
-    "GTVT": "Giao thông vận tải",
-    "TTg": "Thủ tướng",
-    "CP": "Chính phủ",
-    "TW": "Trung ương",
-    "BCH": "Ban Chấp hành",
-    "VGP": "Cổng Thông tin điện tử Chính phủ",
-    "CSDL": "cơ sở dữ liệu",
-    "DVC": "dịch vụ công",
-    "TP": "thành phố",
-    "CQĐT": "chính quyền điện tử",
-    "CPĐT": "Chính phủ điện tử",
-}
 
 # English terms of Vietnamese public administration, for questions asked in English: the
 # translated phrases let BM25 and the extractive answerer match the Vietnamese articles.

@@ -29,6 +29,7 @@ FEATURES = (
     "number_missing",
     "name_missing",
     "type_missing",
+    "conflict",
     "dense_top",
     "english",
     "score",

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from assistant.abbreviations import abbreviations_spelled_out, spell_out
 from assistant.answer import REFUSAL_TEXT
 from assistant.extractive import counted_unit, expected_type, has_counted, is_english
 from assistant.followup import is_followup, rewrite_followup, trim_history
@@ -20,6 +21,7 @@ from assistant.pipeline import Assistant
 from assistant.query import expand_abbreviations, plan_query, translate_glossary
 from assistant.refusal import RefusalModel, default_model
 from assistant.retriever import fuse
+from assistant.slots import answer_type, clause_conflict, conflicts, has_slot, ordinals
 from index.errors import IndexEmpty, InvalidQuestion
 from index.normalize import match_form
 
@@ -68,7 +70,8 @@ def test_expected_answer_types() -> None:
         ("Ủy ban có mấy Phó Chủ tịch?", "phó"),
         ("Bao nhiêu phần trăm cơ sở khám chữa bệnh?", "%"),
         ("Việt Nam xếp thứ mấy trong ASEAN?", "thứ"),
-        ("Tổng kinh phí là bao nhiêu?", None),
+        ("Tổng kinh phí là bao nhiêu?", "money"),
+        ("Có bao nhiêu lần họp?", None),
     ],
 )
 def test_counted_unit_of_how_many_questions(question: str, unit: str | None) -> None:
@@ -80,6 +83,103 @@ def test_a_number_must_count_the_asked_unit() -> None:
     assert has_counted(match_form("100% cơ sở khám chữa bệnh"), "%")
     assert has_counted(match_form("đứng thứ 6 trong các nước ASEAN"), "thứ")
     assert not has_counted(match_form("phát triển 9 mô hình chợ 4.0"), "thủ")
+    assert has_counted(match_form("tổng vốn 1.200 tỷ đồng"), "money")
+    assert not has_counted(match_form("đến năm 2025 thuộc nhóm 20 địa phương"), "money")
+
+
+# --- answer slots and near-miss conflicts ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("CĐS là viết tắt của cụm từ nào?", "abbreviation"),
+        ("Kế hoạch số mấy được ban hành?", "docnum"),
+        ("Hội nghị được tổ chức vào năm nào?", "year"),
+        ("Phiên họp diễn ra vào ngày nào?", "day"),
+        ("Bộ phải trình nghị định trong thời gian nào?", "date"),
+        ("Ai là Chủ tịch UBND tỉnh?", "person"),
+        ("Thứ trưởng Bộ Tài chính nào phát biểu?", "person"),
+        ("Giam doc So TT&TT la ai?", "person"),
+        ("Bộ nào chủ trì?", None),
+    ],
+)
+def test_answer_types(question: str, kind: str | None) -> None:
+    assert answer_type(question) == kind
+
+
+def _slot(kind: str, sentence: str, question: str) -> bool:
+    return has_slot(kind, sentence, match_form(sentence), match_form(question))
+
+
+def test_a_slot_must_hold_the_asked_kind_of_fact() -> None:
+    assert _slot("day", "Chiều 30/11, Thủ tướng chủ trì phiên họp.", "Họp ngày nào?")
+    assert not _slot("day", "Ký thỏa thuận đến năm 2025.", "Ký ngày nào?")
+    assert _slot("year", "Nghị quyết ngày 7-3-2019.", "Ban hành năm nào?")
+    assert not _slot("year", "Sáng 19-7, hội nghị diễn ra.", "Sáng 19-7 họp năm nào?")
+    # 7/2023 is a month, not a document number.
+    assert not _slot("docnum", "thủ tục rút gọn (thời hạn tháng 7/2023)", "Số hiệu là gì?")
+    assert _slot("docnum", "Kế hoạch số 122/KH-UBND.", "Kế hoạch số mấy?")
+    assert _slot("abbreviation", "Chuyển đổi số (CĐS) là nhiệm vụ.", "CĐS là viết tắt của gì?")
+    # "là ai" wants a personal name; an organisation or another post does not answer it.
+    assert _slot("person", "Bộ trưởng Bộ TT&TT Nguyễn Mạnh Hùng phát biểu.", "Bộ trưởng là ai?")
+    assert not _slot(
+        "person", "Ban chỉ đạo do Chủ tịch UBND tỉnh làm Trưởng ban.", "Ai là Chủ tịch?"
+    )
+    assert _slot(
+        "person", "Ban chỉ đạo do Chủ tịch UBND tỉnh làm Trưởng ban.", "Do ai làm Trưởng ban?"
+    )
+
+
+def _conflicts(question: str, sentence: str, article: str = "", person: bool = False) -> list[str]:
+    q, s = match_form(question), match_form(sentence)
+    return conflicts(q, s, s, ordinals(match_form(article) or s), person=person)
+
+
+def test_near_miss_details_conflict_with_the_evidence() -> None:
+    growth = "Kinh tế số Việt Nam năm 2022 tăng trưởng 28%, 2023 đạt 19%."
+    assert _conflicts("Năm 2021 kinh tế số tăng bao nhiêu?", growth)
+    assert not _conflicts("Năm 2022 kinh tế số tăng bao nhiêu?", growth)
+    first = "Đây là phiên họp thứ nhất của Ủy ban."
+    assert _conflicts("Phiên họp thứ hai diễn ra khi nào?", first, first)
+    assert not _conflicts("Phiên họp đầu tiên diễn ra khi nào?", first, first)
+    assert not _conflicts("Cách mạng công nghiệp lần thứ 4", "cách mạng công nghiệp lần thứ tư")
+    deputy = "Phó Thủ tướng giao Bộ KH&ĐT xem xét chính sách."
+    assert _conflicts("Thủ tướng giao Bộ KH&ĐT việc gì?", deputy)
+    assert not _conflicts("Phó Thủ tướng giao Bộ KH&ĐT việc gì?", deputy)
+    chair = "Thủ tướng Phạm Minh Chính, Chủ tịch Ủy ban Quốc gia về chuyển đổi số"
+    assert _conflicts("Ai là Chủ tịch UBND tỉnh Tuyên Quang?", chair, person=True)
+    assert not _conflicts("Ai là Chủ tịch Ủy ban Quốc gia?", chair, person=True)
+    # An abbreviation matches the words it stands for; a name after the title is no body.
+    assert not _conflicts(
+        "Giám đốc Sở Thông tin và Truyền thông là ai?",
+        "Giám đốc Sở TT&TT Vũ Trọng Quế",
+        person=True,
+    )
+    assert not _conflicts("Giám đốc Sở TT&TT là ai?", "Giám đốc Vũ Trọng Quế nỗ lực", person=True)
+
+
+def test_the_year_must_sit_in_the_clause_that_answers() -> None:
+    target = match_form(
+        "phấn đấu đến năm 2025 tỉnh thuộc nhóm 20 địa phương dẫn đầu; "
+        "đến năm 2030 tỉnh cơ bản hoàn thành CĐS"
+    )
+
+    def counts(clause: str) -> bool:
+        return has_counted(clause, "địa")
+
+    assert clause_conflict(
+        match_form("Đến năm 2030 thuộc nhóm bao nhiêu địa phương?"), target, counts
+    )
+    assert not clause_conflict(
+        match_form("Đến năm 2025 thuộc nhóm bao nhiêu địa phương?"), target, counts
+    )
+
+
+def test_abbreviations_and_their_spelled_out_forms_match() -> None:
+    assert spell_out(match_form("Bộ KH&ĐT")) == match_form("Bộ Kế hoạch và Đầu tư")
+    assert spell_out("bo kh&dt", folded=True) == "bo ke hoach va dau tu"
+    assert "kh&đt" in abbreviations_spelled_out(match_form("Bộ Kế hoạch và Đầu tư đẩy mạnh"))
 
 
 # --- fusion ----------------------------------------------------------------------------
@@ -129,6 +229,14 @@ def test_a_standalone_question_is_not_rewritten() -> None:
     question = "Đề án 06 được triển khai trong giai đoạn nào?"
     assert not is_followup(question)
     assert rewrite_followup(question, history, _known) == question
+
+
+def test_a_whole_question_after_con_keeps_its_words_and_the_earlier_context() -> None:
+    history = [{"role": "user", "content": "Thứ trưởng Bộ TT&TT nào phát biểu chiều 08/5/2023?"}]
+    rewritten = rewrite_followup("Còn thứ trưởng Bộ Công an phát biểu là ai?", history, _known)
+    assert rewritten.startswith("thứ trưởng Bộ Công an phát biểu là ai")
+    assert "Bộ TT&TT" in rewritten
+    assert "08/5/2023" not in rewritten  # the earlier date would be demanded of this answer
 
 
 def test_pronoun_followup_keeps_the_earlier_subject_for_retrieval() -> None:

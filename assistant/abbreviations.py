@@ -1,0 +1,83 @@
+"""Common government abbreviations and what they stand for.
+
+Shared by the query side (expansion before retrieval) and the answerer (a sentence that
+spells out "Bộ Kế hoạch và Đầu tư" answers a question about "Bộ KH&ĐT").
+"""
+
+from __future__ import annotations
+
+import re
+
+from index.normalize import fold, match_form
+
+# Common government abbreviations (keys as written; matched case-sensitively on word
+# boundaries, and also in their accent-free spelling). Keep it short and documented
+# in the README.
+ABBREVIATIONS: dict[str, str] = {
+    "CĐS": "chuyển đổi số",
+    "UBND": "Ủy ban nhân dân",
+    "HĐND": "Hội đồng nhân dân",
+    "TT&TT": "Thông tin và Truyền thông",
+    "TTTT": "Thông tin và Truyền thông",
+    "KH&ĐT": "Kế hoạch và Đầu tư",
+    "NN&PTNT": "Nông nghiệp và Phát triển nông thôn",
+    "TN&MT": "Tài nguyên và Môi trường",
+    "GD&ĐT": "Giáo dục và Đào tạo",
+    "KH&CN": "Khoa học và Công nghệ",
+    "LĐ-TB&XH": "Lao động - Thương binh và Xã hội",
+    "VH-TT&DL": "Văn hóa, Thể thao và Du lịch",
+    "BHXH": "Bảo hiểm xã hội",
+    "BHYT": "bảo hiểm y tế",
+    "CCCD": "căn cước công dân",
+    "KTXH": "kinh tế - xã hội",
+    "KT-XH": "kinh tế - xã hội",
+    "CNTT": "công nghệ thông tin",
+    "GTVT": "Giao thông vận tải",
+    "TTg": "Thủ tướng",
+    "CP": "Chính phủ",
+    "TW": "Trung ương",
+    "BCH": "Ban Chấp hành",
+    "VGP": "Cổng Thông tin điện tử Chính phủ",
+    "CSDL": "cơ sở dữ liệu",
+    "DVC": "dịch vụ công",
+    "TP": "thành phố",
+    "CQĐT": "chính quyền điện tử",
+    "CPĐT": "Chính phủ điện tử",
+}
+
+
+def _abbreviation_pairs() -> list[tuple[str, str]]:
+    """(expansion, abbreviation) in match form, longest expansion first."""
+    pairs = {(match_form(v), match_form(k)) for k, v in ABBREVIATIONS.items()}
+    return sorted(pairs, key=lambda p: (-len(p[0]), p))
+
+
+_PAIRS = _abbreviation_pairs()
+_FOLDED_PAIRS = [(fold(v), fold(k)) for v, k in _PAIRS]
+
+
+def _spelled_out_re(pairs: list[tuple[str, str]]) -> re.Pattern:
+    fulls = [full for full, _ in pairs if len(full.split()) >= 2]
+    return re.compile(r"\b(" + "|".join(re.escape(f) for f in fulls) + r")\b")
+
+
+_SPELLED_RE = _spelled_out_re(_PAIRS)
+_FOLDED_SPELLED_RE = _spelled_out_re(_FOLDED_PAIRS)
+_ABBRS_OF: dict[str, list[str]] = {}
+for _full, _abbr in sorted(set(_PAIRS) | set(_FOLDED_PAIRS)):
+    _ABBRS_OF.setdefault(_full, []).append(_abbr)
+
+
+def abbreviations_spelled_out(form: str, folded: bool = False) -> list[str]:
+    """Abbreviations whose expansion occurs in ``form`` (match form, folded if ``folded``)."""
+    rx = _FOLDED_SPELLED_RE if folded else _SPELLED_RE
+    return list(dict.fromkeys(a for m in rx.findall(form) for a in _ABBRS_OF[m]))
+
+
+def spell_out(form: str, folded: bool = False) -> str:
+    """``form`` with every known abbreviation replaced by its expansion ("bộ kh&đt" ->
+    "bộ kế hoạch và đầu tư"); match form, folded if ``folded``."""
+    pairs = _FOLDED_PAIRS if folded else _PAIRS
+    for full, abbr in sorted(pairs, key=lambda p: -len(p[1])):
+        form = re.sub(rf"(?<![\w&]){re.escape(abbr)}(?![\w&])", full, form)
+    return form

@@ -1,0 +1,298 @@
+"""Answer-slot checks: does a sentence hold the kind of fact the question asks for, and
+does it contradict a detail the question pins down?
+
+Near-miss questions ("Phiên họp thứ hai … diễn ra vào ngày nào?" when the articles only
+report the first session; "Ai là Chủ tịch UBND tỉnh?" when they only name a Vice-Chair)
+share almost every word with a sentence that answers a neighbouring question. Coverage
+scores cannot tell them apart; what can is the answer type (a day, a year, a person, a
+document number) and the details the question fixes (a year, an ordinal, a title).
+All functions take text in match form (see :func:`index.normalize.match_form`), folded
+when the question has no diacritics, except where they say otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from index.normalize import fold, match_form
+
+# Checked in this order: the first family whose question words occur wins
+# ("quyết định số mấy" asks for a document number, not for a count).
+_TYPE_PATTERNS: list[tuple[str, str]] = [
+    ("abbreviation", r"viết tắt|viet tat|stand for|stands for"),
+    ("docnum", r"số hiệu|văn bản số|số mấy|so hieu|so may"),
+    ("year", r"năm nào|năm bao nhiêu|nam nao|which year|what year"),
+    ("day", r"ngày nào|ngày mấy|ngày bao nhiêu|ngay nao|ngay may|what date"),
+    (
+        "date",
+        r"khi nào|bao giờ|lúc nào|thời điểm nào|thời gian nào|thời hạn nào|tháng nào"
+        r"|khi nao|bao gio|thoi gian nao|when",
+    ),
+    (
+        "number",
+        r"bao nhiêu|mấy|bao nhieu|may|số lượng|tỷ lệ|tỉ lệ|how many|how much|percent",
+    ),
+    ("person", r"ai|who|whom"),
+]
+_TYPE_RES = [(name, re.compile(rf"\b(?:{rx})\b")) for name, rx in _TYPE_PATTERNS]
+
+YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+# Any date-like mention, for "khi nào": 30/11, 19-7, năm 2021, tháng 6, quý III.
+DATE_RE = re.compile(
+    r"\b\d{1,2}[/-]\d{1,2}(?:[/-]\d{2,4})?\b|\bn[aă]m \d{4}\b|\bth[aá]ng \d{1,2}\b"
+    r"|\bng[aà]y \d{1,2}\b|\bqu[yý] [ivx]+\b"
+)
+# A day of the month: 30/11, 19-7, ngày 24.
+DAY_RE = re.compile(r"\b\d{1,2}\s*[/-]\s*\d{1,2}\b|\bng[aà]y\s+\d{1,2}\b")
+# Document numbers carry letters: 09-NQ/TU, 122/KH-UBND, 64/2007/NĐ-CP (not 7/2023).
+DOCNUM_RE = re.compile(r"\b\d+\w*(?:[/-][\wđĐ]+)+")
+_NAME_RUN_RE = re.compile(r"(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)+", re.U)
+
+# Titles whose holder a question may ask about; "Phó" in front makes it another post.
+TITLES = (
+    "thủ tướng",
+    "chủ tịch",
+    "bộ trưởng",
+    "giám đốc",
+    "bí thư",
+    "cục trưởng",
+    "trưởng ban",
+    "thứ trưởng",
+    "tổng giám đốc",
+)
+
+# "Ai là …" / "… là ai": the question asks who someone is, so a name must answer it.
+_IDENTITY_RE = re.compile(r"\b(?:ai la|la ai|who is|who was)\b")
+# Names that open with these words are organisations, not people.
+_ORG_HEADS = {
+    "bo",
+    "ban",
+    "so",
+    "uy",
+    "cuc",
+    "tong",
+    "van",
+    "hoi",
+    "ngan",
+    "tap",
+    "cong",
+    "trung",
+    "vien",
+    "de",
+}
+
+_BODY_WORDS = _ORG_HEADS | {"ubnd", "hdnd", "tinh", "thanh", "huyen", "chinh"}
+
+_WHICH_HOLDER_RE = re.compile(
+    rf"\b(?:{'|'.join(fold(t) for t in TITLES)})\b(?:\s+[\w&]+){{0,5}}?\s+nao\b"
+)
+
+_ORDINAL_WORDS = {
+    "nhất": 1,
+    "một": 1,
+    "hai": 2,
+    "ba": 3,
+    "tư": 4,
+    "bốn": 4,
+    "năm": 5,
+    "sáu": 6,
+    "bảy": 7,
+    "tám": 8,
+    "chín": 9,
+    "mười": 10,
+}
+_ORDINALS = {**_ORDINAL_WORDS, **{fold(k): v for k, v in _ORDINAL_WORDS.items()}}
+_ORDINAL_RE = re.compile(r"(\w+)\s+thứ\s+(\w+)|(\w+)\s+thu\s+(\w+)")
+_FIRST_RE = re.compile(r"(\w+)\s+(?:đầu tiên|dau tien)\b")
+
+
+def answer_type(question: str) -> str | None:
+    """abbreviation, docnum, year, day, date, number, person or None (no particular type)."""
+    form = match_form(question)
+    for name, rx in _TYPE_RES:
+        if rx.search(form) or rx.search(fold(form)):
+            return name
+    # "Thứ trưởng Bộ Tài chính nào phát biểu?" asks for a person too.
+    if _WHICH_HOLDER_RE.search(fold(form)):
+        return "person"
+    return None
+
+
+def is_docnum(text: str) -> bool:
+    return any(c.isalpha() for c in text)
+
+
+def docnums(text: str) -> set[str]:
+    """Document numbers in ``text`` (match form), without dates such as 7/2023."""
+    return {d for d in DOCNUM_RE.findall(text) if is_docnum(d)}
+
+
+def has_slot(kind: str, sentence_raw: str, sentence: str, question: str) -> bool:
+    """Does the sentence hold a fact of the asked ``kind`` that the question does not give?"""
+    if kind == "year":
+        return bool(set(YEAR_RE.findall(sentence)) - set(YEAR_RE.findall(question)))
+    if kind == "day":
+        return bool(set(DAY_RE.findall(sentence)) - set(DAY_RE.findall(question)))
+    if kind == "date":
+        return bool(DATE_RE.search(sentence))
+    if kind == "docnum":
+        return bool(docnums(sentence) - docnums(question))
+    if kind == "abbreviation":  # "Chuyển đổi số (CĐS)" spells out the asked abbreviation
+        return any(
+            re.search(rf"\(\s*{re.escape(t)}\s*\)", sentence)
+            for t in re.findall(r"[\w&]+", question)
+        )
+    if kind == "person":
+        q = fold(match_form(question))
+        names = [n for n in _NAME_RUN_RE.findall(sentence_raw) if fold(match_form(n)) not in q]
+        if _IDENTITY_RE.search(q):  # "X là ai?" wants a name, not another post
+            return any(_person_names(n) for n in names)
+        titles = [t for t in TITLES if fold(t) in fold(sentence) and fold(t) not in q]
+        return bool(names or titles)
+    return True
+
+
+def _person_names(run: str) -> list[str]:
+    """Personal names inside a run of capitalised words ("Bộ TT&TT Nguyễn Mạnh Hùng").
+
+    The run is cut at acronyms; a piece that opens with an organisation word is not a
+    person. What is left with two or more words is a name.
+    """
+    pieces: list[list[str]] = [[]]
+    for word in run.split():
+        if word.isupper() or "&" in word:
+            pieces.append([])
+        else:
+            pieces[-1].append(word)
+    return [" ".join(p) for p in pieces if len(p) >= 2 and fold(match_form(p[0])) not in _ORG_HEADS]
+
+
+def _initials(words: list[str]) -> str:
+    return "".join(w[0] for w in words if w not in ("va", "và"))
+
+
+def _same_words(asked: list[str], stated: list[str], units: int = 2) -> bool:
+    """Do the first ``units`` words after a title name the same body in both texts?
+
+    An abbreviation on either side matches the initials of the other side's words
+    ("tt&tt" ~ "thông tin và truyền thông", "ubnd" ~ "ủy ban nhân dân").
+    """
+    i = j = 0
+    for _ in range(units):
+        if i >= len(asked):
+            return True
+        if j >= len(stated):
+            return False
+        a, b = asked[i], stated[j]
+        if fold(a) == fold(b):
+            i, j = i + 1, j + 1
+            continue
+        for short, long_words, step in ((a, stated[j:], "a"), (b, asked[i:], "b")):
+            letters = fold(short).replace("&", "")
+            if len(letters) >= 2 and not short.isdigit():
+                initials = fold(_initials(long_words))
+                if initials.startswith(letters):
+                    consumed = _consumed(long_words, len(letters))
+                    i, j = (i + 1, j + consumed) if step == "a" else (i + consumed, j + 1)
+                    break
+        else:
+            return False
+    return True
+
+
+def _consumed(words: list[str], letters: int) -> int:
+    """How many words give ``letters`` initials (skipping "và")."""
+    count = taken = 0
+    for w in words:
+        count += 1
+        if w not in ("va", "và"):
+            taken += 1
+        if taken == letters:
+            break
+    return count
+
+
+@lru_cache(maxsize=64)
+def ordinals(text: str) -> dict[str, set[int]]:
+    """head word -> ordinals it takes in ``text`` ("phiên họp thứ nhất" -> {"họp": {1}})."""
+    out: dict[str, set[int]] = {}
+    for m in _ORDINAL_RE.finditer(text):
+        head, word = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        value = int(word) if word.isdigit() else _ORDINALS.get(word)
+        if value is not None:
+            out.setdefault(head, set()).add(value)
+    for m in _FIRST_RE.finditer(text):
+        out.setdefault(m.group(1), set()).add(1)
+    return out
+
+
+def conflicts(
+    question: str,
+    sentence: str,
+    window: str,
+    article_ordinals: dict[str, set[int]],
+    person: bool = False,
+) -> list[str]:
+    """Details the question fixes that the evidence states otherwise.
+
+    ``sentence`` is the answer sentence, ``window`` the sentence with its predecessor and
+    the article's title and date (both in the question's match form), ``article_ordinals``
+    what :func:`ordinals` finds in the retrieved articles. Near-miss signs: the sentence gives another year than the question's
+    (or gives none and its window does); the article gives another ordinal for the same
+    head noun ("phiên họp thứ hai" vs "phiên họp thứ nhất"); the window holds a title the
+    question asks about only as "Phó …", or not at all when a person is asked for.
+    """
+    found: list[str] = []
+    q_years = set(YEAR_RE.findall(question))
+    years = set(YEAR_RE.findall(sentence)) or set(YEAR_RE.findall(window))
+    if q_years and years and not (q_years & years):
+        found.append(f"year {sorted(q_years)} vs {sorted(years)}")
+    for head, wanted in ordinals(question).items():
+        stated = article_ordinals.get(head)
+        if stated and not (wanted & stated):
+            found.append(f"'{head}' ordinal {sorted(wanted)} vs {sorted(stated)}")
+    folded_q, folded_w = fold(question), fold(window)
+    for title in TITLES:
+        t = fold(title)
+        if not re.search(rf"\b{re.escape(t)}\b", folded_q) or f"pho {t}" in folded_q:
+            continue
+        mentions = [m.start() for m in re.finditer(rf"\b{re.escape(t)}\b", folded_w)]
+        if mentions and all(folded_w[max(0, i - 4) : i] == "pho " for i in mentions):
+            found.append(f"only 'Phó {title}' in the evidence")
+        elif person and not mentions:
+            found.append(f"no '{title}' next to the answer")
+        elif person:
+            after_q = _words_after(folded_q, t)
+            stated = [folded_w[i + len(t) :].split() for i in mentions]
+            # Only where the evidence names the body ("Chủ tịch Ủy ban Quốc gia"), not
+            # where a name follows the title ("Giám đốc Vũ Trọng Quế").
+            stated = [w for w in stated if w and w[0] in _BODY_WORDS]
+            if after_q and stated and not any(_same_words(after_q, w) for w in stated):
+                found.append(f"'{title}' of another body in the evidence")
+    return found
+
+
+def _words_after(text: str, phrase: str) -> list[str]:
+    m = re.search(rf"\b{re.escape(phrase)}\b", text)
+    if not m:
+        return []
+    return re.findall(r"[\w&]+", text[m.end() :].split("?")[0])
+
+
+def clause_conflict(question: str, sentence: str, answers) -> str | None:
+    """The question's year is in the sentence, but not in a clause that holds the answer.
+
+    "phấn đấu đến năm 2025 thuộc nhóm 20 địa phương …; đến năm 2030 cơ bản hoàn thành CĐS"
+    does not say which group the province aims for by 2030. ``answers(clause)`` tells
+    whether a clause holds a fact of the asked type.
+    """
+    q_years = set(YEAR_RE.findall(question))
+    clauses = [c for c in re.split(r";", sentence) if c.strip()]
+    if not q_years or len(clauses) < 2:
+        return None
+    with_year = [c for c in clauses if q_years & set(YEAR_RE.findall(c))]
+    slots = [c for c in clauses if answers(c)]
+    if with_year and slots and not any(c in with_year for c in slots):
+        return f"year {sorted(q_years)} and the answer are in different clauses"
+    return None
