@@ -81,3 +81,13 @@ def spell_out(form: str, folded: bool = False) -> str:
     for full, abbr in sorted(pairs, key=lambda p: -len(p[1])):
         form = re.sub(rf"(?<![\w&]){re.escape(abbr)}(?![\w&])", full, form)
     return form
+
+
+def abbreviated(form: str, folded: bool = False) -> list[str]:
+    """``form`` with a spelled-out name replaced by each of its abbreviations
+    ("bộ thông tin và truyền thông" -> ["bộ tt&tt", "bộ tttt"])."""
+    rx = _FOLDED_SPELLED_RE if folded else _SPELLED_RE
+    out = []
+    for m in dict.fromkeys(rx.findall(form)):
+        out += [re.sub(rf"\b{re.escape(m)}\b", abbr, form) for abbr in _ABBRS_OF[m]]
+    return out

@@ -11,8 +11,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from assistant.abbreviations import abbreviations_spelled_out, spell_out
-from assistant.slots import answer_type, clause_conflict, conflicts, has_slot, ordinals
+from assistant.abbreviations import abbreviated, abbreviations_spelled_out, spell_out
+from assistant.slots import (
+    YEAR_RE,
+    answer_type,
+    clause_conflict,
+    conflicts,
+    docnum_date_conflict,
+    has_slot,
+    ordinals,
+)
 from index.chunker import split_sentences
 from index.lexical import LexicalIndex
 from index.normalize import canonical_tones, fold, has_diacritics, match_form, strip_marks
@@ -374,7 +382,8 @@ class ExtractiveAnswerer:
         name_variants = []
         for n in names:
             key = fold(match_form(n)) if folded else match_form(n)
-            name_variants.append(list(dict.fromkeys([key, spell_out(key, folded)])))
+            variants = [key, spell_out(key, folded), *abbreviated(key, folded)]
+            name_variants.append(list(dict.fromkeys(variants)))
         q_form = match_form(question)
         q_slot_form = fold(q_form) if folded else q_form
 
@@ -426,8 +435,13 @@ class ExtractiveAnswerer:
                 missing_nums = {
                     n for n in q_nums if n not in window_nums and n.lstrip("0") not in window_nums
                 }
+                # A year the article states elsewhere is usually the frame of a whole list
+                # ("Về kế hoạch CĐS năm 2022, … Bộ X …"), not a fact the sentence lacks.
+                elsewhere = passage_nums | {
+                    n for n in missing_nums if YEAR_RE.fullmatch(n) and n in article_form
+                }
                 if missing_nums:
-                    if missing_nums <= passage_nums:  # stated earlier in the passage
+                    if missing_nums <= elsewhere:  # stated earlier in the passage or article
                         score *= w.number_elsewhere
                     else:
                         score *= w.missing_number
@@ -467,9 +481,9 @@ class ExtractiveAnswerer:
                 ):
                     score *= w.missing_type
                     reasons.append(f"no {want} for the question")
+                # Not the publication date: it states nothing the question could conflict with.
                 window_form = match_form(
-                    " ".join(sentences[max(0, si - 1) : si + 1])
-                    + f" {chunk.title} {chunk.date or ''}"
+                    " ".join(sentences[max(0, si - 1) : si + 1]) + f" {chunk.title}"
                 )
                 if folded:
                     window_form = fold(window_form)
@@ -480,6 +494,8 @@ class ExtractiveAnswerer:
                     evidence_ordinals,
                     person=want == "person" and self.check_names,
                 )
+                dated = docnum_date_conflict(q_slot_form, slot_form, want or "")
+                conflicting += [dated] if dated else []
                 if want is not None:
                     split = clause_conflict(
                         q_slot_form,
@@ -495,7 +511,7 @@ class ExtractiveAnswerer:
                 ev = Evidence(sent, passage, score, coverage, rank, reasons)
                 ev.position = si
                 ev.flags = {
-                    "number_missing": float(bool(missing_nums - passage_nums)),
+                    "number_missing": float(bool(missing_nums - elsewhere)),
                     "name_missing": float(bool(absent)),
                     "type_missing": float(any(r.startswith("no ") for r in reasons)),
                     "conflict": float(bool(conflicting)),

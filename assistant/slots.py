@@ -273,6 +273,33 @@ def conflicts(
     return found
 
 
+def docnum_date_conflict(question: str, sentence: str, kind: str) -> str | None:
+    """The question's document is in the sentence, but no date stands next to it.
+
+    Vietnamese puts a document's date right after its number ("Nghị quyết số 17/NQ-CP
+    ngày 7-3-2019") or opens the sentence with it ("Ngày 22-10-2021, UBND tỉnh ban hành
+    Kế hoạch số 122/KH-UBND"); in "theo Nghị quyết 17/NQ-CP, … Quyết định số 749/QĐ-TTg
+    ngày 3-6-2020" the date belongs to the other document.
+    """
+    wanted = docnums(question)
+    if kind not in ("day", "date", "year") or not wanted:
+        return None
+    marks = sorted((m.start(), m.end(), m.group(0)) for m in DOCNUM_RE.finditer(sentence))
+    marks = [m for m in marks if is_docnum(m[2])]
+    for i, (start, end, number) in enumerate(marks):
+        if number not in wanted:
+            continue
+        begin = marks[i - 1][1] if i > 0 else 0
+        stop = marks[i + 1][0] if i + 1 < len(marks) else len(sentence)
+        # "Ngày 15-10-2021, … ban hành Nghị quyết số 09-NQ/TU" dates it from the front.
+        if has_slot(kind, "", sentence[begin:start], question) or has_slot(
+            kind, "", sentence[end:stop], question
+        ):
+            return None
+        return f"no date next to {number}"
+    return None
+
+
 def _words_after(text: str, phrase: str) -> list[str]:
     m = re.search(rf"\b{re.escape(phrase)}\b", text)
     if not m:

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from assistant.abbreviations import abbreviations_spelled_out, spell_out
+from assistant.abbreviations import abbreviated, abbreviations_spelled_out, spell_out
 from assistant.answer import REFUSAL_TEXT
 from assistant.extractive import counted_unit, expected_type, has_counted, is_english
 from assistant.followup import is_followup, rewrite_followup, trim_history
@@ -21,7 +21,14 @@ from assistant.pipeline import Assistant
 from assistant.query import expand_abbreviations, plan_query, translate_glossary
 from assistant.refusal import RefusalModel, default_model
 from assistant.retriever import fuse
-from assistant.slots import answer_type, clause_conflict, conflicts, has_slot, ordinals
+from assistant.slots import (
+    answer_type,
+    clause_conflict,
+    conflicts,
+    docnum_date_conflict,
+    has_slot,
+    ordinals,
+)
 from index.errors import IndexEmpty, InvalidQuestion
 from index.normalize import match_form
 
@@ -176,10 +183,25 @@ def test_the_year_must_sit_in_the_clause_that_answers() -> None:
     )
 
 
+def test_a_document_date_follows_its_number() -> None:
+    question = match_form("Nghị quyết số 17/NQ-CP được ban hành vào ngày nào?")
+    other = match_form("theo Nghị quyết 17/NQ-CP, Quyết định số 749/QĐ-TTg ngày 3-6-2020")
+    own = match_form("tại Nghị quyết số 17/NQ-CP ngày 7-3-2019 của Chính phủ")
+    assert docnum_date_conflict(question, other, "day")
+    assert docnum_date_conflict(question, own, "day") is None
+    front = match_form("Ngày 22-10-2021, UBND tỉnh ban hành Kế hoạch số 122/KH-UBND.")
+    assert (
+        docnum_date_conflict(match_form("Kế hoạch 122/KH-UBND ban hành ngày nào?"), front, "day")
+        is None
+    )
+    assert docnum_date_conflict(question, match_form("Không nhắc văn bản nào."), "day") is None
+
+
 def test_abbreviations_and_their_spelled_out_forms_match() -> None:
     assert spell_out(match_form("Bộ KH&ĐT")) == match_form("Bộ Kế hoạch và Đầu tư")
     assert spell_out("bo kh&dt", folded=True) == "bo ke hoach va dau tu"
     assert "kh&đt" in abbreviations_spelled_out(match_form("Bộ Kế hoạch và Đầu tư đẩy mạnh"))
+    assert match_form("Bộ TT&TT") in abbreviated(match_form("Bộ Thông tin và Truyền thông"))
 
 
 # --- fusion ----------------------------------------------------------------------------
