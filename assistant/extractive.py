@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from assistant.abbreviations import abbreviated, abbreviations_spelled_out, spell_out
 from assistant.slots import (
@@ -108,6 +109,19 @@ def content_terms(text: str, folded: bool) -> list[str]:
         form = fold(form)
     stop = {fold(s) for s in STOPWORDS} if folded else STOPWORDS
     return [t for t in re.findall(r"\w+", form) if t not in stop]
+
+
+@lru_cache(maxsize=32)
+def _folded(text: str) -> str:
+    """fold() of a whole article, computed once per article."""
+    return fold(text)
+
+
+@lru_cache(maxsize=32)
+def _cased_form(text: str, folded: bool) -> str:
+    """A whole article with one tone style and its case kept (accents stripped if folded)."""
+    form = canonical_tones(text)
+    return strip_marks(form) if folded else form
 
 
 def _tokens(text: str, folded: bool) -> set[str]:
@@ -389,11 +403,12 @@ class ExtractiveAnswerer:
 
         # Ordinals ("phiên họp thứ nhất") are checked against every retrieved article: two
         # reports of one event may differ in which of them states it.
-        evidence_form = " ".join(
-            match_form(p.chunk.title) + " " + self._article_form_of(p.chunk)
-            for p in retrieved[: self.passages]
-        )
-        evidence_ordinals = ordinals(fold(evidence_form) if folded else evidence_form)
+        evidence_ordinals: dict[str, set[int]] = {}
+        for source in dict.fromkeys(p.chunk.source for p in retrieved[: self.passages]):
+            chunk = next(p.chunk for p in retrieved if p.chunk.source == source)
+            text = match_form(chunk.title) + " " + self._article_form_of(chunk)
+            for head, values in ordinals(_folded(text) if folded else text).items():
+                evidence_ordinals.setdefault(head, set()).update(values)
         seen: set[str] = set()
         candidates: list[Evidence] = []
         top = retrieved[0].score or 1.0
@@ -403,7 +418,7 @@ class ExtractiveAnswerer:
             article_form = match_form(chunk.title) + " " + self._article_form_of(chunk)
             passage_form = match_form(chunk.title + " " + chunk.text)
             if folded:
-                article_form, passage_form = fold(article_form), fold(passage_form)
+                article_form, passage_form = _folded(article_form), fold(passage_form)
             meta_nums = set(
                 _NUMBER_RE.findall(f"{chunk.title} {chunk.date or ''}".replace("-", " "))
             )
@@ -532,14 +547,14 @@ class ExtractiveAnswerer:
         # A place or person the question names that the cited article never mentions: the
         # evidence is about something else (e.g. Việt Nam's rank for a question on Nam Định).
         blocking = []
-        if self.article_raw is not None and self.check_names:
+        checked = place_or_person_names(names)
+        if self.article_raw is not None and self.check_names and checked:
             # Case-sensitive: "Nam Định" must not match "Việt Nam định hướng".
-            article = canonical_tones(
-                best.passage.chunk.title + " " + self.article_raw(best.passage.chunk.source)
+            article = _cased_form(
+                best.passage.chunk.title + " " + self.article_raw(best.passage.chunk.source),
+                folded,
             )
-            if folded:
-                article = strip_marks(article)
-            for name in place_or_person_names(names):
+            for name in checked:
                 key = strip_marks(canonical_tones(name)) if folded else canonical_tones(name)
                 if not re.search(rf"(?<!\w){re.escape(key)}(?!\w)", article):
                     blocking.append(f"{name!r} is not mentioned in the cited article")
