@@ -163,6 +163,7 @@ class Assistant:
         retriever = self.retriever
         plan = retriever.plan(standalone)
         retrieved = retriever.retrieve(standalone, k=self.settings.top_k, plan=plan)
+        retrieved = retriever.with_definitions(standalone, retrieved, self.settings.top_k)
         answerer = ExtractiveAnswerer(
             retriever.lexical,
             article_form=retriever.article_form,

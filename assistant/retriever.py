@@ -7,9 +7,11 @@ must carry most of the weight because the dense model reads them poorly.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from assistant.query import QueryPlan, plan_query
+from assistant.slots import answer_type
 from index.embedders import Embedder
 from index.lexical import LexicalIndex
 from index.normalize import match_form
@@ -148,3 +150,28 @@ class HybridRetriever:
                 continue
             out.append(ScoredChunk(chunk, score, dense=dense.get(cid), lexical=lexical.get(cid)))
         return out
+
+    def with_definitions(
+        self, question: str, retrieved: list[ScoredChunk], k: int
+    ) -> list[ScoredChunk]:
+        """For "CĐS là viết tắt của gì?": put first the passage that defines the abbreviation.
+
+        An abbreviation is spelled out once, where it is introduced ("Chuyển đổi số (CĐS)"),
+        and that passage rarely ranks high: the abbreviation is everywhere else too.
+        """
+        if answer_type(question) != "abbreviation":
+            return retrieved
+        if not self._chunks:
+            self._load_chunks()
+        for word in re.findall(r"[\w&]+", question):
+            if len(word) < 2 or not any(c.isupper() for c in word):
+                continue
+            marker = re.compile(rf"\(\s*{re.escape(word)}\s*\)")
+            for cid in sorted(self._chunks):
+                chunk = self._chunks[cid]
+                if marker.search(chunk.text):
+                    if any(r.chunk.chunk_id == cid for r in retrieved):
+                        return retrieved
+                    top = retrieved[0].score if retrieved else 1.0
+                    return [ScoredChunk(chunk, top), *retrieved][:k]
+        return retrieved

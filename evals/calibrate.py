@@ -78,10 +78,18 @@ def leave_one_out(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
 
 
 def choose_threshold(p: np.ndarray, y: np.ndarray, max_false_refusals: float) -> float:
-    """Highest threshold whose false-refusal rate on answerable questions is within the target."""
+    """A threshold whose false-refusal rate on answerable questions is within the target.
+
+    Halfway between the last answerable probability it may refuse and the first it must
+    answer, so that the answerable question on the edge is not decided by rounding.
+    """
     answerable = np.sort(p[y == 1])
+    if not len(answerable):
+        return 0.5
     allowed = int(np.floor(max_false_refusals * len(answerable)))
-    return float(answerable[allowed]) if len(answerable) else 0.5
+    if allowed == 0:
+        return float(answerable[0]) / 2
+    return float(answerable[allowed - 1] + answerable[allowed]) / 2
 
 
 def main(argv: list[str] | None = None) -> int:

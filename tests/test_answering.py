@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from assistant.abbreviations import abbreviated, abbreviations_spelled_out, spell_out
@@ -29,6 +30,7 @@ from assistant.slots import (
     has_slot,
     ordinals,
 )
+from evals.calibrate import choose_threshold
 from index.errors import IndexEmpty, InvalidQuestion
 from index.normalize import match_form
 
@@ -285,6 +287,14 @@ def test_refusal_model_is_a_logistic_over_standardised_features() -> None:
     assert RefusalModel.from_json(model.to_json()) == model
 
 
+def test_refusal_threshold_sits_between_the_allowed_and_the_first_kept_answerable() -> None:
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.9, 0.05])
+    y = np.array([1, 1, 1, 1, 1, 0])
+    # 5 answerable, 20 % may be refused: one (0.1); the threshold is halfway to 0.2.
+    assert choose_threshold(p, y, 0.2) == pytest.approx(0.15)
+    assert choose_threshold(p, y, 0.0) == pytest.approx(0.05)
+
+
 def test_shipped_calibration_was_fitted_with_a_leave_one_out_estimate() -> None:
     data = json.loads((__import__("pathlib").Path("assistant/calibration.json")).read_text("utf-8"))
     assert data["questions"] >= 80
@@ -364,6 +374,16 @@ def test_followup_about_another_ministry(seed_assistant) -> None:
             "9 mô hình",
             "003_c628b9b81e0be3d7.txt",
         ),
+        (  # the passage that introduces the abbreviation, though it ranks low
+            "CĐS là viết tắt của cụm từ nào?",
+            "Chuyển đổi số (CĐS)",
+            "004_f3d8c4cbb43199e1.txt",
+        ),
+        (  # the date next to the asked document, not the one next to its neighbour
+            "Nghị quyết số 17/NQ-CP của Chính phủ được ban hành vào ngày nào?",
+            "17/NQ-CP ngày 7-3-2019",
+            "004_f3d8c4cbb43199e1.txt",
+        ),
     ],
 )
 def test_facts_numbers_document_numbers_and_spellings(
@@ -383,6 +403,11 @@ def test_facts_numbers_document_numbers_and_spellings(
         "Giá vàng SJC hôm nay bao nhiêu?",
         "Nam Định đứng thứ mấy về Chỉ số CĐS năm 2022?",
         "Ủy ban Quốc gia về chuyển đổi số có tất cả bao nhiêu ủy viên?",
+        # near misses: another ordinal, another year, a post the articles do not fill
+        "Phiên họp thứ hai của Ủy ban Quốc gia về chuyển đổi số diễn ra vào ngày nào?",
+        "Theo báo cáo của Google, kinh tế số Việt Nam năm 2021 tăng trưởng bao nhiêu phần trăm?",
+        "Ai là Chủ tịch UBND tỉnh Tuyên Quang?",
+        "Hội nghị Thường trực Chính phủ về chuyển đổi số sáng 19-7 được tổ chức vào năm nào?",
     ],
 )
 def test_questions_the_articles_do_not_answer_are_refused(seed_assistant, question) -> None:
