@@ -11,8 +11,8 @@ import re
 from index.normalize import fold, match_form
 
 # Common government abbreviations (keys as written; matched case-sensitively on word
-# boundaries, and also in their accent-free spelling). Keep it short and documented
-# in the README.
+# boundaries, and also in their accent-free spelling). Keep it short: the README points
+# here as the documentation of the table.
 ABBREVIATIONS: dict[str, str] = {
     "CĐS": "chuyển đổi số",
     "UBND": "Ủy ban nhân dân",
@@ -91,3 +91,32 @@ def abbreviated(form: str, folded: bool = False) -> list[str]:
     for m in dict.fromkeys(rx.findall(form)):
         out += [re.sub(rf"\b{re.escape(m)}\b", abbr, form) for abbr in _ABBRS_OF[m]]
     return out
+
+
+_BY_FOLDED = {fold(k).upper(): k for k in sorted(ABBREVIATIONS)}
+
+
+def abbreviations_in(text: str) -> list[str]:
+    """Abbreviations a question mentions, as the articles write them: "CĐS" for "CDS"/"cds"."""
+    found = []
+    for word in re.findall(r"[\w&]+", text):
+        known = _BY_FOLDED.get(fold(word).upper())
+        if known:
+            found.append(known)
+        elif len(word) >= 2 and any(c.isupper() for c in word[1:]):
+            found.append(word)  # an acronym outside the table
+    return list(dict.fromkeys(found))
+
+
+def with_table_spelling(text: str) -> str:
+    """Abbreviations typed without accents or in lower case, written as the table has them
+    ("cds la viet tat cua gi" -> "CĐS la viet tat cua gi"), so they match the articles."""
+
+    def repl(m: re.Match) -> str:
+        word = m.group(0)
+        known = _BY_FOLDED.get(fold(word).upper())
+        if known is None or word == known or (word != word.lower() and word != word.upper()):
+            return word
+        return known
+
+    return re.sub(r"(?<![\w&])[\w&]{2,}(?![\w&])", repl, text)

@@ -12,7 +12,12 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from assistant.abbreviations import abbreviated, abbreviations_spelled_out, spell_out
+from assistant.abbreviations import (
+    abbreviated,
+    abbreviations_spelled_out,
+    spell_out,
+    with_table_spelling,
+)
 from assistant.slots import (
     YEAR_RE,
     answer_type,
@@ -72,6 +77,7 @@ QUESTION_PHRASES_RE = re.compile(
     r"|\b(?:khi|bao\s+giờ)\s+nào\b|\bdiễn\s+ra\b|\bđược\s+tổ\s+chức\b"
     r"|\b(?:là|do)\s+(?:ai|gì|những\s+gì|cơ\s+quan\s+nào|bộ\s+nào)\b|\b(?:thứ|số|phiên\s+bản)\s+mấy\b"
     r"|\b(?:là\s+)?(?:chữ\s+)?viết\s+tắt\s+(?:của\s+)?(?:cụm\s+từ\s+nào|từ\s+nào|gì)?"
+    r"|\b(?:la\s+)?viet\s+tat\s+(?:cua\s+)?(?:cum\s+tu\s+nao|tu\s+nao|gi)?"
     r"|\bbao\s+nhiêu\b|\bnhư\s+thế\s+nào\b|\bcụm\s+từ\s+nào\b|\bcó\s+số\s+hiệu\b|\bsố\s+hiệu\b",
     re.IGNORECASE,
 )
@@ -376,6 +382,8 @@ class ExtractiveAnswerer:
         self, question: str, retrieved: list[ScoredChunk], accentless: bool
     ) -> ExtractiveResult:
         folded = accentless
+        if not folded:  # folded matching already equates "cds" with "CĐS"
+            question = with_table_spelling(question)
         w = self.w
         q_terms = question_terms(question, folded) or content_terms(question, folded)
         if not q_terms or not retrieved:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.abbreviations import abbreviations_in
 from assistant.query import QueryPlan, plan_query
 from assistant.slots import answer_type
 from index.embedders import Embedder
@@ -163,9 +164,7 @@ class HybridRetriever:
             return retrieved
         if not self._chunks:
             self._load_chunks()
-        for word in re.findall(r"[\w&]+", question):
-            if len(word) < 2 or not any(c.isupper() for c in word):
-                continue
+        for word in abbreviations_in(question):
             marker = re.compile(rf"\(\s*{re.escape(word)}\s*\)")
             for cid in sorted(self._chunks):
                 chunk = self._chunks[cid]

@@ -140,8 +140,8 @@ def has_slot(kind: str, sentence_raw: str, sentence: str, question: str) -> bool
         return bool(docnums(sentence) - docnums(question))
     if kind == "abbreviation":  # "Chuyển đổi số (CĐS)" spells out the asked abbreviation
         return any(
-            re.search(rf"\(\s*{re.escape(t)}\s*\)", sentence)
-            for t in re.findall(r"[\w&]+", question)
+            re.search(rf"\(\s*{re.escape(t)}\s*\)", fold(sentence))
+            for t in re.findall(r"[\w&]+", fold(question))
         )
     if kind == "person":
         q = fold(match_form(question))

@@ -14,7 +14,13 @@ import sys
 import numpy as np
 import pytest
 
-from assistant.abbreviations import abbreviated, abbreviations_spelled_out, spell_out
+from assistant.abbreviations import (
+    abbreviated,
+    abbreviations_in,
+    abbreviations_spelled_out,
+    spell_out,
+    with_table_spelling,
+)
 from assistant.answer import REFUSAL_TEXT
 from assistant.extractive import counted_unit, expected_type, has_counted, is_english
 from assistant.followup import is_followup, rewrite_followup, trim_history
@@ -130,6 +136,8 @@ def test_a_slot_must_hold_the_asked_kind_of_fact() -> None:
     assert not _slot("docnum", "thủ tục rút gọn (thời hạn tháng 7/2023)", "Số hiệu là gì?")
     assert _slot("docnum", "Kế hoạch số 122/KH-UBND.", "Kế hoạch số mấy?")
     assert _slot("abbreviation", "Chuyển đổi số (CĐS) là nhiệm vụ.", "CĐS là viết tắt của gì?")
+    assert _slot("abbreviation", "Chuyển đổi số (CĐS) là nhiệm vụ.", "cds là viết tắt của gì?")
+    assert not _slot("abbreviation", "Chuyển đổi số là nhiệm vụ.", "CĐS là viết tắt của gì?")
     # "là ai" wants a personal name; an organisation or another post does not answer it.
     assert _slot("person", "Bộ trưởng Bộ TT&TT Nguyễn Mạnh Hùng phát biểu.", "Bộ trưởng là ai?")
     assert not _slot(
@@ -197,6 +205,19 @@ def test_a_document_date_follows_its_number() -> None:
         is None
     )
     assert docnum_date_conflict(question, match_form("Không nhắc văn bản nào."), "day") is None
+
+
+def test_abbreviations_are_found_however_they_are_typed() -> None:
+    assert abbreviations_in("CDS la viet tat cua gi?") == ["CĐS"]
+    assert abbreviations_in("cds là viết tắt của gì?") == ["CĐS"]
+    assert abbreviations_in("VNPT là gì?") == ["VNPT"]  # outside the table, still an acronym
+    assert abbreviations_in("Cách mạng công nghiệp") == []
+
+
+def test_abbreviations_typed_loosely_take_the_table_spelling() -> None:
+    assert with_table_spelling("cds là viết tắt của gì?") == "CĐS là viết tắt của gì?"
+    assert with_table_spelling("Bộ TT&TT và UBND") == "Bộ TT&TT và UBND"
+    assert with_table_spelling("Cách mạng công nghiệp") == "Cách mạng công nghiệp"
 
 
 def test_abbreviations_and_their_spelled_out_forms_match() -> None:
@@ -376,6 +397,11 @@ def test_followup_about_another_ministry(seed_assistant) -> None:
         ),
         (  # the passage that introduces the abbreviation, though it ranks low
             "CĐS là viết tắt của cụm từ nào?",
+            "Chuyển đổi số (CĐS)",
+            "004_f3d8c4cbb43199e1.txt",
+        ),
+        (  # the same, typed without diacritics
+            "CDS la viet tat cua cum tu nao?",
             "Chuyển đổi số (CĐS)",
             "004_f3d8c4cbb43199e1.txt",
         ),
