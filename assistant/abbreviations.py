@@ -74,11 +74,14 @@ def abbreviations_spelled_out(form: str, folded: bool = False) -> list[str]:
     return list(dict.fromkeys(a for m in rx.findall(form) for a in _ABBRS_OF[m]))
 
 
+_LONGEST_ABBR_FIRST = sorted(_PAIRS, key=lambda p: -len(p[1]))
+_FOLDED_LONGEST_ABBR_FIRST = sorted(_FOLDED_PAIRS, key=lambda p: -len(p[1]))
+
+
 def spell_out(form: str, folded: bool = False) -> str:
     """``form`` with every known abbreviation replaced by its expansion ("bộ kh&đt" ->
     "bộ kế hoạch và đầu tư"); match form, folded if ``folded``."""
-    pairs = _FOLDED_PAIRS if folded else _PAIRS
-    for full, abbr in sorted(pairs, key=lambda p: -len(p[1])):
+    for full, abbr in _FOLDED_LONGEST_ABBR_FIRST if folded else _LONGEST_ABBR_FIRST:
         form = re.sub(rf"(?<![\w&]){re.escape(abbr)}(?![\w&])", full, form)
     return form
 
@@ -93,14 +96,15 @@ def abbreviated(form: str, folded: bool = False) -> list[str]:
     return out
 
 
-_BY_FOLDED = {fold(k).upper(): k for k in sorted(ABBREVIATIONS)}
+# An abbreviation typed without accents, in capitals ("CDS", "KH&DT") -> as the table has it.
+BY_FOLDED = {fold(k).upper(): k for k in sorted(ABBREVIATIONS)}
 
 
 def abbreviations_in(text: str) -> list[str]:
     """Abbreviations a question mentions, as the articles write them: "CĐS" for "CDS"/"cds"."""
     found = []
     for word in re.findall(r"[\w&]+", text):
-        known = _BY_FOLDED.get(fold(word).upper())
+        known = BY_FOLDED.get(fold(word).upper())
         if known:
             found.append(known)
         elif len(word) >= 2 and any(c.isupper() for c in word[1:]):
@@ -114,7 +118,7 @@ def with_table_spelling(text: str) -> str:
 
     def repl(m: re.Match) -> str:
         word = m.group(0)
-        known = _BY_FOLDED.get(fold(word).upper())
+        known = BY_FOLDED.get(fold(word).upper())
         if known is None or word == known or (word != word.lower() and word != word.upper()):
             return word
         return known

@@ -19,6 +19,8 @@ from assistant.abbreviations import (
     with_table_spelling,
 )
 from assistant.slots import (
+    NAME_RUN_RE,
+    ORG_HEADS,
     YEAR_RE,
     answer_type,
     clause_conflict,
@@ -43,7 +45,6 @@ STOPWORDS = frozenset(
 )
 
 _NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
-_NAME_RE = re.compile(r"(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)+", re.U)
 
 # The expected answer type ("number", "date", "day", "year", "docnum", "person").
 expected_type = answer_type
@@ -190,27 +191,6 @@ def has_counted(sentence_form: str, unit: str) -> bool:
     return bool(re.search(rf"\d[\d.,]*\s+(?:\w+\s+)?{re.escape(unit)}\b", sentence_form))
 
 
-# Words that open the name of an organisation; such names are often abbreviated in the
-# articles (Bộ TT&TT, Ban TVTU), so only the other names are checked strictly.
-_ORG_HEADS = {
-    "bộ",
-    "ban",
-    "sở",
-    "ủy",
-    "uỷ",
-    "cục",
-    "tổng",
-    "văn",
-    "hội",
-    "ngân",
-    "tập",
-    "công",
-    "trung",
-    "viện",
-    "đề",
-}
-
-
 _TITLE_WORDS = {
     "tỉnh",
     "thành",
@@ -233,12 +213,11 @@ _TITLE_WORDS = {
 def place_or_person_names(names: list[str]) -> list[str]:
     """Names of places and people (not organisations), without a leading title ("Tỉnh", "Ông")."""
     # Compared without accents, so that names typed without diacritics are sorted the same.
-    heads = {fold(h) for h in _ORG_HEADS}
     titles = {fold(t) for t in _TITLE_WORDS}
     out = []
     for name in names:
         words = name.split()
-        if fold(match_form(words[0])) in heads:
+        if fold(match_form(words[0])) in ORG_HEADS:
             continue
         while len(words) > 2 and fold(match_form(words[0])) in titles:
             words = words[1:]
@@ -275,7 +254,7 @@ def query_names(question: str) -> list[str]:
     if is_english(question):
         return []
     names = []
-    for m in _NAME_RE.finditer(question):
+    for m in NAME_RUN_RE.finditer(question):
         words = m.group(0).split()
         # Compare with accents: "Nam" (a place) is not "năm" (a year).
         leaders = {match_form(w) for w in _NAME_LEADERS}
@@ -411,9 +390,11 @@ class ExtractiveAnswerer:
 
         # Ordinals ("phiên họp thứ nhất") are checked against every retrieved article: two
         # reports of one event may differ in which of them states it.
+        first_chunk = {}
+        for p in retrieved[: self.passages]:
+            first_chunk.setdefault(p.chunk.source, p.chunk)
         evidence_ordinals: dict[str, set[int]] = {}
-        for source in dict.fromkeys(p.chunk.source for p in retrieved[: self.passages]):
-            chunk = next(p.chunk for p in retrieved if p.chunk.source == source)
+        for chunk in first_chunk.values():
             text = match_form(chunk.title) + " " + self._article_form_of(chunk)
             for head, values in ordinals(_folded(text) if folded else text).items():
                 evidence_ordinals.setdefault(head, set()).update(values)
@@ -431,6 +412,16 @@ class ExtractiveAnswerer:
                 _NUMBER_RE.findall(f"{chunk.title} {chunk.date or ''}".replace("-", " "))
             )
             meta_nums |= {n.lstrip("0") for n in meta_nums}
+            # A name counts as present in its own spelling or spelled out ("Bộ KH&ĐT").
+            name_keys = [
+                next((v for v in variants if v in article_form), variants[0])
+                for variants in name_variants
+            ]
+            absent = [
+                n
+                for n, variants in zip(names, name_variants, strict=True)
+                if not any(v in article_form for v in variants)
+            ]
             sentences = split_sentences(chunk.text)
             passage_nums = set(_NUMBER_RE.findall(chunk.text)) | meta_nums
             for si, sent in enumerate(sentences):
@@ -469,16 +460,6 @@ class ExtractiveAnswerer:
                     else:
                         score *= w.missing_number
                         reasons.append(f"numbers {sorted(missing_nums)} absent")
-                # A name counts as present in its own spelling or spelled out ("Bộ KH&ĐT").
-                name_keys = [
-                    next((v for v in variants if v in article_form), variants[0])
-                    for variants in name_variants
-                ]
-                absent = [
-                    n
-                    for n, variants in zip(names, name_variants, strict=True)
-                    if not any(v in article_form for v in variants)
-                ]
                 if absent:
                     score *= w.missing_name_passage
                     reasons.append(f"names {absent} absent from the article")

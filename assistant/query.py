@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.abbreviations import ABBREVIATIONS
+from assistant.abbreviations import ABBREVIATIONS, BY_FOLDED
 from assistant.extractive import is_english
-from index.normalize import fold, has_diacritics, match_form
+from index.normalize import has_diacritics, match_form
 
 # English terms of Vietnamese public administration, for questions asked in English: the
 # translated phrases let BM25 and the extractive answerer match the Vietnamese articles.
@@ -100,10 +100,9 @@ _ABBR_RE = re.compile(
     + "|".join(re.escape(k) for k in sorted(ABBREVIATIONS, key=len, reverse=True))
     + r")(?![\w&])"
 )
-_FOLDED_ABBR = {fold(k).upper(): k for k in ABBREVIATIONS}
-_FOLDED_ABBR_RE = re.compile(
+BY_FOLDED_RE = re.compile(
     r"(?<![\w&])("
-    + "|".join(re.escape(k) for k in sorted(_FOLDED_ABBR, key=len, reverse=True))
+    + "|".join(re.escape(k) for k in sorted(BY_FOLDED, key=len, reverse=True))
     + r")(?![\w&])",
     re.IGNORECASE,
 )
@@ -134,13 +133,13 @@ def expand_abbreviations(text: str) -> tuple[str, list[str]]:
     if not found:
         # The same abbreviations typed without accents or in other case: "CDS", "kh&dt".
         def repl_folded(m: re.Match) -> str:
-            key = _FOLDED_ABBR.get(m.group(1).upper())
+            key = BY_FOLDED.get(m.group(1).upper())
             if key is None or (m.group(1).islower() and len(m.group(1)) <= 3):
                 return m.group(1)
             found.append(ABBREVIATIONS[key])
             return f"{m.group(1)} ({ABBREVIATIONS[key]})"
 
-        expanded = _FOLDED_ABBR_RE.sub(repl_folded, text)
+        expanded = BY_FOLDED_RE.sub(repl_folded, text)
     return expanded, found
 
 

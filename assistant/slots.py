@@ -47,7 +47,8 @@ DATE_RE = re.compile(
 DAY_RE = re.compile(r"\b\d{1,2}\s*[/-]\s*\d{1,2}\b|\bng[aà]y\s+\d{1,2}\b")
 # Document numbers carry letters: 09-NQ/TU, 122/KH-UBND, 64/2007/NĐ-CP (not 7/2023).
 DOCNUM_RE = re.compile(r"\b\d+\w*(?:[/-][\wđĐ]+)+")
-_NAME_RUN_RE = re.compile(r"(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)+", re.U)
+# Runs of two or more capitalised words: names of people, places and organisations.
+NAME_RUN_RE = re.compile(r"(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)+", re.U)
 
 # Titles whose holder a question may ask about; "Phó" in front makes it another post.
 TITLES = (
@@ -64,25 +65,11 @@ TITLES = (
 
 # "Ai là …" / "… là ai": the question asks who someone is, so a name must answer it.
 _IDENTITY_RE = re.compile(r"\b(?:ai la|la ai|who is|who was)\b")
-# Names that open with these words are organisations, not people.
-_ORG_HEADS = {
-    "bo",
-    "ban",
-    "so",
-    "uy",
-    "cuc",
-    "tong",
-    "van",
-    "hoi",
-    "ngan",
-    "tap",
-    "cong",
-    "trung",
-    "vien",
-    "de",
-}
+# Words that open the name of an organisation, without accents; such names are often
+# abbreviated in the articles (Bộ TT&TT, Ban TVTU), and they are not people.
+ORG_HEADS = frozenset("bo ban so uy cuc tong van hoi ngan tap cong trung vien de".split())
 
-_BODY_WORDS = _ORG_HEADS | {"ubnd", "hdnd", "tinh", "thanh", "huyen", "chinh"}
+_BODY_WORDS = ORG_HEADS | {"ubnd", "hdnd", "tinh", "thanh", "huyen", "chinh"}
 
 _WHICH_HOLDER_RE = re.compile(
     rf"\b(?:{'|'.join(fold(t) for t in TITLES)})\b(?:\s+[\w&]+){{0,5}}?\s+nao\b"
@@ -145,7 +132,7 @@ def has_slot(kind: str, sentence_raw: str, sentence: str, question: str) -> bool
         )
     if kind == "person":
         q = fold(match_form(question))
-        names = [n for n in _NAME_RUN_RE.findall(sentence_raw) if fold(match_form(n)) not in q]
+        names = [n for n in NAME_RUN_RE.findall(sentence_raw) if fold(match_form(n)) not in q]
         if _IDENTITY_RE.search(q):  # "X là ai?" wants a name, not another post
             return any(_person_names(n) for n in names)
         titles = [t for t in TITLES if fold(t) in fold(sentence) and fold(t) not in q]
@@ -165,7 +152,7 @@ def _person_names(run: str) -> list[str]:
             pieces.append([])
         else:
             pieces[-1].append(word)
-    return [" ".join(p) for p in pieces if len(p) >= 2 and fold(match_form(p[0])) not in _ORG_HEADS]
+    return [" ".join(p) for p in pieces if len(p) >= 2 and fold(match_form(p[0])) not in ORG_HEADS]
 
 
 def _initials(words: list[str]) -> str:
