@@ -7,7 +7,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 CHROMIUM  ?= /usr/bin/chromium
 
-.PHONY: run test lint format index eval bench browser clean
+.PHONY: run test lint format index eval bench browser clean train-reader loo-reader
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,20 @@ format: $(STAMP_DEV)
 eval: $(STAMP_DEV)
 	$(BIN)/hoidap index seeds/
 	$(BIN)/hoidap eval --dataset evals/data/seed_qa.jsonl --out .hoidap/eval/seed --gate evals/gate.json
+
+## make train-reader: rebuild the shipped reader (assistant/reader/model/) from ../shared/benchmarks
+READER_RECIPE := --seed 0 --layers 6 --max-examples 4500 --epochs 2 --lr 1e-4
+train-reader: $(STAMP_DEV)
+	$(BIN)/python -m evals.reader.train --out assistant/reader/model $(READER_RECIPE)
+	rm -f assistant/reader/model/reader-fp32.onnx
+
+## make loo-reader: the leave-one-collection-out readers and their held-out figures (runs/loo)
+loo-reader: $(STAMP_DEV)
+	for held in vimedaqa alqac virhe4qa; do \
+	  $(BIN)/python -m evals.reader.train --out runs/readers/loo-$$held $(READER_RECIPE) \
+	    --train $$(echo vimedaqa alqac virhe4qa | tr ' ' '\n' | grep -vx $$held); \
+	done
+	$(BIN)/python -m evals.reader.loo --models runs/readers --out runs/loo
 
 bench: $(STAMP_DEV)
 	$(BIN)/python bench/index_bench.py

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from assistant import slots
 from assistant.abbreviations import (
     abbreviated,
     abbreviations_spelled_out,
@@ -20,7 +21,6 @@ from assistant.abbreviations import (
 )
 from assistant.slots import (
     NAME_RUN_RE,
-    ORG_HEADS,
     YEAR_RE,
     answer_type,
     clause_conflict,
@@ -217,7 +217,7 @@ def place_or_person_names(names: list[str]) -> list[str]:
     out = []
     for name in names:
         words = name.split()
-        if fold(match_form(words[0])) in ORG_HEADS:
+        if fold(match_form(words[0])) in slots.ORG_HEADS:  # the lexicon in force
             continue
         while len(words) > 2 and fold(match_form(words[0])) in titles:
             words = words[1:]

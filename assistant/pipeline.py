@@ -15,11 +15,13 @@ from assistant.answer import REFUSAL_TEXT, Answer, Citation
 from assistant.citations import verify_citations
 from assistant.extractive import ExtractiveAnswerer, ExtractiveResult, ScoringWeights, is_english
 from assistant.followup import rewrite_followup, trim_history
+from assistant.reader.answerer import ReaderAnswerer, answer_span
+from assistant.reader.runtime import Reader, shared_reader
 from assistant.refusal import RefusalModel, default_model
 from assistant.retriever import FusionConfig, HybridRetriever
 from index.config import Settings
 from index.embedders import Embedder, get_embedder
-from index.errors import HoidapError, IndexEmpty, InvalidQuestion
+from index.errors import ConfigError, HoidapError, IndexEmpty, InvalidQuestion
 from index.lexical import LexicalIndex
 from index.normalize import match_form
 from index.pipeline import load_lexical
@@ -37,6 +39,7 @@ EMPTY_INDEX_MESSAGE = (
 
 
 _DEFAULT = object()
+ANSWERERS = ("reader", "rules")
 
 
 class Assistant:
@@ -50,6 +53,7 @@ class Assistant:
         llm=None,
         fusion: FusionConfig | None = None,
         refusal: RefusalModel | None = _DEFAULT,  # None: never refuse (calibration runs)
+        reader: Reader | None = None,
     ):
         self.settings = settings or Settings.load()
         self._embedder = embedder
@@ -59,15 +63,50 @@ class Assistant:
         self._llm = llm
         self._llm_checked = llm is not None
         self.fusion = fusion or FusionConfig(dense_weight=self.settings.dense_weight)
-        self.refusal = default_model() if refusal is _DEFAULT else refusal
         self._sentence_vectors: dict[str, object] = {}  # sentence -> embedding (English questions)
-        t = self.settings.refusal_threshold
-        if t >= 0:
-            self.threshold = t
+        if self.settings.answerer not in ANSWERERS:
+            raise ConfigError(
+                f"HOIDAP_ANSWERER={self.settings.answerer!r} is not known; use one of {ANSWERERS}.",
+                f"HOIDAP_ANSWERER={self.settings.answerer!r} không hợp lệ; chọn một trong {ANSWERERS}.",
+            )
+        self.uses_reader = self.settings.answerer == "reader"
+        self._reader = reader
+        self.never_refuses = refusal is None  # calibration and threshold-choice runs
+        if self.uses_reader or refusal is None:
+            self.refusal = None
         else:
-            self.threshold = self.refusal.threshold if self.refusal is not None else 0.0
+            self.refusal = default_model() if refusal is _DEFAULT else refusal
+        self._threshold: float | None = None
 
     # -- lazy components ---------------------------------------------------------------
+    @property
+    def reader(self) -> Reader:
+        if self._reader is None:
+            self._reader = shared_reader(self.settings.reader_dir or None)
+        return self._reader
+
+    @property
+    def threshold(self) -> float:
+        """Support below which the answer is refused (chosen on validation collections)."""
+        if self._threshold is None:
+            t = self.settings.refusal_threshold
+            if t >= 0:
+                self._threshold = t
+            elif self.never_refuses:
+                self._threshold = 0.0
+            elif self.uses_reader:
+                # In front of an LLM the reader only screens out clear misses (≤ 2 % false
+                # refusals); the LLM's own refusal and citation checks decide the rest.
+                llm = self.llm is not None
+                self._threshold = self.reader.llm_floor if llm else self.reader.threshold
+            else:
+                self._threshold = self.refusal.threshold
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self._threshold = value
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
@@ -164,6 +203,9 @@ class Assistant:
         plan = retriever.plan(standalone)
         retrieved = retriever.retrieve(standalone, k=self.settings.top_k, plan=plan)
         retrieved = retriever.with_definitions(standalone, retrieved, self.settings.top_k)
+        if self.uses_reader:
+            analysis = ReaderAnswerer(self.reader).analyse(plan.dense_text, retrieved)
+            return question, history, standalone, retrieved, analysis
         answerer = ExtractiveAnswerer(
             retriever.lexical,
             article_form=retriever.article_form,
@@ -205,7 +247,14 @@ class Assistant:
         for ev in analysis.evidence:
             n = retrieved.index(ev.passage) + 1
             parts.append(f"{ev.sentence} [{n}]")
-        return verify_citations(" ".join(parts), retrieved)
+        text, citations = verify_citations(" ".join(parts), retrieved)
+        # The quote is the answer span the reader marked, when it marked one in the sentence.
+        spans = {ev.passage.chunk.chunk_id: answer_span(ev) for ev in analysis.evidence}
+        for c in citations:
+            span = spans.get(c.chunk_id)
+            if span and span in c.text:
+                c.quote = span
+        return text, citations
 
     def ask(self, question: str, history: list[dict] | None = None) -> Answer:
         """Answer one question; never raises for LLM trouble (falls back to extractive)."""

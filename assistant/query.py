@@ -9,105 +9,67 @@ to the dense model, which cannot read accent-free Vietnamese well.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from assistant.abbreviations import ABBREVIATIONS, BY_FOLDED
+from assistant.abbreviations import abbreviations, by_folded
 from assistant.extractive import is_english
+from index.lexicon import Lexicon, alternation, per_lexicon
 from index.normalize import has_diacritics, match_form
 
-# English terms of Vietnamese public administration, for questions asked in English: the
-# translated phrases let BM25 and the extractive answerer match the Vietnamese articles.
-# Longest phrases first; keep it to the domain (government, digital transformation).
-GLOSSARY_EN_VI: dict[str, str] = {
-    "national committee on digital transformation": "Ủy ban Quốc gia về chuyển đổi số",
-    "ministry of information and communications": "Bộ Thông tin và Truyền thông",
-    "ministry of planning and investment": "Bộ Kế hoạch và Đầu tư",
-    "ministry of public security": "Bộ Công an",
-    "ministry of education and training": "Bộ Giáo dục và Đào tạo",
-    "ministry of home affairs": "Bộ Nội vụ",
-    "ministry of justice": "Bộ Tư pháp",
-    "ministry of finance": "Bộ Tài chính",
-    "ministry of health": "Bộ Y tế",
-    "ministry of construction": "Bộ Xây dựng",
-    "ministry of agriculture and rural development": "Bộ Nông nghiệp và Phát triển nông thôn",
-    "state bank of vietnam": "Ngân hàng Nhà nước Việt Nam",
-    "people's committee": "Ủy ban nhân dân",
-    "peoples committee": "Ủy ban nhân dân",
-    "party committee": "Tỉnh ủy",
-    "deputy prime minister": "Phó Thủ tướng",
-    "prime minister": "Thủ tướng",
-    "politburo": "Bộ Chính trị",
-    "government": "Chính phủ",
-    "national digital transformation programme": "Chương trình Chuyển đổi số quốc gia",
-    "national digital transformation program": "Chương trình Chuyển đổi số quốc gia",
-    "digital transformation": "chuyển đổi số",
-    "digital government": "Chính phủ số",
-    "e-government": "Chính phủ điện tử",
-    "electronic government": "Chính phủ điện tử",
-    "digital economy": "kinh tế số",
-    "digital society": "xã hội số",
-    "digital citizens": "công dân số",
-    "electronic transactions": "giao dịch điện tử",
-    "electronic invoices": "hóa đơn điện tử",
-    "e-invoices": "hóa đơn điện tử",
-    "national database": "cơ sở dữ liệu quốc gia",
-    "population data": "dữ liệu về dân cư",
-    "cybersecurity": "an toàn, an ninh mạng",
-    "project 06": "Đề án 06",
-    "resolution": "Nghị quyết",
-    "decision": "Quyết định",
-    "decree": "Nghị định",
-    "directive": "Chỉ thị",
-    "plan": "Kế hoạch",
-    "law": "Luật",
-    "chaired": "chủ trì",
-    "chair": "chủ trì",
-    "meeting": "phiên họp",
-    "conference": "hội nghị",
-    "province": "tỉnh",
-    "provincial": "tỉnh",
-    "company": "công ty",
-    "corporation": "tập đoàn",
-    "cooperation agreement": "thỏa thuận hợp tác",
-    "agreement": "thỏa thuận",
-    "ranking": "xếp hạng",
-    "ranked": "xếp hạng",
-    "growth": "tăng trưởng",
-    "pillars": "trụ cột",
-    "vice chairman": "Phó Chủ tịch",
-    "chairman": "Chủ tịch",
-    "director": "Giám đốc",
-    "secretary": "Bí thư",
-    "vietnam": "Việt Nam",
-    "nam dinh": "Nam Định",
-    "tuyen quang": "Tuyên Quang",
-}
-_GLOSSARY_RE = re.compile(
-    r"(?<![\w-])("
-    + "|".join(re.escape(k) for k in sorted(GLOSSARY_EN_VI, key=len, reverse=True))
-    + r")(?![\w-])",
-    re.IGNORECASE,
-)
+
+@dataclass(frozen=True)
+class _Tables:
+    """Regexes and tables derived from the lexicon, built once per lexicon."""
+
+    glossary: dict[str, str]  # lower-case English phrase -> Vietnamese
+    glossary_re: re.Pattern
+    abbr_re: re.Pattern
+    by_folded_re: re.Pattern
+    # Reverse direction: a spelled-out phrase also matches its abbreviation in the text.
+    reverse: dict[str, str]
+
+
+def _word_re(words: Iterable[str], flags: int = 0, edge: str = r"\w&") -> re.Pattern:
+    """Any of ``words`` (longest first) standing alone: not inside a longer word."""
+    alt = alternation(sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![{edge}])({alt})(?![{edge}])", flags)
+
+
+@per_lexicon
+def _tables(lex: Lexicon) -> _Tables:
+    # English terms of Vietnamese public administration, for questions asked in English:
+    # the translated phrases let BM25 and the extractive answerer match the articles.
+    glossary = {k.lower().replace("’", "'"): v for k, v in lex.glossary.items()}
+    table = abbreviations()
+    return _Tables(
+        glossary=glossary,
+        glossary_re=_word_re(glossary, re.IGNORECASE, edge=r"\w-"),
+        abbr_re=_word_re(table),
+        by_folded_re=_word_re(by_folded(), re.IGNORECASE),
+        reverse={match_form(v): k for k, v in table.items() if len(v.split()) >= 2},
+    )
+
+
+def glossary() -> dict[str, str]:
+    """The EN->VI glossary in use (the lexicon's "glossary"; keys lower-case)."""
+    return _tables().glossary
+
+
+def __getattr__(name: str) -> Any:
+    """``GLOSSARY_EN_VI`` and ``BY_FOLDED_RE``, kept as names; they follow the lexicon."""
+    if name == "GLOSSARY_EN_VI":
+        return _tables().glossary
+    if name == "BY_FOLDED_RE":
+        return _tables().by_folded_re
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def translate_glossary(text: str) -> str:
     """English question with its domain terms replaced by the Vietnamese the articles use."""
-    return _GLOSSARY_RE.sub(lambda m: GLOSSARY_EN_VI[m.group(1).lower().replace("’", "'")], text)
-
-
-_ABBR_RE = re.compile(
-    r"(?<![\w&])("
-    + "|".join(re.escape(k) for k in sorted(ABBREVIATIONS, key=len, reverse=True))
-    + r")(?![\w&])"
-)
-BY_FOLDED_RE = re.compile(
-    r"(?<![\w&])("
-    + "|".join(re.escape(k) for k in sorted(BY_FOLDED, key=len, reverse=True))
-    + r")(?![\w&])",
-    re.IGNORECASE,
-)
-# Reverse direction: a spelled-out phrase also matches its abbreviation in the text.
-_REVERSE = {match_form(v): k for k, v in ABBREVIATIONS.items() if len(v.split()) >= 2}
+    t = _tables()
+    return t.glossary_re.sub(lambda m: t.glossary[m.group(1).lower().replace("’", "'")], text)
 
 
 @dataclass(frozen=True)
@@ -123,30 +85,31 @@ class QueryPlan:
 def expand_abbreviations(text: str) -> tuple[str, list[str]]:
     """Text with each known abbreviation followed by its expansion in parentheses."""
     found: list[str] = []
+    t, table, folded = _tables(), abbreviations(), by_folded()
 
     def repl(m: re.Match) -> str:
-        full = ABBREVIATIONS[m.group(1)]
+        full = table[m.group(1)]
         found.append(full)
         return f"{m.group(1)} ({full})"
 
-    expanded = _ABBR_RE.sub(repl, text)
+    expanded = t.abbr_re.sub(repl, text)
     if not found:
         # The same abbreviations typed without accents or in other case: "CDS", "kh&dt".
         def repl_folded(m: re.Match) -> str:
-            key = BY_FOLDED.get(m.group(1).upper())
+            key = folded.get(m.group(1).upper())
             if key is None or (m.group(1).islower() and len(m.group(1)) <= 3):
                 return m.group(1)
-            found.append(ABBREVIATIONS[key])
-            return f"{m.group(1)} ({ABBREVIATIONS[key]})"
+            found.append(table[key])
+            return f"{m.group(1)} ({table[key]})"
 
-        expanded = BY_FOLDED_RE.sub(repl_folded, text)
+        expanded = t.by_folded_re.sub(repl_folded, text)
     return expanded, found
 
 
 def reverse_abbreviations(text: str) -> list[str]:
     """Abbreviations whose spelled-out phrase occurs in ``text``."""
     key = match_form(text)
-    return [abbr for phrase, abbr in _REVERSE.items() if phrase in key]
+    return [abbr for phrase, abbr in _tables().reverse.items() if phrase in key]
 
 
 def plan_query(question: str, restore=None) -> QueryPlan:

@@ -13,8 +13,11 @@ when the question has no diacritics, except where they say otherwise.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
+from index.lexicon import Lexicon, alternation, per_lexicon
 from index.normalize import fold, match_form
 
 # Checked in this order: the first family whose question words occur wins
@@ -50,30 +53,48 @@ DOCNUM_RE = re.compile(r"\b\d+\w*(?:[/-][\wđĐ]+)+")
 # Runs of two or more capitalised words: names of people, places and organisations.
 NAME_RUN_RE = re.compile(r"(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)+", re.U)
 
-# Titles whose holder a question may ask about; "Phó" in front makes it another post.
-TITLES = (
-    "thủ tướng",
-    "chủ tịch",
-    "bộ trưởng",
-    "giám đốc",
-    "bí thư",
-    "cục trưởng",
-    "trưởng ban",
-    "thứ trưởng",
-    "tổng giám đốc",
-)
-
 # "Ai là …" / "… là ai": the question asks who someone is, so a name must answer it.
 _IDENTITY_RE = re.compile(r"\b(?:ai la|la ai|who is|who was)\b")
-# Words that open the name of an organisation, without accents; such names are often
-# abbreviated in the articles (Bộ TT&TT, Ban TVTU), and they are not people.
-ORG_HEADS = frozenset("bo ban so uy cuc tong van hoi ngan tap cong trung vien de".split())
 
-_BODY_WORDS = ORG_HEADS | {"ubnd", "hdnd", "tinh", "thanh", "huyen", "chinh"}
 
-_WHICH_HOLDER_RE = re.compile(
-    rf"\b(?:{'|'.join(fold(t) for t in TITLES)})\b(?:\s+[\w&]+){{0,5}}?\s+nao\b"
-)
+@dataclass(frozen=True)
+class _Words:
+    """The lexicon's title and organisation words, as the checks below compare them."""
+
+    # Titles whose holder a question may ask about; "Phó" in front makes it another post.
+    titles: tuple[str, ...]
+    # Words that open the name of an organisation, without accents; such names are often
+    # abbreviated in the articles (Bộ TT&TT, Ban TVTU), and they are not people.
+    org_heads: frozenset[str]
+    # Words that open the name of a body after a title ("Chủ tịch Ủy ban …", "… UBND tỉnh").
+    body_words: frozenset[str]
+    which_holder_re: re.Pattern  # "Thứ trưởng Bộ Tài chính nào …"
+
+
+@per_lexicon
+def _words(lex: Lexicon) -> _Words:
+    titles = tuple(lex.titles)
+    org_heads = frozenset(fold(w) for w in lex.org_heads)
+    return _Words(
+        titles=titles,
+        org_heads=org_heads,
+        body_words=org_heads | {fold(w) for w in lex.body_words},
+        which_holder_re=re.compile(
+            rf"\b(?:{alternation(fold(t) for t in titles)})\b(?:\s+[\w&]+){{0,5}}?\s+nao\b"
+        ),
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """``TITLES``, ``ORG_HEADS`` and ``_BODY_WORDS``, kept as names; they follow the lexicon."""
+    if name == "TITLES":
+        return _words().titles
+    if name == "ORG_HEADS":
+        return _words().org_heads
+    if name == "_BODY_WORDS":
+        return _words().body_words
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _ORDINAL_WORDS = {
     "nhất": 1,
@@ -101,7 +122,7 @@ def answer_type(question: str) -> str | None:
         if rx.search(form) or rx.search(fold(form)):
             return name
     # "Thứ trưởng Bộ Tài chính nào phát biểu?" asks for a person too.
-    if _WHICH_HOLDER_RE.search(fold(form)):
+    if _words().which_holder_re.search(fold(form)):
         return "person"
     return None
 
@@ -135,7 +156,7 @@ def has_slot(kind: str, sentence_raw: str, sentence: str, question: str) -> bool
         names = [n for n in NAME_RUN_RE.findall(sentence_raw) if fold(match_form(n)) not in q]
         if _IDENTITY_RE.search(q):  # "X là ai?" wants a name, not another post
             return any(_person_names(n) for n in names)
-        titles = [t for t in TITLES if fold(t) in fold(sentence) and fold(t) not in q]
+        titles = [t for t in _words().titles if fold(t) in fold(sentence) and fold(t) not in q]
         return bool(names or titles)
     return True
 
@@ -152,7 +173,8 @@ def _person_names(run: str) -> list[str]:
             pieces.append([])
         else:
             pieces[-1].append(word)
-    return [" ".join(p) for p in pieces if len(p) >= 2 and fold(match_form(p[0])) not in ORG_HEADS]
+    heads = _words().org_heads
+    return [" ".join(p) for p in pieces if len(p) >= 2 and fold(match_form(p[0])) not in heads]
 
 
 def _initials(words: list[str]) -> str:
@@ -240,7 +262,8 @@ def conflicts(
         if stated and not (wanted & stated):
             found.append(f"'{head}' ordinal {sorted(wanted)} vs {sorted(stated)}")
     folded_q, folded_w = fold(question), fold(window)
-    for title in TITLES:
+    vocab = _words()
+    for title in vocab.titles:
         t = fold(title)
         if not re.search(rf"\b{re.escape(t)}\b", folded_q) or f"pho {t}" in folded_q:
             continue
@@ -254,7 +277,7 @@ def conflicts(
             stated = [folded_w[i + len(t) :].split() for i in mentions]
             # Only where the evidence names the body ("Chủ tịch Ủy ban Quốc gia"), not
             # where a name follows the title ("Giám đốc Vũ Trọng Quế").
-            stated = [w for w in stated if w and w[0] in _BODY_WORDS]
+            stated = [w for w in stated if w and w[0] in vocab.body_words]
             if after_q and stated and not any(_same_words(after_q, w) for w in stated):
                 found.append(f"'{title}' of another body in the evidence")
     return found

@@ -17,11 +17,11 @@ from assistant.answer import Answer
 from assistant.feedback import FeedbackStore
 from assistant.pipeline import Assistant
 from assistant.ui_format import (
-    EXAMPLE_QUESTIONS,
     SOURCES_PLACEHOLDER,
     SOURCES_SEARCHING,
     error_message,
     escape_markdown,
+    example_questions,
     format_answer,
     format_partial,
     rating_from_like,
@@ -186,9 +186,9 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
                     )
                     send = gr.Button("Gửi", variant="primary", scale=1, elem_id="hoidap-send")
                 new_chat = gr.Button("Cuộc trò chuyện mới", elem_id="hoidap-new")
-                gr.Examples(
-                    [[q] for q in EXAMPLE_QUESTIONS], inputs=[question], label="Câu hỏi ví dụ"
-                )
+                examples = example_questions()
+                if examples:  # a replacing lexicon may have none
+                    gr.Examples([[q] for q in examples], inputs=[question], label="Câu hỏi ví dụ")
                 with gr.Row():
                     reason = gr.Textbox(
                         label="Lý do góp ý (không bắt buộc)",

@@ -14,13 +14,21 @@ from typing import Any
 
 from assistant.answer import Answer, Citation
 from index.errors import HoidapError
+from index.lexicon import lexicon
 
-EXAMPLE_QUESTIONS: list[str] = [
-    "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?",
-    "Đề án 06 là gì?",
-    "Nam Định ban hành kế hoạch số mấy về CĐS?",
-    "nam dinh ban hanh ke hoach so may ve cds",  # accent-free on purpose: users often type without diacritics
-]
+
+def example_questions() -> list[str]:
+    """The UI's example questions: the lexicon's "examples" (one is typed without accents on
+    purpose, since users often type that way)."""
+    return list(lexicon().examples)
+
+
+def __getattr__(name: str) -> Any:
+    """``EXAMPLE_QUESTIONS``, kept as a name; it follows the lexicon in use."""
+    if name == "EXAMPLE_QUESTIONS":
+        return example_questions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 SOURCES_MARK = "**Nguồn:**"
 NOTICE_MARK = "*"  # an italic line; body text never starts with a bare "*" (escaped)

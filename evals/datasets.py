@@ -478,6 +478,9 @@ def load_csv(path: str | Path) -> Dataset:
             except StopIteration:
                 raise _err(str(path), "empty file: expected a header row") from None
             names = [h.strip().lstrip("\ufeff").lower() for h in header]
+            # ViRHE4QA-style files name the span column "extractive answer".
+            if "answer" not in names and "extractive answer" in names:
+                names[names.index("extractive answer")] = "answer"
             missing = [c for c in _CSV_REQUIRED if c not in names]
             if missing:
                 raise _err(

@@ -76,5 +76,21 @@ def config_identity(settings, assistant, embedder_identity: str) -> dict:
         "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap,
         "answerer": "llm" if settings.llm_base_url else "extractive",
+        "sentence_scorer": settings.answerer,
+        "reader": _reader_identity(assistant) if settings.answerer == "reader" else None,
         "llm_model": settings.llm_model or None,
+    }
+
+
+def _reader_identity(assistant) -> dict:
+    """Which reader model answered: its folder, file hash and training recipe."""
+    reader = assistant.reader
+    reader.threshold  # noqa: B018 - loads the card
+    card = reader.card
+    return {
+        "dir": str(reader.model_dir),
+        "sha256": dataset_fingerprint(reader.model_dir / "reader-int8.onnx"),
+        "train_collections": card.get("train_collections"),
+        "seed": card.get("seed"),
+        "threshold": card.get("threshold"),
     }

@@ -34,6 +34,8 @@ class Settings:
     top_k: int = 6
     dense_weight: float = 0.7
     refusal_threshold: float = -1.0  # < 0: use the calibrated value shipped with the code
+    answerer: str = "reader"  # reader (learned, default) | rules (the earlier hand-tuned scorer)
+    reader_dir: str = ""  # a reader model folder; empty: the one shipped in assistant/reader/model
     memory_tokens: int = 1500
     max_question_chars: int = 2000
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
+
+from index.lexicon import Lexicon, per_lexicon
 
 # Combining marks that carry the five Vietnamese tones (in NFD form).
 _TONE_MARKS = {
@@ -24,12 +27,6 @@ _TONE_MARKS = {
 # Marks that change the vowel's shape (â ê ô, ă, ơ ư); a tone prefers these vowels.
 _SHAPE_MARKS = {"\u0302", "\u0306", "\u031b"}
 _VOWELS = set("aeiouy")
-
-# Scraping typos seen in Vietnamese news pages that change a common phrase.
-# Keys and values are in match form. Keep this table short and documented.
-KNOWN_MISSPELLINGS: dict[str, str] = {
-    "chuyển đối số": "chuyển đổi số",
-}
 
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -105,10 +102,27 @@ def canonical_tones(text: str) -> str:
     return _WORD_RE.sub(lambda m: canonical_syllable(m.group(0)), nfc(text))
 
 
+@per_lexicon
+def _misspellings(lex: Lexicon) -> dict[str, str]:
+    """Scraping typos that change a common phrase (the lexicon's "misspellings"), in match
+    form. Changing them changes indexed terms: rebuild the index after an edit."""
+    return {
+        canonical_tones(wrong).lower(): canonical_tones(right).lower()
+        for wrong, right in lex.misspellings.items()
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """``KNOWN_MISSPELLINGS``: the lexicon's typo table, kept as a name for older callers."""
+    if name == "KNOWN_MISSPELLINGS":
+        return _misspellings()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def match_form(text: str) -> str:
     """The form text is matched in: NFC, one tone style, lower-case, known typos fixed."""
     out = canonical_tones(text).lower()
-    for wrong, right in KNOWN_MISSPELLINGS.items():
+    for wrong, right in _misspellings().items():
         if wrong in out:
             out = out.replace(wrong, right)
     return out

@@ -1,0 +1,118 @@
+"""Does any retrieved sentence answer the question? A small learned model over the reader.
+
+Inputs are the reader's own outputs (best sentence logit, the passage logit, the margin
+over the runner-up) and how much of the question the best sentence, its neighbours and
+its passage contain (shares of the question's content syllables and syllable pairs,
+compared without accents; names and numbers the passage lacks). The weights are fitted
+on validation questions of the training collections (``evals/reader/validate.py``),
+never on the seed QA sets, and ship in ``reader.json`` with the model.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.extractive import content_terms
+
+FEATURES = (
+    "best_logit",
+    "passage_logit",
+    "margin",
+    "window_coverage",
+    "passage_coverage",
+    "passage_pair_coverage",
+    "missing_rare",
+)
+_RARE_RE = re.compile(r"\d+(?:[.,/]\d+)*|(?<![.!?]\s)(?<!^)\b[A-ZĐ][\wÀ-ỹ&]*")
+
+
+def _terms(text: str) -> list[str]:
+    return content_terms(text, folded=True)
+
+
+def features(
+    question: str,
+    best_logit: float,
+    runner_up: float | None,
+    passage_logit: float,
+    window: str,
+    passage: str,
+) -> dict[str, float]:
+    """The model's inputs for the best sentence (``window``: it and its neighbours)."""
+    q = _terms(question)
+    win, pas = set(_terms(window)), _terms(passage)
+    pas_set = set(pas)
+    pairs = list(zip(q, q[1:], strict=False))
+    pas_pairs = set(zip(pas, pas[1:], strict=False))
+    rare = {m.group(0).lower() for m in _RARE_RE.finditer(question)}
+    lowered = passage.lower()
+    return {
+        "best_logit": best_logit,
+        "passage_logit": passage_logit,
+        "margin": best_logit - runner_up if runner_up is not None else 5.0,
+        "window_coverage": sum(t in win for t in q) / len(q) if q else 1.0,
+        "passage_coverage": sum(t in pas_set for t in q) / len(q) if q else 1.0,
+        "passage_pair_coverage": sum(p in pas_pairs for p in pairs) / len(pairs) if pairs else 1.0,
+        "missing_rare": float(any(r not in lowered for r in rare)),
+    }
+
+
+@dataclass(frozen=True)
+class AnswerabilityModel:
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def probability(self, values: dict[str, float]) -> float:
+        z = self.bias
+        for name, mu, sd, w in zip(FEATURES, self.mean, self.scale, self.weights, strict=True):
+            z += w * (float(values.get(name, 0.0)) - mu) / (sd or 1.0)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def to_json(self) -> dict:
+        return {
+            "features": list(FEATURES),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "weights": list(self.weights),
+            "bias": self.bias,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> AnswerabilityModel:
+        if tuple(data.get("features", ())) != FEATURES:
+            raise ValueError(f"answerability features {data.get('features')} != {FEATURES}")
+        return cls(
+            tuple(map(float, data["mean"])),
+            tuple(map(float, data["scale"])),
+            tuple(map(float, data["weights"])),
+            float(data["bias"]),
+        )
+
+
+def fit(rows: list[dict[str, float]], labels: list[int], l2: float = 1.0) -> AnswerabilityModel:
+    """L2-regularised logistic regression (Newton steps) on standardised features."""
+    x = np.array([[r[f] for f in FEATURES] for r in rows], dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    reg = np.full(z.shape[1], l2)
+    reg[-1] = 0.0  # the bias is not shrunk
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -50, 50)))
+        grad = z.T @ (p - y) + reg * w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return AnswerabilityModel(
+        tuple(mean.tolist()), tuple(scale.tolist()), tuple(w[:-1].tolist()), float(w[-1])
+    )

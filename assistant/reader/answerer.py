@@ -1,0 +1,93 @@
+"""Offline answerer driven by the learned reader: cite the sentences it says answer.
+
+The reader scores every sentence of the top retrieved passages in one pass per passage.
+The best sentence is cited, with its neighbour when the reader rates that nearly as high;
+the best probability is the support the refusal threshold is compared with. Nothing here
+is a hand-written rule about the question: the reader decides.
+"""
+
+from __future__ import annotations
+
+from assistant.extractive import Evidence, ExtractiveResult
+from assistant.reader.answerability import features
+from assistant.reader.runtime import Reader, Reading, SentenceScore
+from index.types import ScoredChunk
+
+SECOND_SENTENCE_RATIO = 0.9  # a second sentence is cited when rated this close to the best
+SECOND_SENTENCE_MIN = 0.5
+
+
+class ReaderAnswerer:
+    """Picks evidence sentences from ``passages`` retrieved chunks by reader probability."""
+
+    def __init__(self, reader: Reader, passages: int = 4, max_sentences: int = 2):
+        self.reader = reader
+        self.passages = passages
+        self.max_sentences = max_sentences
+
+    def read(self, question: str, retrieved: list[ScoredChunk]) -> Reading:
+        top = retrieved[: self.passages]
+        return self.reader.read(question, [(r.chunk.title, r.chunk.text) for r in top])
+
+    def analyse(self, question: str, retrieved: list[ScoredChunk]) -> ExtractiveResult:
+        if not retrieved:
+            return ExtractiveResult([], 0.0, ["no passages"])
+        reading = self.read(question, retrieved)
+        scores = reading.sentences
+        if not scores:
+            return ExtractiveResult([], 0.0, ["no sentences"])
+        # Ties go to the better-ranked passage, then the earlier sentence.
+        ranked = sorted(scores, key=lambda s: (-s.probability, s.passage, s.sentence))
+        best = ranked[0]
+        chosen = [best]
+        for s in ranked[1 : self.max_sentences * 4]:
+            if len(chosen) >= self.max_sentences:
+                break
+            adjacent = s.passage == best.passage and abs(s.sentence - best.sentence) == 1
+            if (
+                adjacent
+                and s.probability >= SECOND_SENTENCE_MIN
+                and s.probability >= SECOND_SENTENCE_RATIO * best.probability
+            ):
+                chosen.append(s)
+        chosen.sort(key=lambda s: (s.passage, s.sentence))
+        evidence = []
+        for s in chosen:
+            ev = Evidence(s.text, retrieved[s.passage], s.probability, s.probability, s.passage)
+            ev.position = s.sentence
+            ev.flags = {"reader_logit": s.logit}
+            if s.span is not None:
+                ev.reasons = []
+                ev.flags["span_start"], ev.flags["span_end"] = s.span
+            evidence.append(ev)
+        values = answerability_features(question, reading, ranked)
+        model = self.reader.answerability
+        support = model.probability(values) if model is not None else best.probability
+        return ExtractiveResult(
+            evidence=evidence,
+            support=support,
+            missing=[] if support >= 0.5 else ["reader: no sentence rated as answering"],
+            features={"reader_probability": best.probability, **values},
+        )
+
+
+def answerability_features(question: str, reading: Reading, ranked: list[SentenceScore]) -> dict:
+    """Inputs of the answerability model for the best-rated sentence of a reading."""
+    best = ranked[0]
+    return features(
+        question,
+        best.logit,
+        ranked[1].logit if len(ranked) > 1 else None,
+        reading.passage_logits[best.passage],
+        reading.window(best),
+        reading.passage(best.passage),
+    )
+
+
+def answer_span(ev: Evidence) -> str | None:
+    """The answer words the reader marked inside an evidence sentence, if any."""
+    if "span_start" not in ev.flags:
+        return None
+    s, e = int(ev.flags["span_start"]), int(ev.flags["span_end"])
+    span = ev.sentence[s:e].strip(" ,;:")
+    return span or None

