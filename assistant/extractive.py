@@ -69,6 +69,10 @@ class ExtractiveResult:
     missing: list[str]  # why the best evidence falls short (for logs and the eval report)
     features: dict[str, float] = field(default_factory=dict)  # inputs of the refusal model
     blocking: list[str] = field(default_factory=list)  # facts that rule the evidence out
+    # Every scored sentence (match form) -> its score: an input of the learned reader's ranking.
+    scores: dict[str, float] = field(default_factory=dict)
+    reading: object | None = None  # the reader's full reading (reader answerer only)
+    checks: ExtractiveResult | None = None  # the earlier answerer's analysis it was given
 
 
 # Phrases that only say what kind of answer is wanted ("vào ngày nào", "là ai"); they are
@@ -571,6 +575,7 @@ class ExtractiveAnswerer:
             missing=best.reasons,
             features=self._features(best, question, retrieved, uni_w, folded),
             blocking=blocking,
+            scores={match_form(e.sentence): e.score for e in candidates},
         )
 
     def _features(

@@ -163,6 +163,8 @@ class Assistant:
 
     def warm_up(self) -> None:
         self.retriever.retrieve("chuyển đổi số", k=1)
+        if self.uses_reader:  # load the reader's graph and tokenizer before the first question
+            self.reader.score("chuyển đổi số", [("", "Chuyển đổi số.")])
 
     # -- validation --------------------------------------------------------------------
     def validate(self, question: str) -> str:
@@ -203,9 +205,6 @@ class Assistant:
         plan = retriever.plan(standalone)
         retrieved = retriever.retrieve(standalone, k=self.settings.top_k, plan=plan)
         retrieved = retriever.with_definitions(standalone, retrieved, self.settings.top_k)
-        if self.uses_reader:
-            analysis = ReaderAnswerer(self.reader).analyse(plan.dense_text, retrieved)
-            return question, history, standalone, retrieved, analysis
         answerer = ExtractiveAnswerer(
             retriever.lexical,
             article_form=retriever.article_form,
@@ -213,6 +212,11 @@ class Assistant:
             **self._cross_lingual_scoring(standalone, plan.dense_text),
         )
         analysis = answerer.analyse(plan.match_text or standalone, retrieved, plan.accentless)
+        if self.uses_reader:
+            # The earlier checks are inputs of the reader's learned ranking and answerability.
+            checks = analysis
+            analysis = ReaderAnswerer(self.reader).analyse(plan.dense_text, retrieved, checks)
+            return question, history, standalone, retrieved, analysis
         if self.refusal is not None and analysis.evidence:
             analysis.support = self.refusal.probability(analysis.features)
         return question, history, standalone, retrieved, analysis

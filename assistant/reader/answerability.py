@@ -27,6 +27,18 @@ FEATURES = (
     "passage_pair_coverage",
     "missing_rare",
 )
+# The hand-written checks of the earlier answerer (assistant/extractive.py, slots.py), as
+# inputs: their weights are learned with the rest, on validation collections only.
+CHECK_FEATURES = (
+    "check_number_missing",
+    "check_name_missing",
+    "check_type_missing",
+    "check_conflict",
+    "check_blocked",
+    "check_window_coverage",
+    "check_max_missing_idf",
+    "check_score",
+)
 _RARE_RE = re.compile(r"\d+(?:[.,/]\d+)*|(?<![.!?]\s)(?<!^)\b[A-ZĐ][\wÀ-ỹ&]*")
 
 
@@ -61,8 +73,38 @@ def features(
     }
 
 
+CHECKS = ("number_missing", "name_missing", "type_missing", "conflict", "blocked")
+
+
+def fired_checks(rules) -> dict[str, bool]:
+    """Which of the earlier answerer's checks fire on its best sentence."""
+    if rules is None or not rules.evidence:
+        return dict.fromkeys(CHECKS, False)
+    out = {c: bool(rules.features.get(c, 0.0)) for c in CHECKS if c != "blocked"}
+    out["blocked"] = bool(rules.blocking)
+    return out
+
+
+def check_features(rules) -> dict[str, float]:
+    """The earlier answerer's verdicts on its own best sentence (``ExtractiveResult``)."""
+    if rules is None or not rules.evidence:
+        return dict.fromkeys(CHECK_FEATURES, 0.0)
+    f = rules.features
+    return {
+        "check_number_missing": float(f.get("number_missing", 0.0)),
+        "check_name_missing": float(f.get("name_missing", 0.0)),
+        "check_type_missing": float(f.get("type_missing", 0.0)),
+        "check_conflict": float(f.get("conflict", 0.0)),
+        "check_blocked": float(bool(rules.blocking)),
+        "check_window_coverage": float(f.get("window_coverage", 0.0)),
+        "check_max_missing_idf": float(f.get("max_missing_idf", 0.0)),
+        "check_score": float(f.get("score", 0.0)),
+    }
+
+
 @dataclass(frozen=True)
 class AnswerabilityModel:
+    features: tuple[str, ...]
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
@@ -70,13 +112,13 @@ class AnswerabilityModel:
 
     def probability(self, values: dict[str, float]) -> float:
         z = self.bias
-        for name, mu, sd, w in zip(FEATURES, self.mean, self.scale, self.weights, strict=True):
+        for name, mu, sd, w in zip(self.features, self.mean, self.scale, self.weights, strict=True):
             z += w * (float(values.get(name, 0.0)) - mu) / (sd or 1.0)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def to_json(self) -> dict:
         return {
-            "features": list(FEATURES),
+            "features": list(self.features),
             "mean": list(self.mean),
             "scale": list(self.scale),
             "weights": list(self.weights),
@@ -85,9 +127,12 @@ class AnswerabilityModel:
 
     @classmethod
     def from_json(cls, data: dict) -> AnswerabilityModel:
-        if tuple(data.get("features", ())) != FEATURES:
-            raise ValueError(f"answerability features {data.get('features')} != {FEATURES}")
+        known = set(FEATURES) | set(CHECK_FEATURES)
+        unknown = [f for f in data.get("features", ()) if f not in known]
+        if unknown:
+            raise ValueError(f"answerability features {unknown} are not computed by this version")
         return cls(
+            tuple(data["features"]),
             tuple(map(float, data["mean"])),
             tuple(map(float, data["scale"])),
             tuple(map(float, data["weights"])),
@@ -95,9 +140,14 @@ class AnswerabilityModel:
         )
 
 
-def fit(rows: list[dict[str, float]], labels: list[int], l2: float = 1.0) -> AnswerabilityModel:
+def fit(
+    rows: list[dict[str, float]],
+    labels: list[int],
+    names: tuple[str, ...] = FEATURES,
+    l2: float = 1.0,
+) -> AnswerabilityModel:
     """L2-regularised logistic regression (Newton steps) on standardised features."""
-    x = np.array([[r[f] for f in FEATURES] for r in rows], dtype=np.float64)
+    x = np.array([[r.get(f, 0.0) for f in names] for r in rows], dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
@@ -114,5 +164,9 @@ def fit(rows: list[dict[str, float]], labels: list[int], l2: float = 1.0) -> Ans
         if np.abs(step).max() < 1e-8:
             break
     return AnswerabilityModel(
-        tuple(mean.tolist()), tuple(scale.tolist()), tuple(w[:-1].tolist()), float(w[-1])
+        tuple(names),
+        tuple(mean.tolist()),
+        tuple(scale.tolist()),
+        tuple(w[:-1].tolist()),
+        float(w[-1]),
     )

@@ -9,8 +9,9 @@ is a hand-written rule about the question: the reader decides.
 from __future__ import annotations
 
 from assistant.extractive import Evidence, ExtractiveResult
-from assistant.reader.answerability import features
+from assistant.reader.answerability import check_features, features, fired_checks
 from assistant.reader.runtime import Reader, Reading, SentenceScore
+from index.normalize import match_form
 from index.types import ScoredChunk
 
 SECOND_SENTENCE_RATIO = 0.9  # a second sentence is cited when rated this close to the best
@@ -29,15 +30,17 @@ class ReaderAnswerer:
         top = retrieved[: self.passages]
         return self.reader.read(question, [(r.chunk.title, r.chunk.text) for r in top])
 
-    def analyse(self, question: str, retrieved: list[ScoredChunk]) -> ExtractiveResult:
+    def analyse(
+        self, question: str, retrieved: list[ScoredChunk], checks: ExtractiveResult | None = None
+    ) -> ExtractiveResult:
+        """``checks``: the earlier answerer's analysis, whose scores and verdicts are inputs."""
         if not retrieved:
             return ExtractiveResult([], 0.0, ["no passages"])
         reading = self.read(question, retrieved)
-        scores = reading.sentences
-        if not scores:
+        if not reading.sentences:
             return ExtractiveResult([], 0.0, ["no sentences"])
-        # Ties go to the better-ranked passage, then the earlier sentence.
-        ranked = sorted(scores, key=lambda s: (-s.probability, s.passage, s.sentence))
+        weight = float(self.reader.card.get("combiner", {}).get("check_score_weight", 0.0))
+        ranked, values = choose(question, reading, checks, weight)
         best = ranked[0]
         chosen = [best]
         for s in ranked[1 : self.max_sentences * 4]:
@@ -57,18 +60,48 @@ class ReaderAnswerer:
             ev.position = s.sentence
             ev.flags = {"reader_logit": s.logit}
             if s.span is not None:
-                ev.reasons = []
                 ev.flags["span_start"], ev.flags["span_end"] = s.span
             evidence.append(ev)
-        values = answerability_features(question, reading, ranked)
         model = self.reader.answerability
         support = model.probability(values) if model is not None else best.probability
+        # Only checks measured to help on every held-out collection may refuse on their own.
+        fired = fired_checks(checks)
+        blocking = [
+            f"check '{c}' fired"
+            for c in self.reader.card.get("blocking_checks", [])
+            if fired.get(c)
+        ]
         return ExtractiveResult(
             evidence=evidence,
             support=support,
             missing=[] if support >= 0.5 else ["reader: no sentence rated as answering"],
             features={"reader_probability": best.probability, **values},
+            scores={match_form(s.text): s.logit for s in reading.sentences},
+            blocking=blocking,
+            reading=reading,
+            checks=checks,
         )
+
+
+def choose(
+    question: str, reading: Reading, checks: ExtractiveResult | None, weight: float
+) -> tuple[list[SentenceScore], dict[str, float]]:
+    """Sentences ranked by reader logit plus ``weight`` x the earlier answerer's score, and
+    the answerability inputs for the best of them."""
+    check_scores = checks.scores if checks is not None else {}
+
+    def key(s: SentenceScore):
+        bonus = weight * check_scores.get(match_form(s.text), 0.0)
+        # Ties go to the better-ranked passage, then the earlier sentence.
+        return (-(s.logit + bonus), s.passage, s.sentence)
+
+    ranked = sorted(reading.sentences, key=key)
+    values = {
+        **answerability_features(question, reading, ranked),
+        **check_features(checks),
+        "check_score": check_scores.get(match_form(ranked[0].text), 0.0),
+    }
+    return ranked, values
 
 
 def answerability_features(question: str, reading: Reading, ranked: list[SentenceScore]) -> dict:

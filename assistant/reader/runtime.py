@@ -125,7 +125,7 @@ class Reader:
     def read(self, question: str, passages: list[tuple[str, str]]) -> Reading:
         """Sentence scores plus what the answerability model needs (passage logits, texts)."""
         if not passages:
-            return Reading([], [], [])
+            return Reading(question, [], [], [])
         pairs = self.encode(question, passages)
         tokens, passage_logits = self.run(pairs)
         out: list[SentenceScore] = []
@@ -142,11 +142,12 @@ class Reader:
                 span = _span(pair, tokens[pi, :, 1], si, s)
                 logit = float(logits[si])
                 out.append(SentenceScore(pi, si, pair.text[s:e], _sigmoid(logit), logit, span))
-        return Reading(out, [float(x) for x in passage_logits], pairs)
+        return Reading(question, out, [float(x) for x in passage_logits], pairs)
 
 
 @dataclass
 class Reading:
+    question: str  # as the reader read it (accents restored, abbreviations spelled out)
     sentences: list[SentenceScore]
     passage_logits: list[float]
     pairs: list[PairInput]

@@ -202,7 +202,7 @@ def build_examples(rows: list[Row], collection: str, seed: int) -> list[Example]
         if not any(labels):
             continue
         local_span = (span[0] - offset, span[1] - offset) if span else None
-        qid = {"qid": f"{collection}:{len(out)}"}
+        qid = {"qid": f"{collection}:{len(out)}", "answer": row.answer}
         out.append(
             Example(row.question, passage, labels, local_span, "positive", collection, dict(qid))
         )

@@ -100,6 +100,30 @@ def losses(net, batch):
     return loss_sent + 0.5 * loss_passage + 0.5 * loss_span
 
 
+def split_examples(examples: list[Example], rng: random.Random) -> tuple[list, list]:
+    """Hold out 10 % of the questions (all their examples) for choosing the threshold."""
+    examples = list(examples)
+    rng.shuffle(examples)
+    by_q: dict[str, list[Example]] = {}
+    for e in examples:
+        by_q.setdefault(e.meta.get("qid", ""), []).append(e)
+    n_val = max(1, len(by_q) // 10)
+    val_ids = set(sorted(by_q)[:n_val])
+    val = [e for q in val_ids for e in by_q[q]]
+    train_set = [e for q in by_q if q not in val_ids for e in by_q[q]]
+    rng.shuffle(train_set)
+    return train_set, val
+
+
+def revalidate(args) -> dict:
+    """Re-choose the threshold of an exported model on its own validation split."""
+    from evals.reader.validate import choose_threshold
+
+    examples = load_examples(Path(args.data), args.train, args.seed)
+    _, val = split_examples(examples, random.Random(args.seed))
+    return choose_threshold(Path(args.out), val)
+
+
 def train(args) -> dict:
     import torch
 
@@ -112,16 +136,7 @@ def train(args) -> dict:
     tok = E5Tokenizer(weights)
     examples = load_examples(Path(args.data), args.train, args.seed)
     rng = random.Random(args.seed)
-    # Validation: 10 % of the questions of the training collections (threshold choice).
-    rng.shuffle(examples)
-    by_q: dict[str, list[Example]] = {}
-    for e in examples:
-        by_q.setdefault(e.meta.get("qid", ""), []).append(e)
-    n_val = max(1, len(by_q) // 10)
-    val_ids = set(sorted(by_q)[:n_val])
-    val = [e for q in val_ids for e in by_q[q]]
-    train_set = [e for q in by_q if q not in val_ids for e in by_q[q]]
-    rng.shuffle(train_set)
+    train_set, val = split_examples(examples, rng)
     if args.max_examples:
         train_set = train_set[: args.max_examples]
     encoded = [x for x in (_encode(tok, e, args.max_length) for e in train_set) if x is not None]
@@ -212,7 +227,17 @@ def main(argv=None) -> None:
     p.add_argument("--max-length", type=int, default=MAX_LENGTH)
     p.add_argument("--max-examples", type=int, default=0, help="0: all")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.add_argument(
+        "--revalidate", action="store_true", help="only re-choose the threshold of --out"
+    )
     args = p.parse_args(argv)
+    if args.revalidate:
+        card_path = Path(args.out) / "reader.json"
+        card = json.loads(card_path.read_text())
+        card.update(revalidate(args))
+        card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+        print(json.dumps({k: card[k] for k in ("threshold", "llm_floor", "validation")}))
+        return
     import torch
 
     from evals.reader.export import export_reader

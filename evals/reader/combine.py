@@ -1,0 +1,204 @@
+"""Fit how the reader and the earlier checks combine, on validation questions only.
+
+Through the whole assistant (retrieval over each collection's full context set), the
+validation questions of the reader's own training collections (the 10 % it did not train
+on, ``train.split_examples``) and their swapped-detail versions are read once; then
+
+- the weight of the earlier answerer's sentence score in the ranking is chosen by grid
+  search (the share of answerable questions whose first sentence holds the answer), and
+- the answerability model (reader outputs + the checks as inputs) is fitted on half of
+  the questions and its thresholds chosen on the other half (≤ 5 % false refusals, and
+  ≤ 2 % for the floor in front of an LLM).
+
+The seed QA sets are never used. Results go into the model's ``reader.json``.
+
+    python -m evals.reader.combine --model assistant/reader/model --cache runs/combine
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import pickle
+import random
+from pathlib import Path
+
+import numpy as np
+
+from assistant.pipeline import Assistant
+from assistant.reader.answerability import CHECK_FEATURES, FEATURES, fit
+from assistant.reader.answerer import choose
+from evals.corpus import eval_settings, index_corpus
+from evals.datasets import load_squad
+from evals.metrics import contains_answer, token_f1
+from evals.reader.data import read_collection
+from evals.reader.train import DEFAULT_ROOT, split_examples
+from evals.reader.validate import (
+    TARGET_FALSE_REFUSALS,
+    TARGET_LLM_FALSE_REFUSALS,
+    auc,
+    threshold_at,
+)
+from index.config import Settings
+from index.embedders import get_embedder
+
+WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0)
+
+
+def validation_squad(root: Path, collection: str, questions: list[tuple[str, str, bool]]) -> dict:
+    """SQuAD-v2 JSON: all contexts of ``collection``; the given (question, answer, answerable)."""
+    rows = read_collection(root, collection)
+    paragraphs = {r.context: {"context": r.context, "qas": []} for r in rows}
+    first = next(iter(paragraphs.values()))
+    for i, (q, a, ok) in enumerate(questions):
+        entry = {"id": f"{collection}-v{i}", "question": q, "is_impossible": not ok}
+        entry["answers"] = [{"text": a, "answer_start": 0}] if ok else []
+        first["qas"].append(entry)  # retrieval is not scored here: any paragraph holds them
+    return {"version": "v2.0", "data": [{"title": "", "paragraphs": list(paragraphs.values())}]}
+
+
+def _gold_sentence(text: str, answers: list[str]) -> bool:
+    return contains_answer(text, answers) or token_f1(text, answers) >= 0.5
+
+
+def read_validation(model: Path, root: Path, cache: Path, seed: int, limit: int) -> list[dict]:
+    from evals.reader.data import load_examples
+
+    card = json.loads((model / "reader.json").read_text())
+    collections = card["train_collections"]
+    examples = load_examples(root, collections, seed)
+    _, val = split_examples(examples, random.Random(seed))
+    rows = []
+    for name in collections:
+        qs = sorted(
+            {
+                (e.question, e.meta.get("answer", ""), e.kind == "positive")
+                for e in val
+                if e.collection == name and e.kind in ("positive", "question_negative")
+            }
+        )[: 2 * limit]
+        if not qs:
+            continue  # the validation split may fall in one collection (train.split_examples)
+        folder = cache / name
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "validation.json"
+        path.write_text(json.dumps(validation_squad(root, name, qs), ensure_ascii=False))
+        ds = load_squad(path)
+        base = Settings.load()
+        settings = dataclasses.replace(
+            eval_settings(base, folder), reader_dir=str(model), refusal_threshold=0.0
+        )
+        embedder = get_embedder(settings.embedder, settings)
+        index_corpus(ds.corpus, settings, embedder)
+        assistant = Assistant(settings, embedder=embedder)
+        for item in ds.items:
+            analysis = assistant.analyse(item.question)
+            if analysis.reading is None:
+                continue
+            rows.append(
+                {
+                    "collection": name,
+                    "question": analysis.reading.question,
+                    "answerable": item.answerable,
+                    "answers": item.answers,
+                    "reading": analysis.reading,
+                    "checks": analysis.checks,
+                }
+            )
+        print(name, len(ds.items), "questions read", flush=True)
+    return rows
+
+
+def combine(rows: list[dict]) -> dict:
+    def ranked_at(w: float):
+        return [choose(r["question"], r["reading"], r["checks"], w) for r in rows]
+
+    best_w, best_acc, accs = 0.0, -1.0, {}
+    answerable = [i for i, r in enumerate(rows) if r["answerable"] and r["answers"]]
+    for w in WEIGHTS:
+        ranked = ranked_at(w)
+        acc = float(
+            np.mean([_gold_sentence(ranked[i][0][0].text, rows[i]["answers"]) for i in answerable])
+        )
+        accs[str(w)] = round(acc, 4)
+        if acc > best_acc + 1e-9:
+            best_w, best_acc = w, acc
+    chosen = ranked_at(best_w)
+    values = [v for _, v in chosen]
+    labels = [int(r["answerable"]) for r in rows]
+    idx = np.arange(len(rows))
+    fit_idx, pick_idx = idx[::2], idx[1::2]
+    # Feature set and regularisation chosen by AUC on the held half (few validation questions).
+    candidates = {}
+    for label, names in (("reader", FEATURES), ("reader+checks", FEATURES + CHECK_FEATURES)):
+        for l2 in (1.0, 10.0, 100.0):
+            m = fit([values[i] for i in fit_idx], [labels[i] for i in fit_idx], names, l2=l2)
+            pos = [m.probability(values[i]) for i in pick_idx if labels[i] == 1]
+            neg = [m.probability(values[i]) for i in pick_idx if labels[i] == 0]
+            candidates[f"{label} l2={l2:g}"] = (auc(pos, neg), m)
+    chosen_name = max(candidates, key=lambda k: candidates[k][0])
+    model = candidates[chosen_name][1]
+    support = np.array([model.probability(v) for v in values])
+    pick_pos = [support[i] for i in pick_idx if labels[i] == 1]
+    pick_neg = [support[i] for i in pick_idx if labels[i] == 0]
+    t = threshold_at(pick_pos, TARGET_FALSE_REFUSALS)
+    floor = threshold_at(pick_pos, TARGET_LLM_FALSE_REFUSALS)
+    reader_only = [float(v["best_logit"]) for v in values]
+    return {
+        "threshold": round(t, 6),
+        "llm_floor": round(floor, 6),
+        "answerability": model.to_json(),
+        "combiner": {
+            "check_score_weight": best_w,
+            "first_sentence_gold_by_weight": accs,
+            "validation_questions": len(rows),
+            "answerable": int(sum(labels)),
+            "auc_reader_logit": round(
+                auc(
+                    [reader_only[i] for i in pick_idx if labels[i]],
+                    [reader_only[i] for i in pick_idx if not labels[i]],
+                ),
+                4,
+            ),
+            "auc_answerability": round(auc(pick_pos, pick_neg), 4),
+            "answerability_model": chosen_name,
+            "auc_by_model": {k: round(v[0], 4) for k, v in candidates.items()},
+            "swapped_refused_at_threshold": round(float(np.mean(np.array(pick_neg) < t)), 4)
+            if pick_neg
+            else None,
+        },
+    }
+
+
+def _model_key(model: Path) -> str:
+    digest = hashlib.sha256((model / "reader-int8.onnx").read_bytes()).hexdigest()
+    return digest[:16]
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="reader folder (reader.json is updated)")
+    p.add_argument("--cache", required=True, help="folder for the validation indexes")
+    p.add_argument("--data", default=str(DEFAULT_ROOT))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=150, help="answerable questions per collection")
+    args = p.parse_args(argv)
+    model = Path(args.model)
+    readings = Path(args.cache) / f"readings-{_model_key(model)}.pkl"
+    if readings.is_file():  # the same model's readings: only the fit is redone
+        rows = pickle.loads(readings.read_bytes())
+    else:
+        rows = read_validation(model, Path(args.data), Path(args.cache), args.seed, args.limit)
+        readings.write_bytes(pickle.dumps(rows))
+    result = combine(rows)
+    card_path = model / "reader.json"
+    card = json.loads(card_path.read_text())
+    card.update(result)
+    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps({k: result[k] for k in ("threshold", "llm_floor", "combiner")}))
+
+
+if __name__ == "__main__":
+    main()
