@@ -54,7 +54,9 @@ eval: $(STAMP_DEV)
 READER_RECIPE := --seed 0 --layers 6 --max-examples 4500 --epochs 2 --lr 1e-4
 train-reader: $(STAMP_DEV)
 	$(BIN)/python -m evals.reader.train --out assistant/reader/model $(READER_RECIPE)
-	rm -f assistant/reader/model/reader-fp32.onnx
+	$(BIN)/python -m evals.reader.combine --model assistant/reader/model --cache runs/combine
+	$(BIN)/python -m evals.reader.loo --out runs/loo --prepare
+	$(BIN)/python -m evals.reader.checks_table --loo runs/loo --model assistant/reader/model
 
 ## make loo-reader: the leave-one-collection-out readers and their held-out figures (runs/loo)
 loo-reader: $(STAMP_DEV)
@@ -62,6 +64,11 @@ loo-reader: $(STAMP_DEV)
 	  $(BIN)/python -m evals.reader.train --out runs/readers/loo-$$held $(READER_RECIPE) \
 	    --train $$(echo vimedaqa alqac virhe4qa | tr ' ' '\n' | grep -vx $$held); \
 	done
+	for held in vimedaqa alqac virhe4qa; do \
+	  $(BIN)/python -m evals.reader.combine --model runs/readers/loo-$$held --cache runs/combine; \
+	done
+	$(BIN)/python -m evals.reader.loo --out runs/loo --prepare
+	test -f runs/loo/checks.json || $(BIN)/python -m evals.reader.checks_table --loo runs/loo
 	$(BIN)/python -m evals.reader.loo --models runs/readers --out runs/loo
 
 bench: $(STAMP_DEV)

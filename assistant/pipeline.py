@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from assistant.answer import REFUSAL_TEXT, Answer, Citation
 from assistant.citations import verify_citations
-from assistant.extractive import ExtractiveAnswerer, ExtractiveResult, ScoringWeights, is_english
+from assistant.extractive import ExtractiveAnswerer, ExtractiveResult, ScoringWeights
 from assistant.followup import rewrite_followup, trim_history
 from assistant.reader.answerer import ReaderAnswerer, answer_span
 from assistant.reader.runtime import Reader, shared_reader
@@ -209,23 +209,24 @@ class Assistant:
             retriever.lexical,
             article_form=retriever.article_form,
             article_raw=retriever.article_text,
-            **self._cross_lingual_scoring(standalone, plan.dense_text),
+            **self._cross_lingual_scoring(plan),
         )
         analysis = answerer.analyse(plan.match_text or standalone, retrieved, plan.accentless)
         if self.uses_reader:
             # The earlier checks are inputs of the reader's learned ranking and answerability.
             checks = analysis
-            analysis = ReaderAnswerer(self.reader).analyse(plan.dense_text, retrieved, checks)
+            reader = ReaderAnswerer(self.reader, passages=self.settings.reader_passages)
+            analysis = reader.analyse(plan.dense_text, retrieved, checks)
             return question, history, standalone, retrieved, analysis
         if self.refusal is not None and analysis.evidence:
             analysis.support = self.refusal.probability(analysis.features)
         return question, history, standalone, retrieved, analysis
 
-    def _cross_lingual_scoring(self, question: str, dense_text: str) -> dict:
+    def _cross_lingual_scoring(self, plan) -> dict:
         """An English question shares no words with the articles: rank sentences by embedding."""
-        if not is_english(question):
+        if not plan.english:
             return {}
-        query = self.embedder.embed_query(dense_text)
+        query = self.embedder.embed_query(plan.dense_text)
 
         def similarity(sentences: list[str]) -> list[float]:
             missing = [s for s in dict.fromkeys(sentences) if s not in self._sentence_vectors]

@@ -80,6 +80,7 @@ class QueryPlan:
     accentless: bool  # typed without any diacritics
     match_text: str = ""  # what the answerer matches sentences against (translated if English)
     expansions: tuple[str, ...] = ()
+    english: bool = False  # read as an English (cross-lingual) question
 
 
 def expand_abbreviations(text: str) -> tuple[str, list[str]]:
@@ -112,13 +113,28 @@ def reverse_abbreviations(text: str) -> list[str]:
     return [abbr for phrase, abbr in _tables().reverse.items() if phrase in key]
 
 
+def _reads_as_vietnamese(text: str, restore) -> bool:
+    """An accent-free question whose words the corpus knows mostly as accented syllables.
+
+    "de an 06 la gi" has English-looking words ("an"), but the articles write most of its
+    syllables with accents (đề án, là, gì): it is Vietnamese typed without diacritics.
+    """
+    if restore is None or has_diacritics(text):
+        return False
+    words = text.split()
+    restored = restore(text).split()
+    changed = sum(a.lower() != b.lower() for a, b in zip(words, restored, strict=False))
+    return 2 * changed >= len(words)
+
+
 def plan_query(question: str, restore=None) -> QueryPlan:
     """Analyse a question. ``restore`` maps an accent-free text to an accented guess."""
     text = " ".join(question.split())
-    if is_english(text):
+    if is_english(text) and not _reads_as_vietnamese(text, restore):
         translated = translate_glossary(text)
         expanded, expansions = expand_abbreviations(translated)
         return QueryPlan(
+            english=True,
             original=text,
             dense_text=f"{text} ({translated})" if translated != text else text,
             lexical_text=expanded,

@@ -89,7 +89,7 @@ def _reader_identity(assistant) -> dict:
     card = reader.card
     return {
         "dir": str(reader.model_dir),
-        "sha256": dataset_fingerprint(reader.model_dir / "reader-int8.onnx"),
+        "sha256": dataset_fingerprint(reader.model_dir / "reader.onnx"),
         "train_collections": card.get("train_collections"),
         "seed": card.get("seed"),
         "threshold": card.get("threshold"),

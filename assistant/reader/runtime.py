@@ -1,4 +1,4 @@
-"""The learned reader at run time: onnxruntime over the exported int8 graph.
+"""The learned reader at run time: onnxruntime over the exported graph.
 
 For a question and its retrieved passages it returns, per sentence, the probability that
 the sentence answers the question, and the answer span the model marks inside it. Word
@@ -25,7 +25,8 @@ from index.e5_tokenizer import E5Tokenizer
 from index.e5_weights import E5Weights
 from index.errors import HoidapError
 
-MODEL_FILE = "reader-int8.onnx"
+MODEL_FILE = "reader.onnx"
+SPAN_LOGIT = 1.4  # a token is in the answer span above this logit (p ≈ 0.8)
 
 
 class ReaderUnavailable(HoidapError):
@@ -165,10 +166,10 @@ class Reading:
 def _span(
     pair: PairInput, span_logits: np.ndarray, sentence: int, start: int
 ) -> tuple[int, int] | None:
-    """The longest run of tokens the span head marks (p > 0.5) inside the sentence."""
+    """The longest run of tokens the span head marks confidently inside the sentence."""
     best, run = None, None
     for t, s in enumerate(pair.sentence_of):
-        inside = s == sentence and span_logits[t] > 0.0
+        inside = s == sentence and span_logits[t] > SPAN_LOGIT
         if inside:
             a, b = pair.offsets[t]
             run = (run[0], b) if run else (a, b)

@@ -44,7 +44,7 @@ from evals.reader.validate import (
 from index.config import Settings
 from index.embedders import get_embedder
 
-WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0)
+WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
 
 
 def validation_squad(root: Path, collection: str, questions: list[tuple[str, str, bool]]) -> dict:
@@ -173,8 +173,10 @@ def combine(rows: list[dict]) -> dict:
 
 
 def _model_key(model: Path) -> str:
-    digest = hashlib.sha256((model / "reader-int8.onnx").read_bytes()).hexdigest()
-    return digest[:16]
+    """Readings depend on the model and on how many passages it reads."""
+    digest = hashlib.sha256((model / "reader.onnx").read_bytes())
+    digest.update(str(Settings.load().reader_passages).encode())
+    return digest.hexdigest()[:16]
 
 
 def main(argv=None) -> None:

@@ -1,17 +1,24 @@
-"""Export a trained ReaderNet to ONNX and quantise it to int8 for onnxruntime."""
+"""Export a trained ReaderNet to ONNX for onnxruntime.
+
+The shipped graph computes in float32 with its large weights stored as float16
+(``evals/reader/fp16.py``): 22 MB, and the torch model's probabilities reproduced to
+about 1e-4. Dynamic int8 quantisation was measured too (11 MB, about 30 % faster on this
+CPU) but moved sentence probabilities by 0.05-0.10, which shifts the validated thresholds.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 FP32_NAME = "reader-fp32.onnx"
-INT8_NAME = "reader-int8.onnx"
+MODEL_NAME = "reader.onnx"
 
 
 def export_reader(net, out: Path, max_length: int) -> Path:
-    """Write ``reader-fp32.onnx`` and ``reader-int8.onnx`` (dynamic int8 weights) in ``out``."""
+    """Write ``reader.onnx`` (float16-stored weights) in ``out``; the float32 file is removed."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from evals.reader.fp16 import to_fp16_storage
 
     net.eval()
     embeds = torch.zeros(2, 16, net.pos.weight.shape[1])
@@ -32,6 +39,7 @@ def export_reader(net, out: Path, max_length: int) -> Path:
         opset_version=17,
         dynamo=False,
     )
-    int8 = out / INT8_NAME
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-    return int8
+    shipped = out / MODEL_NAME
+    to_fp16_storage(fp32, shipped)
+    fp32.unlink()
+    return shipped

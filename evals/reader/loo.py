@@ -20,6 +20,7 @@ from pathlib import Path
 
 from evals.datasets import context_key
 from evals.metrics import contains_answer, token_f1
+from evals.reader.checks_table import allowed_checks
 from evals.reader.data import COLLECTIONS, Perturber, read_collection
 from evals.reader.train import DEFAULT_ROOT
 from evals.runner import EvalOptions, run_eval
@@ -98,13 +99,19 @@ def summarize(preds: list[dict]) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", required=True, help="folder holding loo-<collection>/ readers")
+    p.add_argument(
+        "--models", default="runs/readers", help="folder holding loo-<collection>/ readers"
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--data", default=str(DEFAULT_ROOT))
     p.add_argument("--limit", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--collections", nargs="+", default=list(COLLECTIONS), choices=list(COLLECTIONS))
     p.add_argument("--tag", default="loo", help="reader folder prefix: <models>/<tag>-<collection>")
+    p.add_argument("--prepare", action="store_true", help="only write the held-out files")
+    p.add_argument(
+        "--answerer", default="reader", choices=["reader", "rules"], help="rules: the baseline"
+    )
     args = p.parse_args(argv)
     out = Path(args.out)
     table = {}
@@ -117,13 +124,36 @@ def main(argv=None) -> None:
                 heldout_squad(Path(args.data), name, args.limit, args.seed), ensure_ascii=False
             )
         )
+        if args.prepare:
+            continue
         model = Path(args.models) / f"{args.tag}-{name}"
+        checks = out / "checks.json"
+        if args.answerer == "rules":
+            settings = dataclasses.replace(Settings.load(), answerer="rules")
+            rules_dir = folder / "run-rules"
+            rules_dir.mkdir(exist_ok=True)
+            if not (rules_dir / "index").exists():  # the same embedded corpus, not embedded twice
+                (folder / "run" / "index").mkdir(parents=True, exist_ok=True)
+                (rules_dir / "index").symlink_to((folder / "run" / "index").resolve())
+            run = run_eval(data, rules_dir, settings, options=EvalOptions(plots=False))
+            table[f"{name} (rules)"] = summarize(run.predictions)
+            print(name, "rules", json.dumps(table[f"{name} (rules)"]), flush=True)
+            continue
+        if checks.is_file():  # the checks that may refuse alone, judged without this collection
+            card_path = model / "reader.json"
+            card = json.loads(card_path.read_text())
+            card["blocking_checks"] = allowed_checks(json.loads(checks.read_text())["table"], name)
+            card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
         settings = dataclasses.replace(Settings.load(), reader_dir=str(model))
         run = run_eval(data, folder / "run", settings, options=EvalOptions(plots=False))
         table[name] = summarize(run.predictions)
         table[name]["reader"] = str(model)
         print(name, json.dumps(table[name]), flush=True)
-    (out / "loo.json").write_text(json.dumps(table, indent=2) + "\n")
+    if table:  # merged with earlier runs of other collections
+        path = out / "loo.json"
+        merged = json.loads(path.read_text()) if path.is_file() else {}
+        merged.update(table)
+        path.write_text(json.dumps(merged, indent=2) + "\n")
 
 
 if __name__ == "__main__":
