@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from importlib import resources
 
 
+def logistic(model, values: dict[str, float]) -> float:
+    """sigmoid(bias + sum of weight x standardised feature) for a fitted model's fields."""
+    z = model.bias
+    for name, mu, sd, w in zip(model.features, model.mean, model.scale, model.weights, strict=True):
+        z += w * (float(values.get(name, 0.0)) - mu) / (sd or 1.0)
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
 @dataclass(frozen=True)
 class RefusalModel:
     features: tuple[str, ...]
@@ -26,10 +34,7 @@ class RefusalModel:
 
     def probability(self, features: dict[str, float]) -> float:
         """Estimated probability that the articles answer the question."""
-        z = self.bias
-        for name, mu, sd, w in zip(self.features, self.mean, self.scale, self.weights, strict=True):
-            z += w * (float(features.get(name, 0.0)) - mu) / (sd or 1.0)
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return logistic(self, features)
 
     def to_json(self) -> dict:
         return {

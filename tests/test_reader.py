@@ -92,6 +92,14 @@ def test_missing_model_is_a_clear_error(tmp_path):
         Reader(tmp_path).score("Câu hỏi?", [("", "Một câu.")])
 
 
+def _graph_probabilities(reader: Reader, ref: dict) -> np.ndarray:
+    """Sentence probabilities of a reference pair by the exported graph (all sentences)."""
+    pairs = reader.encode(ref["question"], [("", ref["passage"])])
+    tokens, _ = reader.run(pairs)
+    pool = sentence_pool(pairs[0].sentence_of, len(pairs[0].sentences), tokens.shape[1])
+    return 1.0 / (1.0 + np.exp(-(pool @ tokens[0, :, 0])))
+
+
 def _no_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError("network access attempted")
@@ -110,11 +118,9 @@ def test_shipped_reader_loads_offline_and_matches_its_torch_reference(monkeypatc
     assert reader.answerability is not None
     assert card["reference"], "the model card must carry torch reference scores"
     for ref in card["reference"]:
-        pairs = reader.encode(ref["question"], [("", ref["passage"])])
-        tokens, _ = reader.run(pairs)
-        pool = sentence_pool(pairs[0].sentence_of, len(pairs[0].sentences), tokens.shape[1])
-        probs = 1.0 / (1.0 + np.exp(-(pool @ tokens[0, :, 0])))
-        np.testing.assert_allclose(probs, ref["probabilities"], atol=0.01)
+        np.testing.assert_allclose(
+            _graph_probabilities(reader, ref), ref["probabilities"], atol=0.01
+        )
 
 
 @pytest.mark.slow
@@ -200,8 +206,6 @@ def test_toy_training_end_to_end(tmp_path, monkeypatch):
     assert all(0.0 < s.probability < 1.0 for s in scores)
     # The exported graph reproduces the torch probabilities stored in the card.
     for ref in card["reference"]:
-        pairs = reader.encode(ref["question"], [("", ref["passage"])])
-        tokens, _ = reader.run(pairs)
-        pool = sentence_pool(pairs[0].sentence_of, len(pairs[0].sentences), tokens.shape[1])
-        probs = 1.0 / (1.0 + np.exp(-(pool @ tokens[0, :, 0])))
-        np.testing.assert_allclose(probs, ref["probabilities"], atol=0.01)
+        np.testing.assert_allclose(
+            _graph_probabilities(reader, ref), ref["probabilities"], atol=0.01
+        )

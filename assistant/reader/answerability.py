@@ -10,13 +10,13 @@ never on the seed QA sets, and ship in ``reader.json`` with the model.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from assistant.extractive import content_terms
+from assistant.refusal import logistic
 
 FEATURES = (
     "best_logit",
@@ -111,10 +111,7 @@ class AnswerabilityModel:
     bias: float
 
     def probability(self, values: dict[str, float]) -> float:
-        z = self.bias
-        for name, mu, sd, w in zip(self.features, self.mean, self.scale, self.weights, strict=True):
-            z += w * (float(values.get(name, 0.0)) - mu) / (sd or 1.0)
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return logistic(self, values)
 
     def to_json(self) -> dict:
         return {
