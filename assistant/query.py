@@ -113,18 +113,28 @@ def reverse_abbreviations(text: str) -> list[str]:
     return [abbr for phrase, abbr in _tables().reverse.items() if phrase in key]
 
 
-def _reads_as_vietnamese(text: str, restore) -> bool:
-    """An accent-free question whose words the corpus knows mostly as accented syllables.
+# A Vietnamese syllable written without accents: onset, vowel nucleus, coda. English words
+# mostly break it ("what", "date", "issued"); accent-free Vietnamese ("de an 06 la gi") fits.
+_VI_SYLLABLE_RE = re.compile(
+    r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnpqrstvx])?"
+    r"(?:uye|uya|ieu|yeu|uoi|uou|oai|oay|uay|[aeiouy]{1,3})"
+    r"(?:ng|nh|ch|[cmnpt])?",
+)
 
-    "de an 06 la gi" has English-looking words ("an"), but the articles write most of its
-    syllables with accents (đề án, là, gì): it is Vietnamese typed without diacritics.
+
+def _reads_as_vietnamese(text: str, restore) -> bool:
+    """An accent-free question whose words are nearly all Vietnamese syllables.
+
+    "de an 06 la gi" has an English-looking word ("an"), but every word is a possible
+    Vietnamese syllable: it is Vietnamese typed without diacritics, not English.
     """
     if restore is None or has_diacritics(text):
         return False
-    words = text.split()
-    restored = restore(text).split()
-    changed = sum(a.lower() != b.lower() for a, b in zip(words, restored, strict=False))
-    return 2 * changed >= len(words)
+    words = re.findall(r"[a-zA-Z]+", text)
+    if not words:
+        return False
+    fits = sum(bool(_VI_SYLLABLE_RE.fullmatch(w.lower())) for w in words)
+    return fits >= 0.9 * len(words)
 
 
 def plan_query(question: str, restore=None) -> QueryPlan:

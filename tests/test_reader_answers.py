@@ -71,3 +71,20 @@ def test_unknown_answerer_is_a_clear_error(tmp_path):
     settings = Settings.load(env={"HOIDAP_HOME": str(tmp_path), "HOIDAP_ANSWERER": "magic"})
     with pytest.raises(ConfigError, match="reader"):
         Assistant(settings)
+
+
+@pytest.mark.parametrize(
+    ("question", "english"),
+    [
+        ("de an 06 la gi", False),  # "an" looks English; every word is a Vietnamese syllable
+        ("nam dinh ban hanh ke hoach so may ve cds", False),
+        ("On what date did the Politburo issue Resolution 52-NQ/TW?", True),
+        ("Which company did the Nam Dinh provincial People's Committee sign with?", True),
+    ],
+)
+def test_accent_free_vietnamese_is_not_read_as_english(question, english):
+    from assistant.query import plan_query
+
+    plan = plan_query(question, restore=lambda text: text)
+    assert plan.english is english
+    assert plan.accentless is not english
