@@ -209,3 +209,11 @@ def test_toy_training_end_to_end(tmp_path, monkeypatch):
         np.testing.assert_allclose(
             _graph_probabilities(reader, ref), ref["probabilities"], atol=0.01
         )
+
+
+def test_missing_training_collection_is_a_clear_error(tmp_path):
+    from evals.reader.data import read_collection
+    from index.errors import HoidapError
+
+    with pytest.raises(HoidapError, match="--data"):
+        read_collection(tmp_path, "alqac")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.reader.inputs import sentence_spans
+from index.errors import HoidapError
 from index.normalize import fold, match_form
 
 COLLECTIONS = {
@@ -61,6 +62,13 @@ class Example:
 def read_collection(root: Path, name: str) -> list[Row]:
     """Rows of one benchmark CSV (answers: the extractive column where there is one)."""
     path = root / COLLECTIONS[name]
+    if not path.is_file():
+        raise HoidapError(
+            f"Training collection {path} is missing; pass --data with the folder holding "
+            f"{', '.join(COLLECTIONS.values())} (../shared/benchmarks in this project).",
+            f"Không tìm thấy tệp dữ liệu huấn luyện {path}; hãy chỉ thư mục bằng --data.",
+            code="training_data_missing",
+        )
     rows = []
     with path.open(encoding="utf-8-sig", newline="") as fh:
         for r in csv.DictReader(fh):

@@ -21,6 +21,7 @@ from assistant.reader.inputs import MAX_LENGTH, encode_pair
 from evals.reader.data import COLLECTIONS, Example, load_examples
 from index.e5_tokenizer import E5Tokenizer
 from index.e5_weights import E5Weights
+from index.errors import HoidapError
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks"
 
@@ -231,6 +232,13 @@ def main(argv=None) -> None:
         "--revalidate", action="store_true", help="only re-choose the threshold of --out"
     )
     args = p.parse_args(argv)
+    try:
+        _run(args)
+    except HoidapError as exc:  # a clear message, not a traceback
+        raise SystemExit(f"error: {exc.message_en}") from None
+
+
+def _run(args) -> None:
     if args.revalidate:
         card_path = Path(args.out) / "reader.json"
         card = json.loads(card_path.read_text())
