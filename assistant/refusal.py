@@ -15,26 +15,22 @@ from dataclasses import dataclass
 from importlib import resources
 
 
-def logistic(model, values: dict[str, float]) -> float:
-    """sigmoid(bias + sum of weight x standardised feature) for a fitted model's fields."""
-    z = model.bias
-    for name, mu, sd, w in zip(model.features, model.mean, model.scale, model.weights, strict=True):
-        z += w * (float(values.get(name, 0.0)) - mu) / (sd or 1.0)
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
-
-
 @dataclass(frozen=True)
-class RefusalModel:
+class LogisticModel:
+    """sigmoid(bias + sum of weight x standardised feature): the refusal and answerability models."""
+
     features: tuple[str, ...]
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
-    threshold: float
 
     def probability(self, features: dict[str, float]) -> float:
         """Estimated probability that the articles answer the question."""
-        return logistic(self, features)
+        z = self.bias
+        for name, mu, sd, w in zip(self.features, self.mean, self.scale, self.weights, strict=True):
+            z += w * (float(features.get(name, 0.0)) - mu) / (sd or 1.0)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
     def to_json(self) -> dict:
         return {
@@ -43,19 +39,29 @@ class RefusalModel:
             "scale": list(self.scale),
             "weights": list(self.weights),
             "bias": self.bias,
-            "refusal_threshold": self.threshold,
         }
+
+    @staticmethod
+    def fields_from_json(data: dict) -> dict:
+        return {
+            "features": tuple(data["features"]),
+            "mean": tuple(float(x) for x in data["mean"]),
+            "scale": tuple(float(x) for x in data["scale"]),
+            "weights": tuple(float(x) for x in data["weights"]),
+            "bias": float(data["bias"]),
+        }
+
+
+@dataclass(frozen=True)
+class RefusalModel(LogisticModel):
+    threshold: float = 0.0
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "refusal_threshold": self.threshold}
 
     @classmethod
     def from_json(cls, data: dict) -> RefusalModel:
-        return cls(
-            features=tuple(data["features"]),
-            mean=tuple(float(x) for x in data["mean"]),
-            scale=tuple(float(x) for x in data["scale"]),
-            weights=tuple(float(x) for x in data["weights"]),
-            bias=float(data["bias"]),
-            threshold=float(data["refusal_threshold"]),
-        )
+        return cls(**cls.fields_from_json(data), threshold=float(data["refusal_threshold"]))
 
 
 def load_calibration() -> dict:

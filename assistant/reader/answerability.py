@@ -11,12 +11,11 @@ never on the seed QA sets, and ship in ``reader.json`` with the model.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
 from assistant.extractive import content_terms
-from assistant.refusal import logistic
+from assistant.refusal import LogisticModel
 
 FEATURES = (
     "best_logit",
@@ -102,25 +101,8 @@ def check_features(rules) -> dict[str, float]:
     }
 
 
-@dataclass(frozen=True)
-class AnswerabilityModel:
-    features: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    weights: tuple[float, ...]
-    bias: float
-
-    def probability(self, values: dict[str, float]) -> float:
-        return logistic(self, values)
-
-    def to_json(self) -> dict:
-        return {
-            "features": list(self.features),
-            "mean": list(self.mean),
-            "scale": list(self.scale),
-            "weights": list(self.weights),
-            "bias": self.bias,
-        }
+class AnswerabilityModel(LogisticModel):
+    """The reader's answerability model (``reader.json``, fitted by evals/reader/combine.py)."""
 
     @classmethod
     def from_json(cls, data: dict) -> AnswerabilityModel:
@@ -128,13 +110,7 @@ class AnswerabilityModel:
         unknown = [f for f in data.get("features", ()) if f not in known]
         if unknown:
             raise ValueError(f"answerability features {unknown} are not computed by this version")
-        return cls(
-            tuple(data["features"]),
-            tuple(map(float, data["mean"])),
-            tuple(map(float, data["scale"])),
-            tuple(map(float, data["weights"])),
-            float(data["bias"]),
-        )
+        return cls(**cls.fields_from_json(data))
 
 
 def fit(

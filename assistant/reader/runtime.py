@@ -80,6 +80,8 @@ class Reader:
             self.tokenizer = _tokenizer(self.weights)
             card = self.model_dir / "reader.json"
             self.card = json.loads(card.read_text()) if card.is_file() else {}
+            data = self.card.get("answerability")
+            self._answerability = AnswerabilityModel.from_json(data) if data else None
             self._session = ort.InferenceSession(
                 str(path), opts, providers=["CPUExecutionProvider"]
             )
@@ -94,8 +96,7 @@ class Reader:
     def answerability(self) -> AnswerabilityModel | None:
         """The learned answerability model shipped with the reader (None: use the best score)."""
         self._load()
-        data = self.card.get("answerability")
-        return AnswerabilityModel.from_json(data) if data else None
+        return self._answerability
 
     @property
     def llm_floor(self) -> float:
