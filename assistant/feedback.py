@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, is_dataclass
@@ -92,6 +93,7 @@ class FeedbackStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._ready = False
+        self._init_lock = threading.Lock()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> FeedbackStore:
@@ -100,18 +102,29 @@ class FeedbackStore:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """One short-lived connection per call: safe from any thread (Gradio workers)."""
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._ensure_schema()
         with closing(sqlite3.connect(self.path, timeout=10)) as conn:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA synchronous=FULL")
-            if not self._ready:
+            with conn:  # commits on success, rolls back on error
+                yield conn
+
+    def _ensure_schema(self) -> None:
+        """Create the table and switch to WAL once, under a lock.
+
+        Switching the journal mode takes an exclusive lock that SQLite's busy timeout does
+        not wait for, so threads racing through a first call would fail with "database is
+        locked" and lose their votes.
+        """
+        with self._init_lock:
+            if self._ready:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path, timeout=10)) as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(_SCHEMA)
                 conn.commit()
-                self._ready = True
-            with conn:  # commits on success, rolls back on error
-                yield conn
+            self._ready = True
 
     def record(
         self,

@@ -123,17 +123,21 @@ def test_citation_objects_are_accepted_and_refused_defaults_from_citations(store
 
 
 def test_concurrent_writers_lose_nothing(store) -> None:
+    """Writers released together on a fresh file: the first-use schema set-up races too."""
+    start = threading.Barrier(8)
+
     def write(k: int) -> None:
+        start.wait()
         for i in range(10):
             store.record(f"Câu hỏi {k}-{i}?", "Trả lời", "[]", 1 if i % 2 else -1)
 
-    threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     rows = store.rows()
-    assert len(rows) == 40 and len({r["question"] for r in rows}) == 40
+    assert len(rows) == 80 and len({r["question"] for r in rows}) == 80
 
 
 def test_export_is_a_loadable_qa_jsonl_file(store, tmp_path) -> None:
