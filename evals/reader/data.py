@@ -8,9 +8,9 @@ university regulations) gives (question, answer, context). From each question we
   the sentence with the best token F1 to it);
 - a passage negative: the question with a window that lacks the answer, from its own
   context or from the most similar other context of the collection (a near retrieval miss);
-- a question negative (UIT-ViQuAD 2.0 style, made programmatically): a number, name or
-  key phrase of the question swapped for one from another question of the same
-  collection that the context does not contain, paired with the answer window.
+- a question negative (UIT-ViQuAD 2.0 style, made programmatically by ``Perturber``): a
+  number, abbreviation, name or phrase modifier of the question changed for one the
+  context does not contain, the question kept well formed, paired with the answer window.
 
 Everything is deterministic given the seed.
 """
@@ -137,50 +137,149 @@ def _labels_for(passage: str, offset: int, hits_abs: list[tuple[int, int]]) -> l
     return [int(any(a + offset < e and s < b + offset for s, e in hits_abs)) for a, b in spans]
 
 
+_ABBREV_RE = re.compile(r"\b[A-ZĐ][A-ZĐ0-9&]{1,9}\b")
+_CAP = "A-ZĐÂĂÊÔƠƯÁÀẢÃẠÉÈẺẼẸÍÌỈĨỊÓÒỎÕỌÚÙỦŨỤÝỲỶỸỴẤẦẨẪẬẮẰẲẴẶẾỀỂỄỆỐỒỔỖỘỚỜỞỠỢỨỪỬỮỰ"
+_CAP_WORD_RE = re.compile(rf"(?<![\w])[{_CAP}][a-zà-ỹ]+(?:\s+[{_CAP}][a-zà-ỹ]+)*")
+_YEAR_RE = re.compile(r"^(?:19|20)\d\d$")
+COLLOCATION = 0.2  # a pair is a word when it makes up this share of its rarer syllable's uses
+
+
+def _is_vietnamese_syllable(word: str) -> bool:
+    from assistant.query import _VI_SYLLABLE_RE
+
+    return bool(_VI_SYLLABLE_RE.fullmatch(fold(word)))
+
+
+def _names(text: str) -> list[str]:
+    """One-word proper names that are not Vietnamese syllables ("Adrenaline", "Insulin").
+
+    Vietnamese names capitalise each syllable of only some words ("Phòng Thanh tra"), so a
+    capitalised run is often part of a name; swapping one would garble the question.
+    """
+    out = []
+    for m in _CAP_WORD_RE.finditer(text):
+        before = text[: m.start()].rstrip()
+        if not before or before[-1] in ".?!:;\n-–(\"'":
+            continue
+        word = m.group(0)
+        if " " not in word and len(word) >= 4 and not _is_vietnamese_syllable(word):
+            out.append(word)
+    return out
+
+
+def _nearby_numbers(number: str, rng: random.Random) -> list[str]:
+    """Numbers of the same shape close to ``number`` (a year moves by a few years, a count
+    by a small step or a factor), zero padding and thousands separators kept."""
+    head = re.match(r"\d+", number).group(0)
+    value = int(head)
+    if _YEAR_RE.match(head):
+        values = [value + d for d in (-3, -2, -1, 1, 2, 3)]
+    else:
+        values = [value + 1, value + 2, value * 2, value * 3, value - 1, value + 5]
+    values = [v for v in values if v > 0 and v != value]
+    rng.shuffle(values)
+    return [str(v).zfill(len(head)) + number[len(head) :] for v in values]
+
+
 class Perturber:
-    """Swaps a detail of a question for one from another question of the same collection."""
+    """Makes a near-miss question the context cannot answer, as UIT-ViQuAD 2.0's annotators
+    did by hand: one detail changed so that the question stays well formed.
+
+    - ``number``: a number or year moved to a close value the context lacks;
+    - ``abbreviation`` / ``name``: an abbreviation or proper name swapped for another of
+      the same kind from the collection's questions and contexts;
+    - ``phrase``: the second syllable of a two-syllable word swapped for another that the
+      collection uses after the same first syllable ("di vật" -> "di chúc"), the new word
+      absent from the context. Words are syllable pairs that mostly occur together
+      (``COLLOCATION``), so no swap cuts across two words; content words are those rarer
+      than the median word of the collection, so function words are left alone.
+    """
 
     def __init__(self, rows: list[Row], rng: random.Random):
         self.rng = rng
-        self.numbers = sorted({n for r in rows for n in _NUM_RE.findall(r.question)})
-        self.names = sorted({m.group(0) for r in rows for m in _NAME_RE.finditer(r.question)})
+        texts = sorted({r.question for r in rows} | {r.context for r in rows})
+        self.abbreviations = sorted({a for t in texts for a in _ABBREV_RE.findall(t)})
+        self.names = sorted({n for t in texts for n in _names(t)})
+        df: Counter = Counter()
         bigrams: Counter = Counter()
-        for r in rows:
-            s = _syllables(r.question)
-            bigrams.update(" ".join(p) for p in zip(s, s[1:], strict=False))
-        self.phrases = sorted(b for b, c in bigrams.items() if 2 <= c <= 30)
+        for t in texts:
+            syl = _syllables(t)
+            df.update(set(syl))
+            bigrams.update(zip(syl, syl[1:], strict=False))
+        counts = sorted(df.values())
+        cutoff = counts[len(counts) // 2] if counts else 0
+        common = max(2, len(texts) // 20)  # in over 5 % of the texts: a function word
+        self.content = {w for w, c in df.items() if c <= max(cutoff, common) and not w.isdigit()}
+        tokens: Counter = Counter()
+        for t in texts:
+            tokens.update(_syllables(t))
+        self.bond = {
+            pair: c / max(tokens[pair[0]], tokens[pair[1]]) for pair, c in bigrams.items()
+        }
+        self.words = {
+            (h, m)
+            for (h, m), c in bigrams.items()
+            if c >= 2 and h in self.content and m in self.content and self.bond[h, m] >= COLLOCATION
+        }
+        self.modifiers: dict[str, list[str]] = {}
+        for h, m in sorted(self.words):
+            self.modifiers.setdefault(h, []).append(m)
 
     def perturb(self, question: str, context: str) -> tuple[str, str] | None:
-        ctx = match_form(context)
-        ctx_folded = fold(ctx)
-        options = []
-        for n in _NUM_RE.findall(question):
-            options.append(("number", n, self.numbers))
-        for m in _NAME_RE.finditer(question):
-            options.append(("name", m.group(0), self.names))
+        """(new question, how) or None when no detail can be changed safely."""
+        ctx = fold(match_form(context))
+        options: list[tuple[str, str]] = []
+        options += [("number", n) for n in _NUM_RE.findall(question)]
+        options += [("abbreviation", a) for a in _ABBREV_RE.findall(question)]
+        options += [("name", n) for n in _names(question)]
         syl = _syllables(question)
-        in_ctx = [" ".join(p) for p in zip(syl, syl[1:], strict=False) if " ".join(p) in ctx]
-        for b in in_ctx:
-            options.append(("phrase", b, self.phrases))
+        options += [
+            ("phrase", f"{syl[i]} {syl[i + 1]}")
+            for i in range(len(syl) - 1)
+            if self._word_at(syl, i) and len(self.modifiers.get(syl[i], [])) > 1
+        ]
         self.rng.shuffle(options)
-        for kind, old, pool in options:
-            for _ in range(8):
-                if not pool:
-                    break
-                new = self.rng.choice(pool)
-                if fold(match_form(new)) in ctx_folded or match_form(new) == match_form(old):
-                    continue
-                if kind == "phrase":
-                    # Case kept: a lower-cased question must not give the negative away.
-                    words = old.split()
-                    pattern = r"\s+".join(re.escape(w) for w in words)
-                    m = re.search(pattern, question, re.IGNORECASE)
-                    if not m:
-                        break
-                    if question[m.start()].isupper():
-                        new = new[0].upper() + new[1:]
-                    return question[: m.start()] + new + question[m.end() :], kind
-                return question.replace(old, new, 1), kind
+        for kind, old in options:
+            made = self._swap(question, kind, old, ctx)
+            if made is not None:
+                return made, kind
+        return None
+
+    def _word_at(self, syl: list[str], i: int) -> bool:
+        """Syllables i, i+1 form a word here: a known pair bound tighter than either
+        neighbouring pair ("tập trung | huấn luyện", not "trung huấn")."""
+        pair = (syl[i], syl[i + 1])
+        if pair not in self.words:
+            return False
+        bond = self.bond[pair]
+        left = self.bond.get((syl[i - 1], syl[i]), 0.0) if i > 0 else 0.0
+        right = self.bond.get((syl[i + 1], syl[i + 2]), 0.0) if i + 2 < len(syl) else 0.0
+        return bond > left and bond > right
+
+    def _absent(self, text: str, ctx: str) -> bool:
+        return re.search(rf"(?<!\w){re.escape(fold(match_form(text)))}(?!\w)", ctx) is None
+
+    def _swap(self, question: str, kind: str, old: str, ctx: str) -> str | None:
+        if kind == "number":
+            pool = _nearby_numbers(old, self.rng)
+        elif kind == "abbreviation":
+            pool = self.rng.sample(self.abbreviations, min(8, len(self.abbreviations)))
+        elif kind == "name":
+            pool = self.rng.sample(self.names, min(8, len(self.names)))
+        else:
+            head, mod = old.split()
+            choices = [m for m in self.modifiers[head] if m != mod]
+            pool = [f"{head} {m}" for m in self.rng.sample(choices, min(8, len(choices)))]
+        pattern = r"\s+".join(re.escape(w) for w in old.split())
+        found = re.search(rf"(?<![\w.,]){pattern}(?![\w])", question, re.IGNORECASE)
+        if found is None:
+            return None
+        for new in pool:
+            if fold(match_form(new)) == fold(match_form(old)) or not self._absent(new, ctx):
+                continue
+            if kind == "phrase" and question[found.start()].isupper():
+                new = new[0].upper() + new[1:]
+            return question[: found.start()] + new + question[found.end() :]
         return None
 
 

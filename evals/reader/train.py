@@ -102,15 +102,24 @@ def losses(net, batch):
 
 
 def split_examples(examples: list[Example], rng: random.Random) -> tuple[list, list]:
-    """Hold out 10 % of the questions (all their examples) for choosing the threshold."""
+    """Hold out 10 % of each collection's questions (all their examples) for validation.
+
+    Per collection, so that the answerability model and thresholds fitted on the held-out
+    questions (``evals.reader.combine``) see every training domain.
+    """
     examples = list(examples)
     rng.shuffle(examples)
     by_q: dict[str, list[Example]] = {}
     for e in examples:
         by_q.setdefault(e.meta.get("qid", ""), []).append(e)
-    n_val = max(1, len(by_q) // 10)
-    val_ids = set(sorted(by_q)[:n_val])
-    val = [e for q in val_ids for e in by_q[q]]
+    by_collection: dict[str, list[str]] = {}
+    for q, group in sorted(by_q.items()):
+        by_collection.setdefault(group[0].collection, []).append(q)
+    val_ids: set[str] = set()
+    for name in sorted(by_collection):
+        qids = by_collection[name]
+        val_ids.update(rng.sample(qids, max(1, len(qids) // 10)))
+    val = [e for q in sorted(val_ids) for e in by_q[q]]
     train_set = [e for q in by_q if q not in val_ids for e in by_q[q]]
     rng.shuffle(train_set)
     return train_set, val
