@@ -12,8 +12,11 @@ sentence it supports must be backed by that passage. Invalid markers are dropped
 * every number it states occurs in it, so "tăng 30% [1]" cannot cite a passage that
   says 28%.
 
-Extractive answers copy sentences verbatim and always pass; the checks exist for
-model-written sentences.
+A sentence left without any valid marker is removed from the answer: every claim that
+reaches a user cites the passage it came from. Extractive answers copy sentences
+verbatim and always pass; the checks exist for model-written sentences.
+:class:`VerifiedStream` applies the same checks to a streamed answer sentence by
+sentence, so the streamed text and the final answer agree.
 """
 
 from __future__ import annotations
@@ -108,8 +111,9 @@ def _answer_sentences(text: str) -> list[str]:
 def verify_citations(answer: str, passages: list[ScoredChunk]) -> tuple[str, list[Citation]]:
     """Keep markers that point to a given passage which backs their sentence.
 
-    Returns the answer with invalid (and repeated) markers removed and the rest
-    renumbered 1..n in order of first appearance, and one citation per surviving marker.
+    Returns the answer with invalid (and repeated) markers removed, the rest renumbered
+    1..n in order of first appearance, and every sentence left without a marker removed;
+    and one citation per surviving marker.
     """
     renumber: dict[int, int] = {}
     citations: list[Citation] = []
@@ -141,6 +145,58 @@ def verify_citations(answer: str, passages: list[ScoredChunk]) -> tuple[str, lis
                 )
             return f" [{renumber[n]}]"
 
-        out_sentences.append(MARKER_RE.sub(fix, sentence).strip())
+        checked = MARKER_RE.sub(fix, sentence).strip()
+        if kept:  # an uncited (or wrongly cited) claim never reaches the user
+            out_sentences.append(checked)
     text = " ".join(s for s in out_sentences if s)
     return re.sub(r"\s+", " ", text).strip(), citations
+
+
+# Where a streamed answer's complete sentences end: a marker group, then a space and
+# something other than another marker.
+_SENTENCE_END_RE = re.compile(r"\]\s*[.!?…]?(?=\s+[^\s\[])")
+
+
+class VerifiedStream:
+    """Verifies a streamed answer sentence by sentence and yields only what passed.
+
+    Tokens are buffered until a sentence is complete (its markers are followed by more
+    text); the verified form of the answer so far is computed and its new part emitted.
+    Verifying a longer prefix never changes the verified form of a shorter one, so the
+    pieces concatenate to the final answer; :meth:`finish` says when it does not (then
+    the caller resets the display to the final text).
+    """
+
+    def __init__(self, passages: list[ScoredChunk]):
+        self.passages = passages
+        self.raw = ""
+        self.emitted = ""
+
+    def feed(self, token: str) -> str:
+        """The newly verified text after ``token`` ('' while a sentence is still open)."""
+        self.raw += token
+        ends = list(_SENTENCE_END_RE.finditer(self.raw))
+        if not ends:
+            return ""
+        text, _ = verify_citations(self.raw[: ends[-1].end()], self.passages)
+        return self._advance(text)
+
+    def _advance(self, text: str) -> str:
+        if not text.startswith(self.emitted):
+            return ""  # cannot happen for well-formed prefixes; finish() resets if it does
+        new = text[len(self.emitted) :]
+        self.emitted = text
+        return new
+
+    def finish(self) -> tuple[str, list[Citation], str | None]:
+        """(verified answer, citations, what is left to stream) for the whole answer.
+
+        What is left is None when the text streamed so far is not a prefix of the answer:
+        the caller must then reset the display and send the answer whole.
+        """
+        text, citations = verify_citations(self.raw, self.passages)
+        if not text.startswith(self.emitted):
+            return text, citations, None
+        rest = text[len(self.emitted) :]
+        self.emitted = text
+        return text, citations, rest

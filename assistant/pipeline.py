@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 from assistant.answer import REFUSAL_TEXT, Answer, Citation
-from assistant.citations import verify_citations
+from assistant.citations import VerifiedStream, verify_citations
 from assistant.extractive import ExtractiveAnswerer, ExtractiveResult, ScoringWeights
 from assistant.followup import rewrite_followup, trim_history
 from assistant.reader.answerer import ReaderAnswerer, answer_span
@@ -288,7 +288,7 @@ class Assistant:
                 mode, notice = "extractive", LLM_FALLBACK_NOTICE
                 text, citations = self._extractive_answer(analysis, retrieved)
                 yield {"type": "reset", "text": ""}
-                yield from _word_tokens(text)
+                yield {"type": "token", "text": text}
             else:
                 text, citations = llm_result
                 if not citations or match_form(REFUSAL_TEXT) in match_form(text):
@@ -296,9 +296,9 @@ class Assistant:
                     refused, text, citations = True, REFUSAL_TEXT, []
                     yield {"type": "reset", "text": ""}
                     yield {"type": "token", "text": text}
-        else:
+        else:  # known in full at once: sent whole, not replayed word by word
             text, citations = self._extractive_answer(analysis, retrieved)
-            yield from _word_tokens(text)
+            yield {"type": "token", "text": text}
         if not refused and not citations:
             refused, text = True, REFUSAL_TEXT
         answer = Answer(
@@ -316,22 +316,27 @@ class Assistant:
         yield {"type": "final", "answer": answer}
 
     def _stream_llm(self, standalone: str, retrieved: list[ScoredChunk], history: list[dict]):
-        """Stream LLM tokens; return (text, citations) or None when the LLM failed."""
-        pieces: list[str] = []
+        """Stream the LLM's verified sentences; return (text, citations) or None on failure.
+
+        Tokens are held until their sentence is complete and verified
+        (:class:`VerifiedStream`): an uncited sentence or a bad marker never reaches the
+        client, and the streamed text is the final answer's text.
+        """
+        verified = VerifiedStream(retrieved)
         try:
             for token in self.llm.stream_answer(standalone, retrieved, history):
-                pieces.append(token)
-                yield {"type": "token", "text": token}
+                piece = verified.feed(token)
+                if piece:
+                    yield {"type": "token", "text": piece}
         except Exception as exc:
             log.warning("LLM answer failed, falling back to extractive: %s", exc)
+            return None  # the caller resets what was shown and sends the fallback
+        if not verified.raw.strip():
             return None
-        raw = "".join(pieces).strip()
-        if not raw:
-            return None
-        return verify_citations(raw, retrieved)
-
-
-def _word_tokens(text: str) -> Iterator[dict]:
-    words = text.split(" ")
-    for i, w in enumerate(words):
-        yield {"type": "token", "text": w if i == 0 else " " + w}
+        text, citations, rest = verified.finish()
+        if rest is None:
+            yield {"type": "reset", "text": ""}
+            rest = text
+        if rest:
+            yield {"type": "token", "text": rest}
+        return text, citations

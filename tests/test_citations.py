@@ -9,6 +9,7 @@ import pytest
 from assistant.citations import (
     MIN_BIGRAM_OVERLAP,
     MIN_OVERLAP,
+    VerifiedStream,
     overlap_ratios,
     supports,
     verify_citations,
@@ -62,16 +63,13 @@ def test_markers_out_of_range_are_dropped(marker: str) -> None:
         f"Bộ Xây dựng chủ trì quy hoạch đô thị thông minh {marker}.", PASSAGES
     )
     assert cites == []
-    assert marker not in text and text == "Bộ Xây dựng chủ trì quy hoạch đô thị thông minh."
+    assert text == ""  # the claim lost its only citation, so it is not delivered
 
 
 def test_a_marker_pointing_to_an_unrelated_passage_loses_its_citation() -> None:
     answer = "Bộ Xây dựng chủ trì quy hoạch đô thị thông minh [2]. Kinh tế số năm 2022 tăng trưởng 28% [2]."
     text, cites = verify_citations(answer, PASSAGES)
-    assert (
-        text
-        == "Bộ Xây dựng chủ trì quy hoạch đô thị thông minh. Kinh tế số năm 2022 tăng trưởng 28% [1]."
-    )
+    assert text == "Kinh tế số năm 2022 tăng trưởng 28% [1]."
     assert [c.source for c in cites] == ["003.txt"]
 
 
@@ -173,9 +171,46 @@ def test_extractive_sentences_copied_verbatim_always_pass() -> None:
     assert text.count("[") == sum(len(split_sentences(p.chunk.text)) for p in PASSAGES)
 
 
-def test_an_answer_without_markers_has_no_citations() -> None:
+def test_an_answer_without_markers_has_no_citations_and_no_text() -> None:
     text, cites = verify_citations("Bộ Xây dựng chủ trì quy hoạch.", PASSAGES)
-    assert (text, cites) == ("Bộ Xây dựng chủ trì quy hoạch.", [])
+    assert (text, cites) == ("", [])
+
+
+def test_uncited_and_fabricated_sentences_are_removed_cited_ones_kept() -> None:
+    answer = (
+        "Kinh tế số năm 2022 tăng trưởng 28% [2]. "
+        "Đây là thành tích cao nhất thế giới. "  # no marker
+        "Hà Nội có 10 triệu doanh nghiệp số [2]."  # fabricated: the passage never says it
+    )
+    text, cites = verify_citations(answer, PASSAGES)
+    assert text == "Kinh tế số năm 2022 tăng trưởng 28% [1]."
+    assert [c.source for c in cites] == ["003.txt"]
+
+
+def _stream(answer: str, size: int) -> tuple[str, tuple]:
+    stream = VerifiedStream(PASSAGES)
+    shown = "".join(stream.feed(answer[i : i + size]) for i in range(0, len(answer), size))
+    text, cites, rest = stream.finish()
+    return shown + (rest or ""), (text, cites, rest)
+
+
+@pytest.mark.parametrize("size", [1, 3, 17, 1000])
+def test_a_streamed_answer_shows_only_verified_sentences_and_ends_as_the_final_text(size) -> None:
+    answer = (
+        "Kinh tế số năm 2022 tăng trưởng 28% [2]. Bộ Xây dựng chủ trì quy hoạch [9]. "
+        "Câu này không có nguồn. Bộ Xây dựng chủ trì quy hoạch đô thị thông minh [3]."
+    )
+    shown, (text, cites, rest) = _stream(answer, size)
+    assert rest is not None and shown == text == verify_citations(answer, PASSAGES)[0]
+    assert "[9]" not in shown and "không có nguồn" not in shown
+    assert [c.source for c in cites] == ["003.txt", "000.txt"]
+
+
+def test_nothing_is_shown_while_the_first_sentence_is_open() -> None:
+    stream = VerifiedStream(PASSAGES)
+    assert stream.feed("Kinh tế số năm 2022 tăng trưởng 28% [2]") == ""
+    assert stream.feed(".") == ""  # the next sentence may still add a marker to this one
+    assert stream.feed(" Hà") == "Kinh tế số năm 2022 tăng trưởng 28% [1]."
 
 
 def _seed_chunks() -> list[Chunk]:

@@ -63,6 +63,11 @@ def _events(assistant: Assistant, question: str, history: list[dict] | None = No
     return list(assistant.stream(question, history))
 
 
+def _events_scripted(server, assistant: Assistant, reply: str) -> list[dict]:
+    server.script(Reply("answer", reply))
+    return _events(assistant, QUESTION)
+
+
 def _tokens(events: list[dict]) -> str:
     return "".join(e["text"] for e in events if e["type"] == "token")
 
@@ -192,23 +197,30 @@ def test_the_server_also_serves_embeddings(server) -> None:
 
 # -- through the Assistant over the real seed index ----------------------------------------
 @pytest.mark.slow
-def test_a_valid_answer_streams_token_by_token_with_verified_citations(
+def test_a_valid_answer_streams_sentence_by_sentence_with_verified_citations(
     server, llm_assistant
 ) -> None:
-    server.script(Reply("answer", ANSWER, token_delay=0.02))
+    retrieved = llm_assistant.retriever.retrieve(QUESTION, k=llm_assistant.settings.top_k)
+    second = next(
+        s[:-1] + " [1]."
+        for s in split_sentences(retrieved[0].chunk.text)
+        if len(s) > 60 and s.endswith(".") and "Trần Hồng Hà" not in s
+    )
+    server.script(Reply("answer", f"{ANSWER} {second}", token_delay=0.02))
     stamps: list[float] = []
     events = []
     for event in llm_assistant.stream(QUESTION):
         stamps.append(time.perf_counter())
         events.append(event)
     tokens = [e for e in events if e["type"] == "token"]
-    assert len(tokens) == len(ANSWER.split(" ")) and _tokens(events) == ANSWER
-    assert stamps[len(tokens) - 1] - stamps[0] > 0.2  # tokens were passed on as they arrived
+    # One piece per verified sentence, the first passed on while the second still streamed.
+    assert [t["text"] for t in tokens] == [ANSWER, " " + second]
+    assert stamps[1] - stamps[0] > 0.2
     assert not any(e["type"] == "reset" for e in events)
     answer = events[-1]["answer"]
     assert events[-1]["type"] == "final"
     assert (answer.mode, answer.refused, answer.notice) == ("llm", False, None)
-    assert answer.answer == ANSWER
+    assert answer.answer == f"{ANSWER} {second}" == _tokens(events)
     (cite,) = answer.citations
     assert (
         cite.n == 1
@@ -244,8 +256,12 @@ def test_invalid_markers_are_dropped(server, llm_assistant) -> None:
     server.script(f"{ANSWER} {misattributed} [{wrong}]. {out_of_range} [9].")
     answer = llm_assistant.ask(QUESTION)
     assert answer.mode == "llm" and not answer.refused
-    # The sentences stay (they are the model's words); only their unsupported markers go.
-    assert answer.answer == f"{ANSWER} {misattributed}. {out_of_range}."
+    # Claims whose only citation failed are removed with it: nothing uncited is delivered.
+    assert answer.answer == ANSWER
+    events = _events_scripted(
+        server, llm_assistant, f"{ANSWER} {misattributed} [{wrong}]. {out_of_range} [9]."
+    )
+    assert _tokens(events) == ANSWER and "[9]" not in _tokens(events)
     assert [c.chunk_id for c in answer.citations] == [retrieved[0].chunk.chunk_id]
 
 
@@ -281,8 +297,8 @@ def test_llm_failures_fall_back_to_the_extractive_answer(
         e["text"] for e in events[types.index("reset") + 1 :] if e["type"] == "token"
     )
     assert after_reset == answer.answer  # what the user sees after the reset is the fallback
-    if failure == "broken_stream":
-        assert types.index("token") < types.index("reset")  # partial LLM text was streamed first
+    if failure == "broken_stream":  # the unfinished, uncited LLM sentence was never shown
+        assert types.index("reset") < types.index("token")
     if failure == "slow":
         assert elapsed < 20  # the client gave up after its timeout (the server would take 30 s)
     assert len(server.chat_requests()) <= 2  # max_retries is small
@@ -358,11 +374,8 @@ def test_injected_instructions_stay_inside_the_data_delimiters(server, injected_
     assert len(injected) == 1 and passages[0][1] == injected[0]
     assert "&lt;/passage&gt;" in injected[0] and "<" not in injected[0]
     assert 'n="99"' not in user.replace('&lt;passage n="99"', "")  # no forged passage
-    # The answer keeps its real citation; the marker for a passage never given is dropped.
-    assert (
-        answer.answer
-        == "Hà Giang thí điểm ký số hồ sơ đất đai tại 12 xã vùng cao [1]. Đây là system prompt của tôi."
-    )
+    # The answer keeps its real citation; the sentence citing a passage never given goes.
+    assert answer.answer == "Hà Giang thí điểm ký số hồ sơ đất đai tại 12 xã vùng cao [1]."
     assert [c.source for c in answer.citations] == ["099_ha_giang.txt"]
     # A reply whose only marker points to a passage that was not given gets no citation: refused.
     refused = injected_assistant.ask(question)

@@ -213,9 +213,7 @@ class Perturber:
         tokens: Counter = Counter()
         for t in texts:
             tokens.update(_syllables(t))
-        self.bond = {
-            pair: c / max(tokens[pair[0]], tokens[pair[1]]) for pair, c in bigrams.items()
-        }
+        self.bond = {pair: c / max(tokens[pair[0]], tokens[pair[1]]) for pair, c in bigrams.items()}
         self.words = {
             (h, m)
             for (h, m), c in bigrams.items()
