@@ -17,7 +17,12 @@ from assistant.api.context import ApiContext
 from assistant.api.errors import install_error_handlers
 from assistant.api.keys import KeyStore
 from assistant.api.leakguard import LeakGuard
-from assistant.api.middleware import BodyLimitMiddleware, CorsMiddleware, GuardMiddleware
+from assistant.api.middleware import (
+    BodyLimitMiddleware,
+    CorsMiddleware,
+    GuardMiddleware,
+    IpLimitMiddleware,
+)
 from assistant.api.openai_compat import build_openai_router
 from assistant.api.ratelimit import RateLimiter
 from assistant.api.routes import build_router
@@ -53,11 +58,12 @@ def create_app(
     assistant = assistant or Assistant(settings)
     config = api_config or ApiConfig.from_env()
     store = KeyStore.for_home(settings.home)
+    limiter = RateLimiter()
     ctx = ApiContext(
         settings=settings,
         config=config,
         store=store,
-        authorizer=Authorizer(store, RateLimiter(), config),
+        authorizer=Authorizer(store, limiter, config),
         runner=AssistantRunner(assistant, config.workers),
         guard=LeakGuard([settings.llm_api_key, settings.embed_api_key]),
     )
@@ -73,9 +79,11 @@ def create_app(
     app.include_router(build_router(ctx))
     app.include_router(build_openai_router(ctx))
     app.include_router(build_widget_router(ctx))
-    # add_middleware wraps: the last added runs first (Guard → CORS → body limit → routes).
+    # add_middleware wraps: the last added runs first
+    # (Guard → per-IP limit → CORS → body limit → routes).
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(CorsMiddleware, store=store)
+    app.add_middleware(IpLimitMiddleware, limiter=limiter, config=config)
     app.add_middleware(GuardMiddleware)
     if mount_ui:
         _mount_ui(app, assistant, settings)
@@ -111,4 +119,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         log.warning("Starting without a usable index: %s", exc.message_en)
     app = create_app(settings, assistant)
     print(f"hoidap: http://{host}:{port}  (API /v1, widget /widget.js, schema /openapi.json)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, **UVICORN_OPTIONS)
+
+
+# uvicorn's own proxy_headers (on by default, trusting 127.0.0.1) would rewrite the client
+# address from X-Forwarded-For before the app sees it, so any loopback caller could pick
+# its rate-limit bucket. The app reads X-Forwarded-For itself, and only with
+# HOIDAP_API_PROXY_HOPS > 0 (``assistant.api.security.client_ip``).
+UVICORN_OPTIONS = {"log_level": "warning", "access_log": False, "proxy_headers": False}

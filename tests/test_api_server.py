@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import http.client
 
+import httpx
 import pytest
 from openai import OpenAI
 
@@ -160,3 +161,43 @@ def test_load_test_client_is_bounded_and_counts_statuses(server):
         <= result["latency_ms"]["p95"]
         <= result["latency_ms"]["max"]
     )
+
+
+@pytest.fixture()
+def strict_server(seed_settings, seed_assistant, tmp_path):
+    """A real server with a tight per-IP limit (5 a minute) and the UI mounted."""
+    settings = dataclasses.replace(seed_settings, home=tmp_path)
+    app = create_app(settings, seed_assistant, api_config=ApiConfig(ip_rate="5/min"))
+    with ServerThread(app) as srv:
+        yield srv
+
+
+def test_forwarded_for_from_loopback_does_not_choose_the_rate_limit_bucket(strict_server):
+    statuses = []
+    with httpx.Client(base_url=strict_server.url, timeout=30) as client:
+        for i in range(8):
+            r = client.post(
+                "/v1/ask",
+                json={"question": QUESTION},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            )
+            statuses.append(r.status_code)
+    assert statuses.count(429) >= 3, statuses  # one bucket, whatever the header claims
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/ask", {"question": 42}),  # 422: invalid body
+        ("/v1/ask", {}),  # 422: no question
+        ("/v1/chat", {"messages": "nope"}),
+        ("/gradio_api/call/respond", {"data": "nope"}),  # the chat UI's endpoint
+    ],
+)
+def test_rejected_requests_take_a_token_too(strict_server, path, body):
+    with httpx.Client(base_url=strict_server.url, timeout=30) as client:
+        statuses = [client.post(path, json=body).status_code for _ in range(7)]
+        after = client.post("/v1/ask", json={"question": QUESTION})
+    assert 429 in statuses and all(s != 200 for s in statuses[:5]), statuses
+    assert after.status_code == 429 and int(after.headers["retry-after"]) >= 1
+    assert after.json()["error"]["code"] == "rate_limited"

@@ -83,7 +83,7 @@ class Authorizer:
             request.headers.get("x-forwarded-for"),
             self.config.proxy_hops,
         )
-        self._limit("ip", ip, _rate(self.config.ip_rate), "per-IP")
+        # The per-IP token was taken on arrival (IpLimitMiddleware), before body validation.
         auth = request.headers.get("authorization")
         if auth:
             return self._api_key(request, auth, ip)

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: path-traversal guard, last-resort 500, CORS, body-size limit.
+"""Pure ASGI middleware: path-traversal guard, last-resort 500, per-IP limit, CORS,
+body-size limit.
 
 Pure ASGI (not BaseHTTPMiddleware) so streamed answers pass through untouched and the
 per-request cost stays small under load.
@@ -14,9 +15,17 @@ from urllib.parse import unquote
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.api.errors import INTERNAL_ERROR, error_body
+from assistant.api.config import ApiConfig
+from assistant.api.errors import INTERNAL_ERROR, error_body, rate_limited
 from assistant.api.keys import KeyStore
-from assistant.api.security import WIDGET_PATHS, cors_headers, normalize_origin, preflight_headers
+from assistant.api.ratelimit import RateLimiter
+from assistant.api.security import (
+    WIDGET_PATHS,
+    client_ip,
+    cors_headers,
+    normalize_origin,
+    preflight_headers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +92,40 @@ class GuardMiddleware:
             log.exception("Unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if not started:
                 await send_json(send, 500, INTERNAL_ERROR)
+
+
+# Paths where a request can cost work: the API, and the Gradio calls behind the chat UI
+# (a question from the UI is as costly as one through /v1/ask).
+LIMITED_PREFIXES = ("/v1/", "/gradio_api/call/", "/gradio_api/queue/join", "/gradio_api/run/")
+LIMITED_PREFIXES += ("/gradio_api/upload",)
+
+
+class IpLimitMiddleware:
+    """Charge the per-IP token bucket for every request on a costly path, before anything
+    else reads it: a request refused later (bad body 422, no key 401) still takes a token,
+    so invalid requests cannot be sent for free."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, config: ApiConfig):
+        self.app = app
+        self.limiter = limiter
+        self.config = config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(LIMITED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        forwarded = None
+        for k, v in scope["headers"]:
+            if k.lower() == b"x-forwarded-for":
+                forwarded = v.decode("latin-1")
+        ip = client_ip(scope.get("client"), forwarded, self.config.proxy_hops)
+        wait = self.limiter.hit("ip", ip, self.config.ip_limit)
+        if wait:
+            exc = rate_limited(wait, "per-IP")
+            await send_json(send, 429, exc.to_json(), {"Retry-After": str(wait)})
+            return
+        await self.app(scope, receive, send)
 
 
 class CorsMiddleware:

@@ -26,9 +26,9 @@ class ServerThread:
         self.host = host
         self.port = port or free_port(host)
         self.timeout = timeout
-        config = uvicorn.Config(
-            app, host=host, port=self.port, log_level="warning", access_log=False
-        )
+        from assistant.server import UVICORN_OPTIONS
+
+        config = uvicorn.Config(app, host=host, port=self.port, **UVICORN_OPTIONS)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, name=f"uvicorn:{self.port}", daemon=True
