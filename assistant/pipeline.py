@@ -23,7 +23,7 @@ from index.config import Settings
 from index.embedders import Embedder, get_embedder
 from index.errors import ConfigError, HoidapError, IndexEmpty, InvalidQuestion
 from index.lexical import LexicalIndex
-from index.normalize import match_form
+from index.normalize import is_valid_unicode, match_form, nfc, repair_unicode
 from index.pipeline import load_lexical
 from index.store import ChunkStore
 from index.types import ScoredChunk
@@ -174,6 +174,13 @@ class Assistant:
                 "Câu hỏi đang trống; hãy nhập câu hỏi.",
                 code="empty_question",
             )
+        if not is_valid_unicode(question):
+            raise InvalidQuestion(
+                "The question contains invalid Unicode (a lone surrogate); send UTF-8 text.",
+                "Câu hỏi chứa ký tự Unicode không hợp lệ; hãy gửi văn bản UTF-8.",
+                code="invalid_unicode",
+            )
+        question = nfc(question)
         limit = self.settings.max_question_chars
         if len(question) > limit:
             raise InvalidQuestion(
@@ -199,7 +206,7 @@ class Assistant:
 
     def _prepare(self, question: str, history: list[dict] | None):
         question = self.validate(question)
-        history = trim_history(list(history or []), self.settings.memory_tokens)
+        history = trim_history(_clean_history(history), self.settings.memory_tokens)
         standalone = self.standalone_question(question, history)
         retriever = self.retriever
         plan = retriever.plan(standalone)
@@ -340,3 +347,15 @@ class Assistant:
         if rest:
             yield {"type": "token", "text": rest}
         return text, citations
+
+
+def _clean_history(history: list[dict] | None) -> list[dict]:
+    """Earlier turns with invalid Unicode repaired and invisible controls removed: a pasted
+    turn must not break the rewrite or the LLM request."""
+    out = []
+    for turn in history or []:
+        if isinstance(turn, dict):
+            turn = dict(turn)
+            turn["content"] = nfc(repair_unicode(str(turn.get("content", ""))))
+        out.append(turn)
+    return out

@@ -31,9 +31,42 @@ _VOWELS = set("aeiouy")
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 
 
+# Characters that render as nothing but split or reorder words: zero-width space/joiners,
+# word joiner, BOM, soft hyphen, and the bidi embedding/override/isolate controls (text
+# pasted from web pages carries them; "Bộ\u200bY tế" must match "Bộ Y tế").
+_INVISIBLE = dict.fromkeys(
+    [0x00AD, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF]
+    + list(range(0x202A, 0x202F))
+    + list(range(0x2066, 0x206A))
+)
+_BREAKING_INVISIBLE = {0x200B: " "}  # a zero-width space separated two words
+
+
+def strip_invisible(text: str) -> str:
+    """Text without zero-width and bidi control characters (a zero-width space becomes a
+    space, since it separated two words)."""
+    return text.translate(_BREAKING_INVISIBLE).translate(_INVISIBLE)
+
+
+def is_valid_unicode(text: str) -> bool:
+    """False for strings holding lone surrogates (JSON allows "\\ud800"; UTF-8 does not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def repair_unicode(text: str) -> str:
+    """Lone surrogates replaced by U+FFFD."""
+    if is_valid_unicode(text):
+        return text
+    return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+
+
 def nfc(text: str) -> str:
-    """Unicode NFC, the form every stored and compared string uses."""
-    return unicodedata.normalize("NFC", text)
+    """Unicode NFC without invisible controls: the form every stored and compared string uses."""
+    return unicodedata.normalize("NFC", strip_invisible(text))
 
 
 def _split_syllable(syllable: str) -> tuple[list[tuple[str, set[str]]], str | None]:
