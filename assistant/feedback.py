@@ -18,6 +18,7 @@ from typing import Any
 
 from index.config import Settings
 from index.errors import HoidapError
+from index.private import private_file
 
 FEEDBACK_FILE = "feedback.sqlite3"
 MAX_REASON_CHARS = 1000
@@ -119,7 +120,7 @@ class FeedbackStore:
         with self._init_lock:
             if self._ready:
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # 0600 before SQLite makes its -wal and -shm
             with closing(sqlite3.connect(self.path, timeout=10)) as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(_SCHEMA)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from index.normalize import fold, lexical_terms, syllables
+from index.private import private_dir
 from index.types import Chunk
 
 FIELDS = ("accented", "folded")
@@ -154,7 +155,7 @@ class LexicalIndex:
     # -- persistence -----------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write atomically: a crash never leaves a half-written index."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         payload = {
             "format": FORMAT_VERSION,
             "fingerprint": self.fingerprint,
@@ -162,22 +163,38 @@ class LexicalIndex:
             "texts": self.texts,
         }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # article text: owner only
+        with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as fh:
             json.dump(payload, fh, ensure_ascii=False)
         os.replace(tmp, path)
         _remove_orphans(path)
 
     @classmethod
     def load(cls, path: Path) -> LexicalIndex | None:
-        """The saved index, or None when it is missing, unreadable or of another format."""
+        """The saved index, or None (rebuild it) when it is missing, unreadable, of another
+        format or not shaped like one: valid gzip and JSON is not enough."""
         try:
             with gzip.open(path, "rt", encoding="utf-8") as fh:
                 payload = json.load(fh)
-            if payload.get("format") != FORMAT_VERSION:
-                return None
-            return cls(payload["chunk_ids"], payload["texts"])
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, EOFError):
             return None
+        if not _well_formed(payload):
+            return None
+        return cls(payload["chunk_ids"], payload["texts"])
+
+
+def _well_formed(payload) -> bool:
+    """This version's shape: parallel lists of chunk ids and texts, all strings."""
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        return False
+    ids, texts = payload.get("chunk_ids"), payload.get("texts")
+    return (
+        isinstance(ids, list)
+        and isinstance(texts, list)
+        and len(ids) == len(texts)
+        and all(isinstance(x, str) for x in ids)
+        and all(isinstance(x, str) for x in texts)
+    )
 
 
 def _remove_orphans(path: Path) -> None:

@@ -23,6 +23,7 @@ from index.embedders import Embedder, get_embedder
 from index.errors import HoidapError
 from index.lexical import LexicalIndex, fingerprint
 from index.loader import MIB, FileError, discover_sources, read_file
+from index.private import private_dir
 from index.store import ChunkStore
 from index.types import Chunk
 
@@ -49,7 +50,7 @@ class IndexSummary:
 @contextmanager
 def index_lock(settings: Settings) -> Iterator[None]:
     """One writer at a time per data directory."""
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.home)
     with open(settings.home / ".index.lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

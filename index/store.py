@@ -9,13 +9,16 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
 from index.config import Settings
 from index.errors import ConfigError, EmbedderMismatch, StoreUnavailable
+from index.private import private_dir
 from index.types import Chunk
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -63,32 +66,62 @@ class ChunkStore:
                     )
                     self._client.heartbeat()
                 else:
-                    self.settings.store_dir.mkdir(parents=True, exist_ok=True)
+                    private_dir(self.settings.home)
+                    self.settings.store_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                     self._client = chromadb.PersistentClient(
                         path=str(self.settings.store_dir), settings=_chroma_settings()
                     )
             except StoreUnavailable:
                 raise
-            except Exception as exc:
+            except BaseException as exc:  # chromadb's Rust core panics (pyo3) on damaged files
+                if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                    raise
                 self._client = None
-                raise StoreUnavailable(
-                    f"Cannot reach the Chroma store at {self.location}: {exc}. "
-                    "Start the server (chroma run) or unset HOIDAP_CHROMA_URL to use the embedded store.",
-                    f"Không kết nối được kho Chroma tại {self.location}. Hãy khởi động máy chủ Chroma "
-                    "hoặc bỏ HOIDAP_CHROMA_URL để dùng kho nhúng.",
-                ) from exc
+                raise self._unavailable(exc) from None
         return self._client
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        """What to do depends on the kind of store: a server to start, or a damaged folder."""
+        if self.settings.chroma_url:
+            return StoreUnavailable(
+                f"Cannot reach the Chroma store at {self.location}: {exc}. "
+                "Start the server (chroma run) or unset HOIDAP_CHROMA_URL to use the embedded store.",
+                f"Không kết nối được kho Chroma tại {self.location}. Hãy khởi động máy chủ Chroma "
+                "hoặc bỏ HOIDAP_CHROMA_URL để dùng kho nhúng.",
+            )
+        return StoreUnavailable(
+            f"The embedded Chroma store at {self.location} cannot be opened "
+            f"({type(exc).__name__}: {exc}); its files may be damaged. Rebuild it with "
+            "`hoidap index --rebuild` (the damaged folder is kept aside) or restore a backup "
+            "of the data dir.",
+            f"Không mở được kho Chroma nhúng tại {self.location}; dữ liệu có thể đã hỏng. Hãy chạy "
+            "`hoidap index --rebuild` (thư mục hỏng được giữ lại bên cạnh) hoặc khôi phục bản "
+            "sao lưu thư mục dữ liệu.",
+        )
+
+    def _set_damaged_store_aside(self) -> Path:
+        """Rename an unopenable embedded store folder (kept, never deleted) for a rebuild."""
+        folder = self.settings.store_dir
+        aside = folder.with_name(f"{folder.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        folder.rename(aside)
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()  # its half-started system for the old folder
+        log.warning("The damaged Chroma store was moved to %s; rebuilding", aside)
+        return aside
 
     def _wrap(self, action: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except (ConfigError, EmbedderMismatch, StoreUnavailable):
             raise
-        except Exception as exc:
+        except BaseException as exc:  # incl. pyo3 panics from a damaged store
+            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+                raise
             raise StoreUnavailable(
                 f"Chroma store at {self.location} failed during {action}: {exc}",
                 f"Kho Chroma tại {self.location} gặp lỗi khi {action}.",
-            ) from exc
+            ) from None
 
     @property
     def collection(self):
@@ -130,9 +163,17 @@ class ChunkStore:
         return (col.metadata or {}).get("embedder")
 
     def drop(self) -> None:
-        """Delete the whole collection (``--rebuild``)."""
+        """Delete the whole collection (``--rebuild``); an embedded store too damaged to
+        open is set aside and started afresh."""
         try:
-            self.client.delete_collection(self.settings.collection)
+            client = self.client
+        except StoreUnavailable:
+            if self.settings.chroma_url or not self.settings.store_dir.exists():
+                raise
+            self._set_damaged_store_aside()
+            client = self.client
+        try:
+            client.delete_collection(self.settings.collection)
         except Exception as exc:  # a missing collection is fine
             log.debug("delete_collection: %s", exc)
         self._collection = None

@@ -137,7 +137,20 @@ def test_save_removes_temp_files_of_killed_writers_only(lex: LexicalIndex, tmp_p
         running.wait()
 
 
-@pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", "old-format", "no-ids"])
+# Valid gzip and valid JSON, but not an index of this version.
+WRONG_SHAPES = {
+    "old-format": {"format": FORMAT_VERSION - 1},
+    "no-ids": {"format": FORMAT_VERSION},
+    "a-list": [1, 2, 3],
+    "a-string": "bm25",
+    "ids-not-a-list": {"format": FORMAT_VERSION, "chunk_ids": "abc", "texts": ["a", "b", "c"]},
+    "numbers-as-texts": {"format": FORMAT_VERSION, "chunk_ids": ["a"], "texts": [42]},
+    "lengths-differ": {"format": FORMAT_VERSION, "chunk_ids": ["a", "b"], "texts": ["x"]},
+    "null-texts": {"format": FORMAT_VERSION, "chunk_ids": [], "texts": None},
+}
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", *WRONG_SHAPES])
 def test_a_damaged_file_loads_as_none(lex: LexicalIndex, tmp_path: Path, damage: str) -> None:
     path = tmp_path / "bm25.json.gz"
     lex.save(path)
@@ -148,10 +161,15 @@ def test_a_damaged_file_loads_as_none(lex: LexicalIndex, tmp_path: Path, damage:
     elif damage == "truncated":
         path.write_bytes(path.read_bytes()[:40])
     else:
-        payload = {"format": FORMAT_VERSION - 1 if damage == "old-format" else FORMAT_VERSION}
         with gzip.open(path, "wt", encoding="utf-8") as fh:
-            json.dump(payload, fh)
+            json.dump(WRONG_SHAPES[damage], fh)
     assert LexicalIndex.load(path) is None
+
+
+def test_the_saved_index_is_readable_by_its_owner_only(lex: LexicalIndex, tmp_path: Path) -> None:
+    path = tmp_path / "bm25.json.gz"
+    lex.save(path)
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 # -- derived from the store -------------------------------------------------------------
@@ -172,7 +190,7 @@ def test_the_index_run_leaves_a_lexical_index_matching_the_store(indexed) -> Non
     assert saved.fingerprint == fingerprint(_ids_in_store(store))
 
 
-@pytest.mark.parametrize("damage", ["deleted", "corrupt", "stale"])
+@pytest.mark.parametrize("damage", ["deleted", "corrupt", "wrong-shape", "stale"])
 def test_lexical_index_is_rebuilt_from_the_store(indexed, damage: str) -> None:
     settings, store = indexed
     path = lexical_path(settings)
@@ -181,6 +199,9 @@ def test_lexical_index_is_rebuilt_from_the_store(indexed, damage: str) -> None:
         path.unlink()
     elif damage == "corrupt":
         path.write_bytes(b"\x1f\x8b garbage")
+    elif damage == "wrong-shape":
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            json.dump(WRONG_SHAPES["numbers-as-texts"], fh)
     else:  # the store changed behind the index's back (e.g. a run was killed)
         extra = Chunk("extra-1", "x.txt", "Tiêu đề", None, None, "Đoạn thêm về hải sản.", 0, "h", 5)
         store.upsert([extra], np.ones((1, 256), dtype=np.float32) / 16)

@@ -172,3 +172,54 @@ def test_a_chroma_url_that_is_not_a_url_is_refused(fake_settings: Settings) -> N
     store = ChunkStore(dataclasses.replace(fake_settings, chroma_url="localhost-8000"), "x")
     with pytest.raises(StoreUnavailable, match="is not a URL"):
         store.count()
+
+
+def _damage(settings: Settings, how: str) -> None:
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()  # as a fresh process would open it
+    db = settings.store_dir / "chroma.sqlite3"
+    data = bytearray(db.read_bytes())
+    if how == "random-bytes":
+        data[:] = np.random.default_rng(0).integers(0, 256, len(data), dtype=np.uint8).tobytes()
+    else:  # intact header, damaged pages
+        noise = np.random.default_rng(1).integers(0, 256, len(data) - 4096, dtype=np.uint8)
+        data[4096:] = noise.tobytes()
+    db.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["random-bytes", "damaged-pages"])
+def test_a_damaged_embedded_store_is_a_clear_error_and_rebuild_recovers(
+    fake_settings: Settings, how: str
+) -> None:
+    run_index([PAGES], fake_settings)
+    _damage(fake_settings, how)
+    with pytest.raises(StoreUnavailable) as info:
+        ChunkStore(fake_settings, "fake").count()
+    err = info.value
+    assert err.code == "store_unavailable"
+    assert "hoidap index --rebuild" in err.message_en and "hoidap index --rebuild" in err.message_vi
+    assert "chroma run" not in err.message_en.lower()  # not a server problem
+    assert "máy chủ" not in err.message_vi
+    summary = run_index([PAGES], fake_settings, rebuild=True)
+    assert summary.new > 0 and ChunkStore(fake_settings, summary.embedder).count() > 0
+    kept = list(fake_settings.store_dir.parent.glob(f"{fake_settings.store_dir.name}.damaged-*"))
+    assert len(kept) == 1 and (kept[0] / "chroma.sqlite3").is_file()  # nothing deleted
+
+
+def test_data_files_are_owner_only(fake_settings: Settings) -> None:
+    from assistant.api.keys import KeyStore
+    from assistant.feedback import FeedbackStore
+    from index.pipeline import lexical_path
+
+    run_index([PAGES], fake_settings)
+    keys = KeyStore.for_home(fake_settings.home)
+    keys.create_admin_key(name="ops")
+    FeedbackStore.for_settings(fake_settings).record("Câu hỏi?", "Trả lời", "[]", 1)
+    assert fake_settings.home.stat().st_mode & 0o777 == 0o700
+    files = [lexical_path(fake_settings)]
+    files += list(fake_settings.home.glob("*.sqlite3*"))
+    names = {f.name for f in files}
+    assert {"keys.sqlite3-wal", "keys.sqlite3-shm", "feedback.sqlite3"} <= names, names
+    for f in files:
+        assert f.stat().st_mode & 0o777 == 0o600, f

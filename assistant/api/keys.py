@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import sqlite3
@@ -28,6 +27,7 @@ from pathlib import Path
 from assistant.api.ratelimit import parse_rate
 from assistant.api.security import parse_origin_or_fail
 from index.errors import ConfigError
+from index.private import private_file
 
 WIDGET_PREFIX = "hdpk_"
 ADMIN_PREFIX = "hdsk_"
@@ -123,13 +123,10 @@ class KeyStore:
             if self._initialized:
                 return
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fresh = not self.path.exists()
+                private_file(self.path)  # 0600 before SQLite makes its -wal and -shm
                 with sqlite3.connect(self.path, timeout=10) as conn:
                     conn.execute("PRAGMA journal_mode=WAL")
                     conn.executescript(_SCHEMA)
-                if fresh:
-                    os.chmod(self.path, 0o600)
             except (OSError, sqlite3.Error) as exc:
                 raise ConfigError(
                     f"Cannot open the key database {self.path}: {exc}. Check that the data dir "
