@@ -15,6 +15,7 @@ from assistant.answer import REFUSAL_TEXT, Answer, Citation
 from assistant.citations import VerifiedStream, verify_citations
 from assistant.extractive import ExtractiveAnswerer, ExtractiveResult, ScoringWeights
 from assistant.followup import rewrite_followup, trim_history
+from assistant.leakguard import LeakGuard
 from assistant.reader.answerer import ReaderAnswerer, answer_span
 from assistant.reader.runtime import Reader, shared_reader
 from assistant.refusal import RefusalModel, default_model
@@ -77,6 +78,7 @@ class Assistant:
         else:
             self.refusal = default_model() if refusal is _DEFAULT else refusal
         self._threshold: float | None = None
+        self.guard = LeakGuard([self.settings.llm_api_key, self.settings.embed_api_key])
 
     # -- lazy components ---------------------------------------------------------------
     @property
@@ -277,7 +279,14 @@ class Assistant:
         return final
 
     def stream(self, question: str, history: list[dict] | None = None) -> Iterator[dict]:
-        """Events: ``{"type": "token", "text"}`` … then ``{"type": "final", "answer": Answer}``."""
+        """Events: ``{"type": "token", "text"}`` … then ``{"type": "final", "answer": Answer}``.
+
+        A ``{"type": "reset"}`` event means: discard the text shown so far. Everything
+        passes the leak guard here, whichever interface asked.
+        """
+        return self.guard.watch(self._answer_events(question, history))
+
+    def _answer_events(self, question: str, history: list[dict] | None) -> Iterator[dict]:
         started = time.perf_counter()
         question, history, standalone, retrieved, analysis = self._prepare(question, history)
         refused = (

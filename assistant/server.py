@@ -16,7 +16,6 @@ from assistant.api.config import ApiConfig
 from assistant.api.context import ApiContext
 from assistant.api.errors import install_error_handlers
 from assistant.api.keys import KeyStore
-from assistant.api.leakguard import LeakGuard
 from assistant.api.middleware import (
     BodyLimitMiddleware,
     CorsMiddleware,
@@ -65,7 +64,6 @@ def create_app(
         store=store,
         authorizer=Authorizer(store, limiter, config),
         runner=AssistantRunner(assistant, config.workers),
-        guard=LeakGuard([settings.llm_api_key, settings.embed_api_key]),
     )
     app = FastAPI(
         title="hoidap API",

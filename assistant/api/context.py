@@ -8,7 +8,6 @@ from assistant.api.auth import Authorizer
 from assistant.api.config import ApiConfig
 from assistant.api.errors import ApiError
 from assistant.api.keys import KeyStore
-from assistant.api.leakguard import LeakGuard
 from assistant.api.runner import AssistantRunner
 from assistant.api.schemas import Turn
 from index.config import Settings
@@ -23,7 +22,6 @@ class ApiContext:
     store: KeyStore
     authorizer: Authorizer
     runner: AssistantRunner
-    guard: LeakGuard
 
     def check_history(self, turns: list[Turn]) -> list[dict]:
         """Enforce the turn limits; return plain ``{"role", "content"}`` dicts."""

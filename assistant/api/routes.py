@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from assistant.api.context import MODEL_ID, ApiContext
 from assistant.api.errors import INTERNAL_ERROR, ApiError
-from assistant.api.leakguard import refusal
 from assistant.api.openapi import API_ERRORS, KEY_HEADERS
 from assistant.api.schemas import AnswerOut, AskRequest, ChatRequest, Health, ModelList, Ready, Turn
 from index.errors import HoidapError
@@ -44,30 +43,18 @@ def split_chat(messages: list[Turn]) -> tuple[str, list[Turn]]:
 async def chat_events(ctx: ApiContext, first: dict, gen: Iterator[dict]) -> AsyncIterator[str]:
     """token… [reset] … final; a failure after the stream started becomes an ``error`` event.
 
-    Streamed text is watched by the leak guard: once it trips, a ``reset`` is sent, no
-    more tokens are relayed, and the final event carries the refusal.
+    The events come checked: citations verified sentence by sentence and the leak guard
+    applied inside the assistant (:meth:`assistant.pipeline.Assistant.stream`).
     """
-    streamed = ""
-    tripped = False
     try:
         async for event in _chain(first, ctx.runner.rest(gen)):
             kind = event["type"]
             if kind == "final":
-                answer = event["answer"]
-                yield sse(
-                    "final", (refusal(answer) if tripped else ctx.guard.check(answer)).to_json()
-                )
+                yield sse("final", event["answer"].to_json())
             elif kind == "reset":
-                streamed = ""
-                if not tripped:
-                    yield sse("reset", {})
-            elif not tripped:
-                streamed += event.get("text", "")
-                if ctx.guard.leaks(streamed):
-                    tripped = True
-                    yield sse("reset", {})
-                else:
-                    yield sse("token", {"text": event.get("text", "")})
+                yield sse("reset", {})
+            else:
+                yield sse("token", {"text": event.get("text", "")})
     except HoidapError as exc:
         yield sse("error", exc.to_json())
     except Exception:
@@ -116,7 +103,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         ctx.authorizer.authorize(request, "/v1/ask", body.key)
         history = ctx.check_history(body.history)
         answer = await ctx.runner.ask(body.question, history)
-        return JSONResponse(ctx.guard.check(answer).to_json())
+        return JSONResponse(answer.to_json())
 
     @router.post(
         "/v1/chat",
