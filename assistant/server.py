@@ -26,6 +26,7 @@ from assistant.api.openai_compat import build_openai_router
 from assistant.api.ratelimit import RateLimiter
 from assistant.api.routes import build_router
 from assistant.api.runner import AssistantRunner
+from assistant.api.ui_access import UiAccessMiddleware, parse_ui_auth
 from assistant.api.widget import build_widget_router
 from assistant.pipeline import Assistant
 from index.config import Settings
@@ -78,17 +79,21 @@ def create_app(
     app.include_router(build_openai_router(ctx))
     app.include_router(build_widget_router(ctx))
     # add_middleware wraps: the last added runs first
-    # (Guard → per-IP limit → CORS → body limit → routes).
+    # (Guard → per-IP limit → UI access → CORS → body limit → routes).
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(CorsMiddleware, store=store)
+    ui_logins = parse_ui_auth(settings.ui_auth)
+    app.add_middleware(UiAccessMiddleware, config=config, login_required=bool(ui_logins))
     app.add_middleware(IpLimitMiddleware, limiter=limiter, config=config)
     app.add_middleware(GuardMiddleware)
     if mount_ui:
-        _mount_ui(app, assistant, settings)
+        _mount_ui(app, assistant, settings, ui_logins)
     return app
 
 
-def _mount_ui(app: FastAPI, assistant: Assistant, settings: Settings) -> bool:
+def _mount_ui(
+    app: FastAPI, assistant: Assistant, settings: Settings, logins: list[tuple[str, str]]
+) -> bool:
     """Mount the Gradio chat UI at ``/`` when ``assistant.ui`` exists; the API works without it."""
     if importlib.util.find_spec("assistant.ui") is None:
         log.info("assistant.ui not present: serving the API and widget only")
@@ -99,7 +104,16 @@ def _mount_ui(app: FastAPI, assistant: Assistant, settings: Settings) -> bool:
         from assistant.ui import build_ui
 
         blocks = build_ui(assistant, settings)
-        gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, footer_links=[])
+        gr.mount_gradio_app(
+            app,
+            blocks,
+            path="/",
+            ssr_mode=False,
+            footer_links=[],
+            auth=logins or None,
+            auth_message="Đăng nhập bằng tài khoản nhân viên do quản trị viên cấp.",
+            max_file_size=0,  # no component takes files (uploads are refused before this)
+        )
     except Exception:
         log.exception("The chat UI could not be mounted; the API and widget still work")
         return False
