@@ -211,16 +211,17 @@ class Assistant:
         history = trim_history(_clean_history(history), self.settings.memory_tokens)
         standalone = self.standalone_question(question, history)
         retriever = self.retriever
-        plan = retriever.plan(standalone)
-        retrieved = retriever.retrieve(standalone, k=self.settings.top_k, plan=plan)
-        retrieved = retriever.with_definitions(standalone, retrieved, self.settings.top_k)
+        query = query_text(standalone, self.settings.max_query_words)
+        plan = retriever.plan(query)
+        retrieved = retriever.retrieve(query, k=self.settings.top_k, plan=plan)
+        retrieved = retriever.with_definitions(query, retrieved, self.settings.top_k)
         answerer = ExtractiveAnswerer(
             retriever.lexical,
             article_form=retriever.article_form,
             article_raw=retriever.article_text,
             **self._cross_lingual_scoring(plan),
         )
-        analysis = answerer.analyse(plan.match_text or standalone, retrieved, plan.accentless)
+        analysis = answerer.analyse(plan.match_text or query, retrieved, plan.accentless)
         if self.uses_reader:
             # The earlier checks are inputs of the reader's learned ranking and answerability.
             checks = analysis
@@ -356,6 +357,22 @@ class Assistant:
         if rest:
             yield {"type": "token", "text": rest}
         return text, citations
+
+
+def query_text(question: str, max_words: int) -> str:
+    """The part of a question that retrieval and matching read: its first ``max_words``
+    words. Embedding and matching cost grows with the query (a 2,000-character paste
+    cost 20-60x a normal question); capping it bounds the costliest valid question to a
+    small multiple of a typical one, whose words all fit."""
+    words = question.split()
+    return question if len(words) <= max_words else " ".join(words[:max_words])
+
+
+def question_cost(question: str, max_words: int) -> float:
+    """Rate-limit units a question costs: 1 for a typical one, up to 3 for one that fills
+    the query cap (limits charge by work, not by request count alone)."""
+    words = min(len(question.split()), max_words)
+    return min(3.0, max(1.0, 3.0 * words / max(1, max_words)))
 
 
 def _clean_history(history: list[dict] | None) -> list[dict]:

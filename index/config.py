@@ -39,6 +39,7 @@ class Settings:
     reader_passages: int = 3  # retrieved passages the reader reads (its cost grows with each)
     memory_tokens: int = 1500
     max_question_chars: int = 2000
+    max_query_words: int = 48  # words of a question that retrieval and matching read (cost bound)
     ui_auth: str = (
         ""  # "user:password[,user:password]": a login for the chat UI; empty: loopback only
     )

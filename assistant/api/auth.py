@@ -60,8 +60,8 @@ class Authorizer:
         self.limiter = limiter
         self.config = config
 
-    def _limit(self, kind: str, ident: str, rate: Rate, what: str) -> None:
-        wait = self.limiter.hit(kind, ident, rate)
+    def _limit(self, kind: str, ident: str, rate: Rate, what: str, cost: float = 1.0) -> None:
+        wait = self.limiter.hit(kind, ident, rate, cost)
         if wait:
             raise rate_limited(wait, what)
 
@@ -77,19 +77,25 @@ class Authorizer:
             and not self.store.admin_keys_exist()
         )
 
-    def authorize(self, request: Request, endpoint: str, body_key: str | None = None) -> Principal:
+    def authorize(
+        self, request: Request, endpoint: str, body_key: str | None = None, cost: float = 1.0
+    ) -> Principal:
+        """Who is asking, with the limits charged: ``cost`` units (a long question costs up
+        to 3) to the caller's key, and the units beyond the first to its IP."""
         ip = client_ip(
             request.scope.get("client"),
             request.headers.get("x-forwarded-for"),
             self.config.proxy_hops,
         )
-        # The per-IP token was taken on arrival (IpLimitMiddleware), before body validation.
+        # One per-IP unit was taken on arrival (IpLimitMiddleware), before body validation.
+        if cost > 1.0:
+            self._limit("ip", ip, _rate(self.config.ip_rate), "per-IP", cost - 1.0)
         auth = request.headers.get("authorization")
         if auth:
-            return self._api_key(request, auth, ip)
+            return self._api_key(request, auth, ip, cost)
         widget_key = request.headers.get("x-hoidap-key") or body_key
         if widget_key:
-            return self._widget(request, widget_key, endpoint, ip)
+            return self._widget(request, widget_key, endpoint, ip, cost)
         if self.local_allowed(request):
             return Principal("local", ip=ip)
         raise _err(
@@ -101,13 +107,13 @@ class Authorizer:
             "`hoidap keys create-admin`); trình duyệt dùng widget với khóa công khai.",
         )
 
-    def _api_key(self, request: Request, auth: str, ip: str) -> Principal:
+    def _api_key(self, request: Request, auth: str, ip: str, cost: float) -> Principal:
         scheme, _, token = auth.strip().partition(" ")
         token = token.strip()
         admin = self.store.verify_admin(token) if scheme.lower() == "bearer" else None
         if admin is not None:
             if admin.rate:
-                self._limit("admin", admin.key_id, _rate(admin.rate), "per-key")
+                self._limit("admin", admin.key_id, _rate(admin.rate), "per-key", cost)
             return Principal("admin", admin.key_id, ip=ip)
         if self.local_allowed(request):  # clients such as the openai SDK always send some key
             return Principal("local", ip=ip)
@@ -128,7 +134,7 @@ class Authorizer:
             "`hoidap keys create-admin`.",
         )
 
-    def _widget(self, request: Request, key: str, endpoint: str, ip: str) -> Principal:
+    def _widget(self, request: Request, key: str, endpoint: str, ip: str, cost: float) -> Principal:
         record = self.store.widget_key(key)
         if record is None:
             raise _err(
@@ -174,5 +180,5 @@ class Authorizer:
                 f"Trang web {shown!r} không được phép dùng khóa widget này; chủ khóa có thể cho phép "
                 "bằng `hoidap keys create --origin <origin>`.",
             )
-        self._limit("key", record.key, _rate(record.rate), "per-key")
+        self._limit("key", record.key, _rate(record.rate), "per-key", cost)
         return Principal("widget", record.key, origin, ip)

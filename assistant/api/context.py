@@ -23,6 +23,17 @@ class ApiContext:
     authorizer: Authorizer
     runner: AssistantRunner
 
+    def cost(self, question: object) -> float:
+        """Rate-limit units for a question (1 for a typical one, up to 3 for a long one)."""
+        from assistant.pipeline import question_cost
+
+        text = question if isinstance(question, str) else ""
+        return question_cost(text, self.settings.max_query_words)
+
+    def last_message(self, messages: list) -> object:
+        """The content of the last message (the question), whatever its shape."""
+        return getattr(messages[-1], "content", "") if messages else ""
+
     def check_history(self, turns: list[Turn]) -> list[dict]:
         """Enforce the turn limits; return plain ``{"role", "content"}`` dicts."""
         limit = self.config.max_turns

@@ -163,7 +163,8 @@ def build_openai_router(ctx: ApiContext) -> APIRouter:
         summary="OpenAI-compatible chat completions (model 'hoidap')",
     )
     async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
-        ctx.authorizer.authorize(request, "/v1/chat/completions")
+        cost = ctx.cost(ctx.last_message(body.messages))
+        ctx.authorizer.authorize(request, "/v1/chat/completions", None, cost)
         turns = to_turns(body)
         question, earlier = split_chat(turns)
         history = ctx.check_history(earlier)

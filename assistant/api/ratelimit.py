@@ -73,15 +73,17 @@ class TokenBucket:
         self.tokens = float(rate.count)
         self.updated = now
 
-    def take(self, now: float) -> float:
-        """Take one token; return 0.0 when granted, else the seconds until one is available."""
+    def take(self, now: float, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens (at most a full bucket); return 0.0 when granted, else the
+        seconds until they are available."""
+        cost = min(cost, float(self.rate.count))
         elapsed = max(0.0, now - self.updated)
         self.tokens = min(float(self.rate.count), self.tokens + elapsed * self.rate.per_second)
         self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        if self.tokens >= cost:
+            self.tokens -= cost
             return 0.0
-        return (1.0 - self.tokens) / self.rate.per_second
+        return (cost - self.tokens) / self.rate.per_second
 
 
 class RateLimiter:
@@ -93,8 +95,8 @@ class RateLimiter:
         self._max = max_buckets
         self._clock = clock
 
-    def hit(self, kind: str, ident: str, rate: Rate) -> int:
-        """Count one request for ``(kind, ident)``; return 0 if allowed, else Retry-After seconds."""
+    def hit(self, kind: str, ident: str, rate: Rate, cost: float = 1.0) -> int:
+        """Charge ``cost`` units for ``(kind, ident)``; return 0 if allowed, else Retry-After seconds."""
         key = (kind, ident)
         with self._lock:
             now = self._clock()
@@ -106,7 +108,7 @@ class RateLimiter:
                     self._buckets.popitem(last=False)
             else:
                 self._buckets.move_to_end(key)
-            wait = bucket.take(now)
+            wait = bucket.take(now, cost)
         return 0 if wait <= 0 else max(1, math.ceil(wait))
 
     def __len__(self) -> int:

@@ -100,7 +100,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         summary="Answer one question (the same object as `hoidap ask --json`)",
     )
     async def ask(request: Request, body: AskRequest) -> JSONResponse:
-        ctx.authorizer.authorize(request, "/v1/ask", body.key)
+        ctx.authorizer.authorize(request, "/v1/ask", body.key, ctx.cost(body.question))
         history = ctx.check_history(body.history)
         answer = await ctx.runner.ask(body.question, history)
         return JSONResponse(answer.to_json())
@@ -121,7 +121,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
         summary="Conversation turn, streamed as Server-Sent Events",
     )
     async def chat(request: Request, body: ChatRequest) -> StreamingResponse:
-        ctx.authorizer.authorize(request, "/v1/chat", body.key)
+        cost = ctx.cost(ctx.last_message(body.messages))
+        ctx.authorizer.authorize(request, "/v1/chat", body.key, cost)
         question, earlier = split_chat(body.messages)
         history = ctx.check_history(earlier)
         ctx.runner.assistant.validate(question)

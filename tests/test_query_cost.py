@@ -1,0 +1,50 @@
+"""Work per request is bounded: long questions are capped for retrieval and cost more units."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fastapi.testclient import TestClient
+
+from assistant.api.config import ApiConfig
+from assistant.pipeline import query_text, question_cost
+from assistant.server import create_app
+
+LOOPBACK = ("127.0.0.1", 50000)
+SHORT = "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?"
+LONG = " ".join(["Bộ Tài chính triển khai hóa đơn điện tử như thế nào"] * 30) + "?"
+
+
+def test_the_query_is_capped_to_its_first_words() -> None:
+    assert query_text(SHORT, 48) == SHORT
+    capped = query_text(LONG, 48)
+    assert capped.split() == LONG.split()[:48]
+
+
+def test_a_question_costs_one_to_three_units_by_its_length() -> None:
+    assert question_cost(SHORT, 48) == 1.0
+    assert question_cost(LONG, 48) == 3.0
+    assert 1.0 < question_cost(" ".join(["từ"] * 36), 48) < 3.0
+
+
+def test_long_questions_answer_from_their_capped_query(seed_assistant) -> None:
+    # The cap keeps the question's start: the answer is about what it asks first.
+    answer = seed_assistant.ask(SHORT + " " + " ".join(["xin cảm ơn"] * 150))
+    assert not answer.refused and answer.citations
+
+
+def test_limits_charge_long_questions_by_their_cost(seed_settings, seed_assistant, tmp_path):
+    settings = dataclasses.replace(seed_settings, home=tmp_path)
+    app = create_app(
+        settings, seed_assistant, api_config=ApiConfig(ip_rate="6/min"), mount_ui=False
+    )
+    client = TestClient(app, client=LOOPBACK)
+    long_statuses = [client.post("/v1/ask", json={"question": LONG}).status_code for _ in range(3)]
+    assert long_statuses == [200, 200, 429]  # 3 units each from a bucket of 6
+
+    app = create_app(
+        settings, seed_assistant, api_config=ApiConfig(ip_rate="6/min"), mount_ui=False
+    )
+    client = TestClient(app, client=LOOPBACK)
+    short = [client.post("/v1/ask", json={"question": SHORT}).status_code for _ in range(6)]
+    assert short == [200] * 6
