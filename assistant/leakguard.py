@@ -82,6 +82,8 @@ class LeakGuard:
             elif kind == "reset":
                 streamed = ""
                 yield event
+            elif kind != "token":
+                yield event
             else:
                 streamed += event.get("text", "")
                 if self.leaks(streamed):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -126,6 +127,8 @@ class LLMAnswerer:
         api_key: str = "",
         timeout: float = 30.0,
         *,
+        idle_timeout: float = 10.0,
+        stream_seconds: float = 120.0,
         max_retries: int = 1,
         memory_tokens: int = 1500,
         temperature: float | None = None,
@@ -145,17 +148,30 @@ class LLMAnswerer:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = float(timeout)
+        self.idle_timeout = float(idle_timeout)
+        self.stream_seconds = float(stream_seconds)
         self.memory_tokens = memory_tokens
         self._secret = SecretStr(api_key)  # kept only to redact it from error messages
         # Streaming is per call (``.stream``); ``.invoke`` stays a plain JSON request.
-        self._chat = ChatOpenAI(
-            base_url=self.base_url,
-            api_key=SecretStr(api_key or NO_KEY),
-            model=model,
-            timeout=self.timeout,
-            max_retries=max_retries,
-            temperature=temperature,
-            use_responses_api=False,
+        # Answer streams get their own client whose read timeout is ``idle_timeout``: a
+        # stalled server (no token for that long) ends the read, so the thread serving it
+        # is freed instead of waiting out the whole timeout.
+        import httpx
+
+        def client(timeout):
+            return ChatOpenAI(
+                base_url=self.base_url,
+                api_key=SecretStr(api_key or NO_KEY),
+                model=model,
+                timeout=timeout,
+                max_retries=max_retries,
+                temperature=temperature,
+                use_responses_api=False,
+            )
+
+        self._chat = client(self.timeout)
+        self._stream_chat = client(
+            httpx.Timeout(self.timeout, read=min(self.idle_timeout, self.timeout))
         )
 
     @classmethod
@@ -165,6 +181,8 @@ class LLMAnswerer:
             settings.llm_model,
             settings.llm_api_key,
             settings.llm_timeout,
+            idle_timeout=settings.llm_idle_timeout,
+            stream_seconds=settings.llm_stream_seconds,
             memory_tokens=settings.memory_tokens,
         )
 
@@ -227,20 +245,37 @@ class LLMAnswerer:
         return standalone
 
     def stream_answer(
-        self, question: str, passages: list[ScoredChunk], history: list[dict] | None = None
+        self,
+        question: str,
+        passages: list[ScoredChunk],
+        history: list[dict] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[str]:
-        """Yield answer tokens as they arrive; raise :class:`LLMError` on any failure or empty answer."""
+        """Yield answer tokens as they arrive; raise :class:`LLMError` on any failure or empty answer.
+
+        The stream stops (and its HTTP response is closed) when ``cancel`` is set (the
+        client went away), when no token came for ``idle_timeout`` seconds, or after
+        ``stream_seconds`` in all.
+        """
         messages = self.answer_messages(question, passages, history)
         started = time.perf_counter()
         produced = False
+        stream = self._stream_chat.stream(messages)
         try:
-            for chunk in self._chat.stream(messages):
+            for chunk in stream:
+                if cancel is not None and cancel.is_set():
+                    log.info("answer stream cancelled: the client went away")
+                    return
+                if time.perf_counter() - started > self.stream_seconds:
+                    raise TimeoutError(f"the answer took over {self.stream_seconds:g} s")
                 text = _message_text(chunk)
                 if text:
                     produced = True
                     yield text
         except Exception as exc:
             raise self._fail("answer", exc) from None
+        finally:
+            stream.close()  # closes the HTTP response: the LLM server sees the client leave
         if not produced:
             raise LLMError(
                 f"LLM answer at {self.base_url} (model {self.model}) was empty.",

@@ -8,6 +8,7 @@ lexical index) load on first use.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
@@ -279,28 +280,39 @@ class Assistant:
                 final = event["answer"]
         return final
 
-    def stream(self, question: str, history: list[dict] | None = None) -> Iterator[dict]:
+    def stream(
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[dict]:
         """Events: ``{"type": "token", "text"}`` … then ``{"type": "final", "answer": Answer}``.
 
         A ``{"type": "reset"}`` event means: discard the text shown so far. Everything
-        passes the leak guard here, whichever interface asked.
+        passes the leak guard here, whichever interface asked. Setting ``cancel`` (the
+        client went away) stops an LLM answer stream and closes its connection.
         """
-        return self.guard.watch(self._answer_events(question, history))
+        return self.guard.watch(self._answer_events(question, history, cancel))
 
-    def _answer_events(self, question: str, history: list[dict] | None) -> Iterator[dict]:
+    def _answer_events(
+        self, question: str, history: list[dict] | None, cancel: threading.Event | None
+    ) -> Iterator[dict]:
         started = time.perf_counter()
         question, history, standalone, retrieved, analysis = self._prepare(question, history)
         refused = (
             analysis.support < self.threshold or not analysis.evidence or bool(analysis.blocking)
         )
         mode = "llm" if self.llm is not None else "extractive"
+        # Retrieval is done: what follows is an LLM's stream (network wait) or nothing.
+        # Runners move the rest of the stream off the CPU-bound pool at this event.
+        yield {"type": "retrieved", "passages": len(retrieved)}
         notice = None
         citations: list[Citation] = []
         text = REFUSAL_TEXT
         if refused:
             yield {"type": "token", "text": text}
         elif self.llm is not None:
-            llm_result = yield from self._stream_llm(standalone, retrieved, history)
+            llm_result = yield from self._stream_llm(standalone, retrieved, history, cancel)
             if llm_result is None:
                 mode, notice = "extractive", LLM_FALLBACK_NOTICE
                 text, citations = self._extractive_answer(analysis, retrieved)
@@ -332,7 +344,13 @@ class Assistant:
         )
         yield {"type": "final", "answer": answer}
 
-    def _stream_llm(self, standalone: str, retrieved: list[ScoredChunk], history: list[dict]):
+    def _stream_llm(
+        self,
+        standalone: str,
+        retrieved: list[ScoredChunk],
+        history: list[dict],
+        cancel: threading.Event | None = None,
+    ):
         """Stream the LLM's verified sentences; return (text, citations) or None on failure.
 
         Tokens are held until their sentence is complete and verified
@@ -341,7 +359,7 @@ class Assistant:
         """
         verified = VerifiedStream(retrieved)
         try:
-            for token in self.llm.stream_answer(standalone, retrieved, history):
+            for token in self.llm.stream_answer(standalone, retrieved, history, cancel):
                 piece = verified.feed(token)
                 if piece:
                     yield {"type": "token", "text": piece}

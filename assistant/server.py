@@ -64,7 +64,7 @@ def create_app(
         config=config,
         store=store,
         authorizer=Authorizer(store, limiter, config),
-        runner=AssistantRunner(assistant, config.workers),
+        runner=AssistantRunner(assistant, config.workers, config.llm_streams),
     )
     app = FastAPI(
         title="hoidap API",

@@ -98,6 +98,8 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
                 elif event["type"] == "final":
                     answer = event["answer"]
                     continue
+                else:  # progress events ("retrieved") change nothing on screen
+                    continue
                 chat[-1] = {"role": "assistant", "content": format_partial(text)}
                 yield chat, gr.skip(), gr.skip(), "", answers
         except Exception as exc:

@@ -31,6 +31,8 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = ""
     llm_timeout: float = 30.0
+    llm_idle_timeout: float = 10.0  # seconds without a token before an answer stream is dropped
+    llm_stream_seconds: float = 120.0  # longest an answer stream may run
     top_k: int = 6
     dense_weight: float = 0.7
     refusal_threshold: float = -1.0  # < 0: use the calibrated value shipped with the code

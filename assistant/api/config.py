@@ -21,6 +21,7 @@ class ApiConfig:
     max_turns: int = 20  # earlier turns in history/messages: more is 422
     max_turn_chars: int = 8000  # one earlier turn's text: more is 422
     workers: int = 4  # concurrent question pipelines; others wait their turn
+    llm_streams: int = 8  # concurrent LLM answer streams (a pool apart from the pipelines)
     proxy_hops: int = 0  # trusted reverse proxies in front (X-Forwarded-For is read only then)
 
     @property

@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 
-from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -53,7 +52,7 @@ async def chat_events(ctx: ApiContext, first: dict, gen: Iterator[dict]) -> Asyn
                 yield sse("final", event["answer"].to_json())
             elif kind == "reset":
                 yield sse("reset", {})
-            else:
+            elif kind == "token":
                 yield sse("token", {"text": event.get("text", "")})
     except HoidapError as exc:
         yield sse("error", exc.to_json())
@@ -83,7 +82,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
         responses={503: {"model": Ready, "description": "Not ready"}},
     )
     async def readyz() -> JSONResponse:
-        state = await to_thread.run_sync(ctx.runner.assistant.ready)
+        state = await ctx.runner.ready()
         body = {
             "ok": bool(state.get("ok")),
             "chunks": int(state.get("chunks") or 0),
