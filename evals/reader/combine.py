@@ -88,7 +88,10 @@ def read_validation(model: Path, root: Path, cache: Path, seed: int, limit: int)
         ds = load_squad(path)
         base = Settings.load()
         settings = dataclasses.replace(
-            eval_settings(base, folder), reader_dir=str(model), refusal_threshold=0.0
+            eval_settings(base, folder),
+            answerer="reader",
+            reader_dir=str(model),
+            refusal_threshold=0.0,
         )
         embedder = get_embedder(settings.embedder, settings)
         index_corpus(ds.corpus, settings, embedder)
@@ -193,6 +196,10 @@ def main(argv=None) -> None:
         rows = pickle.loads(readings.read_bytes())
     else:
         rows = read_validation(model, Path(args.data), Path(args.cache), args.seed, args.limit)
+        if not rows:
+            raise SystemExit(
+                f"No validation question was read with the reader in {model}; nothing to fit."
+            )
         readings.write_bytes(pickle.dumps(rows))
     result = combine(rows)
     card_path = model / "reader.json"

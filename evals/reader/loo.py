@@ -144,7 +144,7 @@ def main(argv=None) -> None:
             card = json.loads(card_path.read_text())
             card["blocking_checks"] = allowed_checks(json.loads(checks.read_text())["table"], name)
             card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-        settings = dataclasses.replace(Settings.load(), reader_dir=str(model))
+        settings = dataclasses.replace(Settings.load(), answerer="reader", reader_dir=str(model))
         run = run_eval(data, folder / "run", settings, options=EvalOptions(plots=False))
         table[name] = summarize(run.predictions)
         table[name]["reader"] = str(model)
