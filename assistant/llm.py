@@ -212,6 +212,9 @@ class LLMAnswerer:
     # -- calls ---------------------------------------------------------------------
     def _fail(self, what: str, exc: BaseException) -> LLMError:
         en, vi = _describe(exc, self.timeout)
+        if what == "answer" and "HOIDAP_LLM_TIMEOUT" in en and self.idle_timeout < self.timeout:
+            en = f"no token for {self.idle_timeout:g} s (HOIDAP_LLM_IDLE_TIMEOUT)"
+            vi = f"không có phản hồi mới trong {self.idle_timeout:g} giây (HOIDAP_LLM_IDLE_TIMEOUT)"
         return LLMError(
             self._redact(f"LLM {what} at {self.base_url} (model {self.model}) failed: {en}"),
             self._redact(

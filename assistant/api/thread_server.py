@@ -23,6 +23,7 @@ class ServerThread:
     """``with ServerThread(app) as srv: httpx.get(srv.url + "/healthz")``."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, timeout: float = 60.0):
+        self.app = app
         self.host = host
         self.port = port or free_port(host)
         self.timeout = timeout

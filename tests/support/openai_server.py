@@ -77,6 +77,7 @@ class _State:
     requests: list[Recorded] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
+    aborted: int = 0  # streams whose client closed the connection before the end
 
 
 def words(text: str) -> list[str]:
@@ -159,7 +160,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_json(404, {"error": {"message": f"no route {self.path}"}})
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout): nothing left to tell it
+            with state.lock:  # the client gave up (timeout, cancel): nothing left to tell it
+                state.aborted += 1
 
     def _next_reply(self) -> Reply:
         state = self.server.state
@@ -267,6 +269,12 @@ class OpenAIServer:
     def requests(self) -> list[Recorded]:
         with self._server.state.lock:
             return list(self._server.state.requests)
+
+    @property
+    def aborted(self) -> int:
+        """Streams the client closed before their end (a cancelled or timed-out read)."""
+        with self._server.state.lock:
+            return self._server.state.aborted
 
     def chat_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.rstrip("/").endswith("/chat/completions")]
