@@ -70,12 +70,15 @@ def hoidap(args: list[str], env: dict[str, str]) -> str:
 class ServerProcess:
     """``hoidap serve`` in a subprocess over a prepared data dir."""
 
-    def __init__(self, home: Path, ip_rate: str, workers: int | None):
+    def __init__(
+        self, home: Path, ip_rate: str, workers: int | None, extra_env: dict | None = None
+    ):
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HOIDAP_")}
         self.env.update({"HOIDAP_HOME": str(home), "HOIDAP_API_IP_RATE": ip_rate})
+        self.env.update(extra_env or {})
         if workers:
             self.env["HOIDAP_API_WORKERS"] = str(workers)
         self.proc: subprocess.Popen | None = None

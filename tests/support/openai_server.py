@@ -78,6 +78,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
     aborted: int = 0  # streams whose client closed the connection before the end
+    rules: list = field(default_factory=list)  # (text in the last user message, Reply)
 
 
 def words(text: str) -> list[str]:
@@ -163,13 +164,17 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:  # the client gave up (timeout, cancel): nothing left to tell it
                 state.aborted += 1
 
-    def _next_reply(self) -> Reply:
+    def _next_reply(self, body: Any) -> Reply:
         state = self.server.state
+        last = Recorded("POST", "", {}, body).last_user
         with state.lock:
+            for text, reply in state.rules:
+                if text in last:
+                    return reply
             return state.replies.popleft() if state.replies else state.default
 
     def _chat(self, body: Any) -> None:
-        reply = self._next_reply()
+        reply = self._next_reply(body)
         if reply.delay or reply.kind == "slow":
             self.server.state.stopping.wait(reply.delay or 30.0)
         stream = isinstance(body, dict) and bool(body.get("stream"))
@@ -285,6 +290,12 @@ class OpenAIServer:
             for r in replies:
                 self._server.state.replies.append(Reply("answer", r) if isinstance(r, str) else r)
 
+    def when(self, text: str, reply: Reply) -> None:
+        """Answer every request whose last user message contains ``text`` with ``reply``
+        (concurrent clients cannot rely on the order of a script)."""
+        with self._server.state.lock:
+            self._server.state.rules.append((text, reply))
+
     def set_default(self, reply: Reply) -> None:
         """The reply once the queue is empty (an HTTP 500 unless changed)."""
         self._server.state.default = reply
@@ -295,6 +306,7 @@ class OpenAIServer:
             self._server.state.replies.clear()
             self._server.state.requests.clear()
             self._server.state.default = Reply("error")
+            self._server.state.rules.clear()
 
     def start(self) -> OpenAIServer:
         self._thread.start()
