@@ -14,7 +14,8 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(STAMP_RUN): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	@echo "==> Cài đặt hoidap và các thư viện vào $(VENV) (lần đầu mất vài phút)…"
+	$(BIN)/pip install --progress-bar on -e .
 	touch $@
 
 # torch is pinned to the CPU build first so sentence-transformers never pulls a CUDA build.
@@ -25,7 +26,9 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 
 ## make run: install, index seeds/ (incremental: nothing is re-embedded if unchanged), start the UI
 run: $(STAMP_RUN)
+	@echo "==> Lập chỉ mục seeds/ (chỉ nhúng các đoạn mới hoặc đã đổi)…"
 	$(BIN)/hoidap index seeds/
+	@echo "==> Khởi động giao diện trò chuyện (địa chỉ in ngay dưới đây)…"
 	$(BIN)/hoidap serve
 
 index: $(STAMP_RUN)

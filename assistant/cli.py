@@ -36,7 +36,7 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         prune=args.prune,
         rebuild=args.rebuild,
-        progress=not args.json and sys.stderr.isatty(),
+        progress=not args.json,  # a bar on a terminal, a line every few seconds in a log
     )
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False))

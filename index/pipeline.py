@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,7 +86,16 @@ def load_lexical(
 def _progress(total: int, enabled: bool, desc: str):
     from tqdm import tqdm
 
-    return tqdm(total=total, disable=not enabled, desc=desc, unit="đoạn", leave=False)
+    terminal = sys.stderr.isatty()
+    return tqdm(
+        total=total,
+        disable=not enabled,
+        desc=desc,
+        unit="đoạn",
+        leave=not terminal,  # in a log (make run, CI) the last line stays as the record
+        mininterval=0.1 if terminal else 5.0,
+        ascii=not terminal,
+    )
 
 
 def run_index(
