@@ -8,7 +8,7 @@ on, ``train.split_examples``) and their swapped-detail versions are read once; t
   search (the share of answerable questions whose first sentence holds the answer), and
 - the answerability model (reader outputs + the checks as inputs) is fitted on half of
   the questions and its thresholds chosen on the other half (≤ 5 % false refusals, and
-  ≤ 2 % for the floor in front of an LLM).
+  ≤ 2 % for the floor in front of an LLM, on each validation collection).
 
 The seed QA sets are never used. Results go into the model's ``reader.json``.
 
@@ -146,8 +146,15 @@ def combine(rows: list[dict]) -> dict:
     support = np.array([model.probability(v) for v in values])
     pick_pos = [support[i] for i in pick_idx if labels[i] == 1]
     pick_neg = [support[i] for i in pick_idx if labels[i] == 0]
-    t = threshold_at(pick_pos, TARGET_FALSE_REFUSALS)
-    floor = threshold_at(pick_pos, TARGET_LLM_FALSE_REFUSALS)
+    # The thresholds must hold on every validation collection, not only on their pool: a
+    # domain whose answerable questions score lower (the held-out one will be another
+    # domain again) sets them. Pooled, the largest collection decided alone.
+    by_collection: dict[str, list[float]] = {}
+    for i in pick_idx:
+        if labels[i] == 1:
+            by_collection.setdefault(rows[i]["collection"], []).append(support[i])
+    t = min(threshold_at(v, TARGET_FALSE_REFUSALS) for v in by_collection.values())
+    floor = min(threshold_at(v, TARGET_LLM_FALSE_REFUSALS) for v in by_collection.values())
     reader_only = [float(v["best_logit"]) for v in values]
     return {
         "threshold": round(t, 6),
@@ -171,6 +178,10 @@ def combine(rows: list[dict]) -> dict:
             "swapped_refused_at_threshold": round(float(np.mean(np.array(pick_neg) < t)), 4)
             if pick_neg
             else None,
+            "threshold_by_collection": {
+                name: round(threshold_at(v, TARGET_FALSE_REFUSALS), 6)
+                for name, v in sorted(by_collection.items())
+            },
         },
     }
 
