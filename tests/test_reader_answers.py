@@ -46,7 +46,16 @@ def test_accent_free_questions_reach_the_reader_with_accents(reader_assistant):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "question", ["Giá vàng SJC hôm nay bao nhiêu?", "Ai là Chủ tịch UBND tỉnh Tuyên Quang?"]
+    "question",
+    [
+        pytest.param(
+            "Giá vàng SJC hôm nay bao nhiêu?",
+            # Known gap of the shipped reader (evals/README.md): its answerability support
+            # is 0.31 against a 0.28 threshold. Strict: this fails once the reader fixes it.
+            marks=pytest.mark.xfail(strict=True, reason="reader answers an off-topic question"),
+        ),
+        "Ai là Chủ tịch UBND tỉnh Tuyên Quang?",
+    ],
 )
 def test_reader_refuses_what_the_articles_do_not_say(reader_assistant, question):
     answer = reader_assistant.ask(question)
