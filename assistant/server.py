@@ -64,7 +64,9 @@ def create_app(
         config=config,
         store=store,
         authorizer=Authorizer(store, limiter, config),
-        runner=AssistantRunner(assistant, config.workers, config.llm_streams),
+        runner=AssistantRunner(
+            assistant, config.workers, config.llm_streams, config.streams_per_caller
+        ),
     )
     app = FastAPI(
         title="hoidap API",

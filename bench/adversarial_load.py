@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from load_test import ServerProcess, client_loop, questions  # noqa: E402
+from load_test import ServerProcess, client_loop, hoidap, questions  # noqa: E402
 from support.openai_server import OpenAIServer, Reply  # noqa: E402
 
 STALL_MARKER = "Đề án 06 kéo dài"
@@ -76,6 +76,8 @@ async def stalled_loop(http: httpx.AsyncClient, url: str, key: str, deadline: fl
             ) as r:
                 seen[r.status_code] += 1  # headers arrived: the answer is under way
             # leaving the block closes the connection: the client goes away mid-answer
+            if r.status_code == 429:
+                await asyncio.sleep(min(float(r.headers.get("retry-after", "1")), 5.0))
         except httpx.HTTPError as exc:
             seen[type(exc).__name__] += 1
         await asyncio.sleep(0.5)
@@ -88,7 +90,7 @@ def _percentiles(latencies: list[float]) -> dict:
     return {"p50": round(q[49], 1), "p95": round(q[94], 1), "n": len(latencies)}
 
 
-async def phase(url: str, key: str, args, adversarial: bool, pid: int) -> dict:
+async def phase(url: str, key: str, args, adversarial: bool, pid: int, attacker: str = "") -> dict:
     normal_q, costly_q = questions(), [costliest_question()]
     n_costly = round(args.clients * args.costly_share) if adversarial else 0
     groups = {
@@ -104,8 +106,9 @@ async def phase(url: str, key: str, args, adversarial: bool, pid: int) -> dict:
         for i in range(args.clients):
             name, qs = ("costly", costly_q) if i < n_costly else ("normal", normal_q)
             lat, statuses, failures = groups[name]
+            who = attacker if name == "costly" else key
             tasks.append(
-                client_loop(i, http, url, key, qs, deadline, [10**9], lat, statuses, failures)
+                client_loop(i, http, url, who, qs, deadline, [10**9], lat, statuses, failures)
             )
         if adversarial:
             tasks += [
@@ -160,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         key = server.prepare()
+        attacker = json.loads(
+            hoidap(["keys", "create-admin", "--name", "attacker", "--json"], server.env)
+        )["key"]  # the adversarial clients are another caller, as they would be
         server.start()
         pid = server.proc.pid
         try:
@@ -167,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             baseline = asyncio.run(phase(server.url, key, args, False, pid))
             time.sleep(20)
             warm = server_usage(pid)  # thread pools and caches are filled once, at first use
-            attack = asyncio.run(phase(server.url, key, args, True, pid))
+            attack = asyncio.run(phase(server.url, key, args, True, pid, attacker))
             time.sleep(20)
             after = server_usage(pid)
         finally:

@@ -95,7 +95,14 @@ def test_health_and_readiness_never_wait_behind_stalled_streams(
     llm_server.set_default(Reply("answer", ANSWER, token_delay=3))  # a token every 3 s
     env = {"HOIDAP_LLM_STREAM_SECONDS": "20"}  # the total cap ends each stream after 20 s
     with _server(
-        seed_settings, seed_assistant, llm_server.url, tmp_path, env, workers=2, llm_streams=2
+        seed_settings,
+        seed_assistant,
+        llm_server.url,
+        tmp_path,
+        env,
+        workers=2,
+        llm_streams=2,
+        streams_per_caller=10,
     ) as srv:
         body = {"messages": [{"role": "user", "content": QUESTION}]}
 
@@ -119,6 +126,32 @@ def test_health_and_readiness_never_wait_behind_stalled_streams(
         for t in threads:
             t.join(timeout=120)
         assert not any(t.is_alive() for t in threads)
+
+
+def test_one_caller_holds_at_most_its_share_of_answer_streams(
+    llm_server, seed_settings, seed_assistant, tmp_path
+) -> None:
+    llm_server.set_default(Reply("answer", ANSWER, token_delay=3))
+    env = {"HOIDAP_LLM_STREAM_SECONDS": "8"}
+    with _server(
+        seed_settings, seed_assistant, llm_server.url, tmp_path, env, streams_per_caller=2
+    ) as srv:
+        body = {"messages": [{"role": "user", "content": QUESTION}]}
+        statuses: list[int] = []
+
+        def ask() -> None:
+            with contextlib.suppress(httpx.HTTPError):
+                statuses.append(httpx.post(f"{srv.url}/v1/chat", json=body, timeout=60).status_code)
+
+        threads = [threading.Thread(target=ask) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=90)
+        assert sorted(statuses) == [200, 200, 429, 429, 429], statuses
+        # Shares come back when streams end: the same caller may ask again.
+        r = httpx.post(f"{srv.url}/v1/chat", json=body, timeout=60)
+        assert r.status_code == 200
 
 
 def _wait_for(fn, seconds: float = 30):

@@ -38,6 +38,11 @@ class Principal:
     origin: str | None = None
     ip: str = ""
 
+    @property
+    def owner(self) -> str:
+        """Whose share of the answer streams a request uses: its key, else its address."""
+        return f"{self.kind}:{self.key_id}" if self.key_id else f"ip:{self.ip}"
+
 
 @lru_cache(maxsize=256)
 def _rate(text: str) -> Rate:

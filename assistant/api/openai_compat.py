@@ -164,20 +164,20 @@ def build_openai_router(ctx: ApiContext) -> APIRouter:
     )
     async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
         cost = ctx.cost(ctx.last_message(body.messages))
-        ctx.authorizer.authorize(request, "/v1/chat/completions", None, cost)
+        who = ctx.authorizer.authorize(request, "/v1/chat/completions", None, cost)
         turns = to_turns(body)
         question, earlier = split_chat(turns)
         history = ctx.check_history(earlier)
         ctx.runner.assistant.validate(question)
         if body.stream:
-            first, gen = await ctx.runner.open_stream(question, history)
+            first, gen = await ctx.runner.open_stream(question, history, who.owner)
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(
                 completion_stream(ctx, first, gen, turns, include_usage),
                 media_type="text/event-stream",
                 headers=SSE_HEADERS,
             )
-        answer = await ctx.runner.ask(question, history)  # leak-guarded by the assistant
+        answer = await ctx.runner.ask(question, history, who.owner)  # leak-guarded inside
         text = reply_text(answer)
         chunks = _Chunks()
         return JSONResponse(

@@ -99,9 +99,9 @@ def build_router(ctx: ApiContext) -> APIRouter:
         summary="Answer one question (the same object as `hoidap ask --json`)",
     )
     async def ask(request: Request, body: AskRequest) -> JSONResponse:
-        ctx.authorizer.authorize(request, "/v1/ask", body.key, ctx.cost(body.question))
+        who = ctx.authorizer.authorize(request, "/v1/ask", body.key, ctx.cost(body.question))
         history = ctx.check_history(body.history)
-        answer = await ctx.runner.ask(body.question, history)
+        answer = await ctx.runner.ask(body.question, history, who.owner)
         return JSONResponse(answer.to_json())
 
     @router.post(
@@ -121,11 +121,11 @@ def build_router(ctx: ApiContext) -> APIRouter:
     )
     async def chat(request: Request, body: ChatRequest) -> StreamingResponse:
         cost = ctx.cost(ctx.last_message(body.messages))
-        ctx.authorizer.authorize(request, "/v1/chat", body.key, cost)
+        who = ctx.authorizer.authorize(request, "/v1/chat", body.key, cost)
         question, earlier = split_chat(body.messages)
         history = ctx.check_history(earlier)
         ctx.runner.assistant.validate(question)
-        first, gen = await ctx.runner.open_stream(question, history)
+        first, gen = await ctx.runner.open_stream(question, history, who.owner)
         return StreamingResponse(
             chat_events(ctx, first, gen), media_type="text/event-stream", headers=SSE_HEADERS
         )

@@ -8,6 +8,10 @@ Three separate thread pools, so one kind of work never waits behind another:
   stalled one cannot take threads from the others (its read times out when idle);
 - readiness checks (``/readyz``) have a pool of their own and never queue behind either.
 
+With an LLM, one caller (key, else address) holds at most ``streams_per_caller`` answer
+streams at once; more are refused with 429 before any work, so a client that opens and
+drops stalled streams cannot take the LLM pool from everyone else.
+
 When a client goes away, its stream is cancelled: the LLM connection is closed.
 """
 
@@ -17,12 +21,14 @@ import asyncio
 import contextlib
 import threading
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
 from anyio import to_thread
 
 from assistant.answer import Answer
+from assistant.api.errors import ApiError
 from assistant.pipeline import Assistant
 
 _DONE = object()
@@ -38,8 +44,18 @@ def _next(gen: Iterator[dict]):
 class _Stream:
     """An answer's event generator with the flag that cancels it."""
 
-    def __init__(self, gen: Iterator[dict], cancel: threading.Event):
-        self.gen, self.cancel = gen, cancel
+    def __init__(self, gen: Iterator[dict], cancel: threading.Event, release=None):
+        self.gen, self.cancel, self._release = gen, cancel, release
+
+    def __del__(self) -> None:  # a response dropped before it streamed still gives its share back
+        self.cancel.set()
+        self.release()
+
+    def release(self) -> None:
+        """Give the caller's stream share back (once)."""
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
     def __iter__(self):
         return self
@@ -52,9 +68,18 @@ class _Stream:
 
 
 class AssistantRunner:
-    def __init__(self, assistant: Assistant, workers: int, llm_streams: int = 8):
+    def __init__(
+        self,
+        assistant: Assistant,
+        workers: int,
+        llm_streams: int = 8,
+        streams_per_caller: int = 2,
+    ):
         self.assistant = assistant
         self.sizes = {"work": max(1, workers), "llm": max(1, llm_streams), "health": 2}
+        self.streams_per_caller = max(1, streams_per_caller)
+        self._streams: Counter = Counter()  # caller -> open answer streams (LLM mode)
+        self._streams_lock = threading.Lock()
         # One limiter per event loop (test clients may start several loops in one process).
         self._limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -78,22 +103,29 @@ class AssistantRunner:
         """The assistant's readiness, from a pool no question work can fill."""
         return await to_thread.run_sync(self.assistant.ready, limiter=self._limiter("health"))
 
-    async def ask(self, question: str, history: list[dict]) -> Answer:
+    async def ask(self, question: str, history: list[dict], caller: str = "") -> Answer:
         """The final answer; retrieval in the work pool, an LLM's answer in the LLM pool."""
-        first, gen = await self.open_stream(question, history)
+        first, gen = await self.open_stream(question, history, caller)
         answer = first.get("answer") if first["type"] == "final" else None
         async for event in self.rest(gen):
             if event["type"] == "final":
                 answer = event["answer"]
         return answer
 
-    async def open_stream(self, question: str, history: list[dict]) -> tuple[dict, Iterator[dict]]:
+    async def open_stream(
+        self, question: str, history: list[dict], caller: str = ""
+    ) -> tuple[dict, Iterator[dict]]:
         """Start a stream and return its first event (retrieval is done then); errors
         (empty index…) raise here, before any response is sent, so they still get a
         proper status code."""
+        release = self._take_stream(caller)
         cancel = threading.Event()
-        gen = _Stream(self.assistant.stream(question, history, cancel), cancel)
-        first = await self.call(_next, gen)
+        gen = _Stream(self.assistant.stream(question, history, cancel), cancel, release)
+        try:
+            first = await self.call(_next, gen)
+        except BaseException:
+            gen.release()
+            raise
         if first is _DONE:  # pragma: no cover - stream always ends with a final event
             raise RuntimeError("assistant stream ended without events")
         return first, gen
@@ -113,3 +145,30 @@ class AssistantRunner:
                 cancel.set()  # a thread still reading the LLM stops at its next token
             with contextlib.suppress(ValueError):  # still running: the cancel flag ends it
                 gen.close()
+            if isinstance(gen, _Stream):
+                gen.release()
+
+    def _take_stream(self, caller: str):
+        """Count an answer stream against ``caller`` (LLM mode); 429 over the share."""
+        if self.assistant.llm is None or not caller:
+            return None
+        with self._streams_lock:
+            if self._streams[caller] >= self.streams_per_caller:
+                raise ApiError(
+                    429,
+                    "too_many_streams",
+                    f"At most {self.streams_per_caller} answers at once per caller; wait for "
+                    "one to finish.",
+                    f"Mỗi người dùng chỉ được chờ tối đa {self.streams_per_caller} câu trả lời "
+                    "cùng lúc; hãy đợi câu trả lời trước xong.",
+                    retry_after=1,
+                )
+            self._streams[caller] += 1
+
+        def release() -> None:
+            with self._streams_lock:
+                self._streams[caller] -= 1
+                if self._streams[caller] <= 0:
+                    del self._streams[caller]
+
+        return release
