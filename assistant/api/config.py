@@ -22,7 +22,7 @@ class ApiConfig:
     max_turn_chars: int = 8000  # one earlier turn's text: more is 422
     workers: int = 4  # concurrent question pipelines; others wait their turn
     llm_streams: int = 8  # concurrent LLM answer streams (a pool apart from the pipelines)
-    streams_per_caller: int = 2  # LLM answer streams one key (or address) may hold at once
+    streams_per_caller: int = 4  # LLM answer streams one key (or address) holds at once; more wait
     proxy_hops: int = 0  # trusted reverse proxies in front (X-Forwarded-For is read only then)
 
     @property

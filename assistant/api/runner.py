@@ -9,8 +9,9 @@ Three separate thread pools, so one kind of work never waits behind another:
 - readiness checks (``/readyz``) have a pool of their own and never queue behind either.
 
 With an LLM, one caller (key, else address) holds at most ``streams_per_caller`` answer
-streams at once; more are refused with 429 before any work, so a client that opens and
-drops stalled streams cannot take the LLM pool from everyone else.
+streams at once (half the LLM pool by default); its further questions wait behind its own,
+before any work, so a client that opens and drops stalled streams cannot take the LLM pool
+from everyone else.
 
 When a client goes away, its stream is cancelled: the LLM connection is closed.
 """
@@ -21,14 +22,12 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
 from anyio import to_thread
 
 from assistant.answer import Answer
-from assistant.api.errors import ApiError
 from assistant.pipeline import Assistant
 
 _DONE = object()
@@ -42,10 +41,22 @@ def _next(gen: Iterator[dict]):
 
 
 class _Stream:
-    """An answer's event generator with the flag that cancels it."""
+    """An answer's event generator with the flag that cancels it.
+
+    The caller's stream share is given back when the generator itself ends (in the
+    thread that ran it), not when the client leaves: a cancelled stream still reading
+    its LLM keeps counting against its caller until its thread lets go.
+    """
 
     def __init__(self, gen: Iterator[dict], cancel: threading.Event, release=None):
-        self.gen, self.cancel, self._release = gen, cancel, release
+        self.cancel, self._release = cancel, release
+        self.gen = self._events(gen)
+
+    def _events(self, gen: Iterator[dict]) -> Iterator[dict]:
+        try:
+            yield from gen
+        finally:
+            self.release()
 
     def __del__(self) -> None:  # a response dropped before it streamed still gives its share back
         self.cancel.set()
@@ -73,13 +84,13 @@ class AssistantRunner:
         assistant: Assistant,
         workers: int,
         llm_streams: int = 8,
-        streams_per_caller: int = 2,
+        streams_per_caller: int = 4,
     ):
         self.assistant = assistant
         self.sizes = {"work": max(1, workers), "llm": max(1, llm_streams), "health": 2}
         self.streams_per_caller = max(1, streams_per_caller)
-        self._streams: Counter = Counter()  # caller -> open answer streams (LLM mode)
-        self._streams_lock = threading.Lock()
+        # Per event loop: caller -> a limiter of its answer-stream shares (LLM mode).
+        self._shares: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         # One limiter per event loop (test clients may start several loops in one process).
         self._limiters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -118,7 +129,7 @@ class AssistantRunner:
         """Start a stream and return its first event (retrieval is done then); errors
         (empty index…) raise here, before any response is sent, so they still get a
         proper status code."""
-        release = self._take_stream(caller)
+        release = await self._take_stream(caller)
         cancel = threading.Event()
         gen = _Stream(self.assistant.stream(question, history, cancel), cancel, release)
         try:
@@ -145,30 +156,26 @@ class AssistantRunner:
                 cancel.set()  # a thread still reading the LLM stops at its next token
             with contextlib.suppress(ValueError):  # still running: the cancel flag ends it
                 gen.close()
-            if isinstance(gen, _Stream):
-                gen.release()
 
-    def _take_stream(self, caller: str):
-        """Count an answer stream against ``caller`` (LLM mode); 429 over the share."""
+    async def _take_stream(self, caller: str):
+        """Wait for one of ``caller``'s answer-stream shares (LLM mode); return its release.
+
+        A caller waits its turn behind its own streams only, so one caller (a client
+        opening and dropping stalled streams) never holds more than its share of the LLM
+        pool while others wait.
+        """
         if self.assistant.llm is None or not caller:
             return None
-        with self._streams_lock:
-            if self._streams[caller] >= self.streams_per_caller:
-                raise ApiError(
-                    429,
-                    "too_many_streams",
-                    f"At most {self.streams_per_caller} answers at once per caller; wait for "
-                    "one to finish.",
-                    f"Mỗi người dùng chỉ được chờ tối đa {self.streams_per_caller} câu trả lời "
-                    "cùng lúc; hãy đợi câu trả lời trước xong.",
-                    retry_after=1,
-                )
-            self._streams[caller] += 1
+        loop = asyncio.get_running_loop()
+        shares = self._shares.setdefault(loop, {})
+        limiter = shares.get(caller)
+        if limiter is None:
+            limiter = shares[caller] = anyio.CapacityLimiter(self.streams_per_caller)
+        token = object()
+        await limiter.acquire_on_behalf_of(token)
 
-        def release() -> None:
-            with self._streams_lock:
-                self._streams[caller] -= 1
-                if self._streams[caller] <= 0:
-                    del self._streams[caller]
+        def release() -> None:  # from any thread, also after the loop has closed
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(limiter.release_on_behalf_of, token)
 
         return release
