@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=45.0, help="seconds per phase")
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--home", type=Path, default=ROOT / ".hoidap" / "bench-adversarial")
-    p.add_argument("--ip-rate", default="1000000/min")
+    p.add_argument("--ip-rate", default="1000000/min", help="per-IP limit (all clients: loopback)")
+    p.add_argument("--abuser-rate", default="120/min", help="the abusers' key limit (units)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = p.parse_args(argv)
 
@@ -164,8 +165,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         key = server.prepare()
         attacker = json.loads(
-            hoidap(["keys", "create-admin", "--name", "attacker", "--json"], server.env)
-        )["key"]  # the adversarial clients are another caller, as they would be
+            hoidap(
+                [
+                    "keys",
+                    "create-admin",
+                    "--name",
+                    "attacker",
+                    "--rate",
+                    args.abuser_rate,
+                    "--json",
+                ],
+                server.env,
+            )
+        )["key"]  # the adversarial clients are another caller, limited as one would be
         server.start()
         pid = server.proc.pid
         try:
@@ -184,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "clients": args.clients,
         "costly_share": args.costly_share,
         "stalled_clients": args.stalled,
+        "abuser_key_rate": args.abuser_rate,
         "duration_s_per_phase": args.duration,
         "costliest_question_chars": len(costliest_question()),
         "baseline": baseline,

@@ -40,6 +40,21 @@ def _next(gen: Iterator[dict]):
         return _DONE
 
 
+def _release(box: list) -> None:
+    release, box[0] = box[0], None
+    if release is not None:
+        release()
+
+
+def _released_at_end(gen: Iterator[dict], box: list) -> Iterator[dict]:
+    """``gen``'s events; the share in ``box`` is released when it ends, in its thread.
+    (It holds only the box, not the _Stream: no reference cycle delays the release.)"""
+    try:
+        yield from gen
+    finally:
+        _release(box)
+
+
 class _Stream:
     """An answer's event generator with the flag that cancels it.
 
@@ -49,14 +64,9 @@ class _Stream:
     """
 
     def __init__(self, gen: Iterator[dict], cancel: threading.Event, release=None):
-        self.cancel, self._release = cancel, release
-        self.gen = self._events(gen)
-
-    def _events(self, gen: Iterator[dict]) -> Iterator[dict]:
-        try:
-            yield from gen
-        finally:
-            self.release()
+        self.cancel = cancel
+        self._box = [release]  # shared with the generator below, which must not hold self
+        self.gen = _released_at_end(gen, self._box)
 
     def __del__(self) -> None:  # a response dropped before it streamed still gives its share back
         self.cancel.set()
@@ -64,9 +74,7 @@ class _Stream:
 
     def release(self) -> None:
         """Give the caller's stream share back (once)."""
-        release, self._release = self._release, None
-        if release is not None:
-            release()
+        _release(self._box)
 
     def __iter__(self):
         return self
