@@ -23,6 +23,7 @@ from assistant.api.security import (
     WIDGET_PATHS,
     client_ip,
     cors_headers,
+    forwarded_for,
     normalize_origin,
     preflight_headers,
 )
@@ -115,11 +116,7 @@ class IpLimitMiddleware:
         if scope["type"] != "http" or not path.startswith(LIMITED_PREFIXES):
             await self.app(scope, receive, send)
             return
-        forwarded = None
-        for k, v in scope["headers"]:
-            if k.lower() == b"x-forwarded-for":
-                forwarded = v.decode("latin-1")
-        ip = client_ip(scope.get("client"), forwarded, self.config.proxy_hops)
+        ip = client_ip(scope.get("client"), forwarded_for(scope), self.config.proxy_hops)
         wait = self.limiter.hit("ip", ip, self.config.ip_limit)
         if wait:
             exc = rate_limited(wait, "per-IP")

@@ -80,6 +80,14 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+def forwarded_for(scope) -> str | None:
+    """The raw X-Forwarded-For header of an ASGI scope (None when absent)."""
+    for k, v in scope.get("headers", []):
+        if k.lower() == b"x-forwarded-for":
+            return v.decode("latin-1")
+    return None
+
+
 def client_ip(
     scope_client: tuple[str, int] | None, forwarded_for: str | None, proxy_hops: int
 ) -> str:

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from assistant.api.config import ApiConfig
 from assistant.api.errors import error_body
 from assistant.api.middleware import send_json
-from assistant.api.security import client_ip, is_loopback
+from assistant.api.security import client_ip, forwarded_for, is_loopback
 from index.errors import ConfigError
 
 # Routes of the API and widget (their own authorisation applies); everything else is the UI.
@@ -84,10 +84,7 @@ class UiAccessMiddleware:
         await self.app(scope, receive, send)
 
     def _local(self, scope: Scope) -> bool:
-        forwarded = None
-        for k, v in scope.get("headers", []):
-            if k.lower() == b"x-forwarded-for":
-                forwarded = v.decode("latin-1")
+        forwarded = forwarded_for(scope)
         if self.config.proxy_hops == 0 and forwarded is not None:
             return False  # a loopback proxy we were not told about: the real client is unknown
         return is_loopback(client_ip(scope.get("client"), forwarded, self.config.proxy_hops))
