@@ -33,17 +33,28 @@ _NON_TERMINAL = {
     "no",
     "tr",
 }
+# A list marker ("1.", "a.", "IV.") before a boundary opens an item; it ends no sentence.
+_ENUMERATOR_RE = re.compile(r"\s*(?:\d{1,3}|[a-zđ]|[IVXLC]{1,5})\.", re.I)
 _BOUNDARY_RE = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-ZĐÀ-Ỹ0-9])", re.U)
 
 
-def split_sentences(paragraph: str) -> list[str]:
-    """Split a paragraph into sentences; keeps abbreviations such as ``TS.`` intact."""
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences; a line break always ends one (a heading, a list item),
+    and abbreviations such as ``TS.`` stay intact."""
+    if "\n" in text:
+        return [s for line in text.split("\n") for s in _split_line(line)]
+    return _split_line(text)
+
+
+def _split_line(paragraph: str) -> list[str]:
     parts: list[str] = []
     start = 0
     for m in _BOUNDARY_RE.finditer(paragraph):
         candidate = paragraph[start : m.start()].rstrip()
         last_word = re.findall(r"(\w+)[\"”’)\]]*[.!?…]$", candidate)
         if last_word and last_word[-1].lower() in _NON_TERMINAL:
+            continue
+        if _ENUMERATOR_RE.fullmatch(candidate):
             continue
         seg = paragraph[start : m.end()].strip()
         if seg:
@@ -69,30 +80,44 @@ def _split_long(sentence: str, max_tokens: int) -> list[str]:
     return pieces
 
 
-def _pack(sentences: list[str], max_tokens: int, overlap_tokens: int) -> list[tuple[str, int]]:
+def _join(sentences: list[tuple[str, bool]]) -> str:
+    """Sentences joined as the article had them: a line break before a paragraph's first."""
+    out = ""
+    for i, (sent, opens_paragraph) in enumerate(sentences):
+        if i:
+            out += "\n" if opens_paragraph else " "
+        out += sent
+    return out
+
+
+def _pack(
+    sentences: list[tuple[str, bool]], max_tokens: int, overlap_tokens: int
+) -> list[tuple[str, int]]:
     """Greedy packing of whole sentences; sizes are exact token counts of the joined text.
 
-    Summing per-sentence counts undercounts by a token now and then (BPE merges differ
-    once sentences are joined with spaces), so every decision counts the real text.
+    ``sentences`` are (text, opens a paragraph). Paragraph breaks survive inside a chunk,
+    so headings and list items stay lines of their own for the answerers. Summing
+    per-sentence counts undercounts by a token now and then (BPE merges differ once
+    sentences are joined), so every decision counts the real text.
     """
     texts: list[tuple[str, int]] = []
-    current: list[str] = []
+    current: list[tuple[str, bool]] = []
     for sent in sentences:
-        if current and count_tokens(" ".join([*current, sent])) > max_tokens:
-            texts.append((" ".join(current), count_tokens(" ".join(current))))
+        if current and count_tokens(_join([*current, sent])) > max_tokens:
+            texts.append((_join(current), count_tokens(_join(current))))
             # Carry the tail sentences (up to the overlap budget) into the next chunk.
-            carry: list[str] = []
+            carry: list[tuple[str, bool]] = []
             for prev in reversed(current):
                 candidate = [prev, *carry]
-                if count_tokens(" ".join(candidate)) > overlap_tokens:
+                if count_tokens(_join(candidate)) > overlap_tokens:
                     break
-                if count_tokens(" ".join([*candidate, sent])) > max_tokens:
+                if count_tokens(_join([*candidate, sent])) > max_tokens:
                     break
                 carry = candidate
             current = carry
         current.append(sent)
     if current:
-        texts.append((" ".join(current), count_tokens(" ".join(current))))
+        texts.append((_join(current), count_tokens(_join(current))))
     return texts
 
 
@@ -110,15 +135,12 @@ def chunk_article(article: Article, max_tokens: int = 220, overlap_tokens: int =
         raise ValueError(
             f"overlap must be between 0 and half the budget ({max_tokens // 2}), got {overlap_tokens}"
         )
-    sentences: list[tuple[str, int]] = []
+    sentences: list[tuple[str, bool]] = []
     for para in article.body.split("\n"):
-        for sent in split_sentences(para):
-            n = count_tokens(sent)
-            if n > max_tokens:
-                sentences.extend((p, count_tokens(p)) for p in _split_long(sent, max_tokens))
-            else:
-                sentences.append((sent, n))
-    texts = _pack([s for s, _ in sentences], max_tokens, overlap_tokens)
+        for j, sent in enumerate(_split_line(para)):
+            pieces = _split_long(sent, max_tokens) if count_tokens(sent) > max_tokens else [sent]
+            sentences.extend((p, j == 0 and k == 0) for k, p in enumerate(pieces))
+    texts = _pack(sentences, max_tokens, overlap_tokens)
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for pos, (text, n) in enumerate(texts):

@@ -30,6 +30,31 @@ def _sentences_of(article: Article) -> list[str]:
     return [s for para in article.body.split("\n") for s in split_sentences(para)]
 
 
+def test_a_line_break_always_ends_a_sentence() -> None:
+    """Headings and list items end without a full stop; they must not fuse with the next line."""
+    text = "Tù chung thân\n1. Người nào phạm tội thì bị phạt tù.\na) Có tổ chức;\nb) Tái phạm"
+    assert split_sentences(text) == [
+        "Tù chung thân",
+        "1. Người nào phạm tội thì bị phạt tù.",
+        "a) Có tổ chức;",
+        "b) Tái phạm",
+    ]
+
+
+def test_paragraph_breaks_survive_inside_a_chunk() -> None:
+    body = (
+        "Tội trốn tránh nghĩa vụ\n1. Người nào trốn tránh thì bị phạt. Câu thứ hai.\na) Có tổ chức;"
+    )
+    (chunk,) = chunk_article(_article(body), 220, 40)
+    assert chunk.text == body  # sentences of one paragraph joined by a space, paragraphs by \n
+    assert split_sentences(chunk.text) == [
+        "Tội trốn tránh nghĩa vụ",
+        "1. Người nào trốn tránh thì bị phạt.",
+        "Câu thứ hai.",
+        "a) Có tổ chức;",
+    ]
+
+
 def test_split_sentences_on_terminal_punctuation() -> None:
     text = "Hội nghị bắt đầu lúc 8 giờ. Thủ tướng phát biểu! Ai sẽ làm? “Chúng ta”, ông nói."
     assert split_sentences(text) == [
