@@ -6,8 +6,10 @@ import gzip
 import json
 import math
 import os
+import random
 import subprocess
 import unicodedata
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,44 @@ def test_bm25_matches_the_okapi_formula() -> None:
     assert bm.scores(["zzz"]) == {}
     # The shipped defaults are the ones measured in evals/README.md.
     assert (BM25Field(docs).k1, BM25Field(docs).b) == (1.2, 0.9)
+
+
+def _reference_bm25(docs, query, k1=1.2, b=0.9) -> dict[int, float]:
+    """Okapi BM25 written out term by term, as the index computed it before."""
+    n, avgdl = len(docs), sum(map(len, docs)) / len(docs)
+    out: dict[int, float] = {}
+    for term, qtf in Counter(query).items():
+        df = sum(term in d for d in docs)
+        if not df:
+            continue
+        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        for i, d in enumerate(docs):
+            tf = d.count(term)
+            if tf:
+                norm = k1 * (1 - b + b * len(d) / avgdl)
+                out[i] = out.get(i, 0.0) + qtf * idf * tf * (k1 + 1) / (tf + norm)
+    return out
+
+
+def test_sparse_bm25_equals_the_term_by_term_formula_and_ranks_ties_by_order() -> None:
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(40)]
+    docs = [[rng.choice(words) for _ in range(rng.randint(1, 30))] for _ in range(300)]
+    field = BM25Field(docs)
+    for _ in range(50):
+        query = [rng.choice(words) for _ in range(rng.randint(1, 6))] + ["unseen"]
+        expected = _reference_bm25(docs, query)
+        got = field.scores(query)
+        assert set(got) == set(expected)
+        for d, v in expected.items():
+            assert got[d] == pytest.approx(v, rel=1e-5)
+        top = field.top(query, 10)
+        ranked = sorted(expected.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+        assert [d for d, _ in top] == [d for d, _ in ranked] or all(
+            a == pytest.approx(b, rel=1e-5) for (_, a), (_, b) in zip(top, ranked, strict=True)
+        )
+    twins = BM25Field([["x", "y"], ["x", "y"], ["z"]])
+    assert [d for d, _ in twins.top(["x"], 1)] == [0]  # equal scores: the earlier chunk
 
 
 def test_scraped_typo_is_found_by_the_correct_phrase(lex: LexicalIndex) -> None:
