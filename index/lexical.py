@@ -2,17 +2,17 @@
 
 Lower-cased syllables plus bigrams beat word segmentation for Vietnamese QA retrieval,
 and the folded field keeps queries typed without accents working. The index is
-derived data: it is rebuilt from the Chroma store whenever its fingerprint (a hash
-of the stored chunk ids) no longer matches, and written atomically.
+derived data: when its fingerprint (a hash of the stored chunk ids) no longer matches
+the Chroma store it is brought up to date from the chunks that were added or removed
+(rebuilt when unreadable), and it is written atomically, tokenized.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import math
 import os
+import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,7 +25,7 @@ from index.private import private_dir
 from index.types import Chunk
 
 FIELDS = ("accented", "folded")
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def fingerprint(chunk_ids: Iterable[str]) -> str:
@@ -44,36 +44,53 @@ def index_text(chunk: Chunk) -> str:
 class BM25Field:
     """Okapi BM25 (Lucene-style idf) as a sparse term x document weight matrix.
 
-    Each (term, document) weight is computed once at build time, so a query is a sum of
-    a few sparse rows (numpy/scipy) instead of a Python loop over posting lists: at tens
-    of thousands of chunks that loop was most of an ``ask``.
+    The raw term counts are kept (``tf``, saved with the index, so loading never
+    re-tokenizes the corpus, and chunks can be added or removed without recounting the
+    rest); each (term, document) weight is computed from them once, so a query is a sum of
+    a few sparse rows instead of a Python loop over posting lists.
     b=0.9 (stronger length normalisation than the usual 0.75) measured better on both
     ViMedAQA and ALQAC (evals/README.md).
     """
 
-    def __init__(self, docs_terms: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.9):
+    def __init__(self, docs_terms: Sequence[Sequence[str]] = (), k1: float = 1.2, b: float = 0.9):
+        vocab: dict[str, int] = {}
+        self._set(_count_matrix(docs_terms, vocab), vocab, k1, b)
+
+    @classmethod
+    def from_counts(
+        cls, tf: sparse.csr_matrix, vocab: dict[str, int], k1: float = 1.2, b: float = 0.9
+    ) -> BM25Field:
+        field = cls.__new__(cls)
+        field._set(tf, vocab, k1, b)
+        return field
+
+    def _set(self, tf: sparse.csr_matrix, vocab: dict[str, int], k1: float, b: float) -> None:
         self.k1, self.b = k1, b
-        self.vocab: dict[str, int] = {}
-        rows, cols, tfs = [], [], []
-        lengths = np.zeros(len(docs_terms), dtype=np.float64)
-        for doc, terms in enumerate(docs_terms):
-            lengths[doc] = len(terms)
-            for term, tf in Counter(terms).items():
-                rows.append(self.vocab.setdefault(term, len(self.vocab)))
-                cols.append(doc)
-                tfs.append(tf)
-        self.n_docs = len(docs_terms)
+        self.vocab = vocab
+        self.tf = tf
+        self.n_docs = tf.shape[1]
+        lengths = np.asarray(tf.sum(axis=0), dtype=np.float64).ravel()
         self.avgdl = float(lengths.mean()) if self.n_docs else 0.0
-        tf = np.asarray(tfs, dtype=np.float64)
-        doc = np.asarray(cols, dtype=np.int64)
-        term = np.asarray(rows, dtype=np.int64)
-        df = np.bincount(term, minlength=len(self.vocab)).astype(np.float64)
+        coo = tf.tocoo()
+        df = np.bincount(coo.row, minlength=len(vocab)).astype(np.float64)
         self._idf = np.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
-        norm = k1 * (1 - b + b * lengths[doc] / (self.avgdl or 1.0))
-        weight = self._idf[term] * tf * (k1 + 1) / (tf + norm)
+        counts = coo.data.astype(np.float64)
+        norm = k1 * (1 - b + b * lengths[coo.col] / (self.avgdl or 1.0))
+        weight = self._idf[coo.row] * counts * (k1 + 1) / (counts + norm)
         self.matrix = sparse.csr_matrix(
-            (weight.astype(np.float32), (term, doc)), shape=(len(self.vocab), self.n_docs)
+            (weight.astype(np.float32), (coo.row, coo.col)), shape=tf.shape
         )
+        self.totals = np.asarray(tf.sum(axis=1)).ravel()  # occurrences per term
+
+    def changed(self, keep: np.ndarray, docs_terms: Sequence[Sequence[str]]) -> BM25Field:
+        """This field with the documents where ``keep`` is False removed and new ones appended."""
+        vocab = dict(self.vocab)
+        added = _count_matrix(docs_terms, vocab)
+        kept = self.tf[:, np.flatnonzero(keep)]
+        kept.resize((len(vocab), kept.shape[1]))
+        added.resize((len(vocab), added.shape[1]))
+        tf = sparse.hstack([kept, added], format="csr", dtype=np.int32)
+        return BM25Field.from_counts(tf, vocab, self.k1, self.b)
 
     @property
     def idf(self) -> dict[str, float]:
@@ -84,6 +101,13 @@ class BM25Field:
         i = self.vocab.get(term)
         return None if i is None else float(self._idf[i])
 
+    def documents_with(self, term: str) -> np.ndarray:
+        """Indices of the documents holding ``term``."""
+        i = self.vocab.get(term)
+        if i is None:
+            return np.zeros(0, dtype=np.int32)
+        return self.tf.indices[self.tf.indptr[i] : self.tf.indptr[i + 1]]
+
     def score_array(self, query_terms: Sequence[str]) -> np.ndarray:
         """BM25 of every document (0 where no query term occurs)."""
         counts = Counter(t for t in query_terms if t in self.vocab)
@@ -93,23 +117,24 @@ class BM25Field:
         qtf = np.fromiter(counts.values(), dtype=np.float64)
         return np.asarray(self.matrix[ids].T @ qtf, dtype=np.float64).ravel()
 
+    def _hits(self, query_terms: Sequence[str]) -> np.ndarray:
+        ids = [self.vocab[t] for t in set(query_terms) if t in self.vocab]
+        return np.unique(self.matrix[ids].indices) if ids else np.zeros(0, dtype=np.int32)
+
     def scores(self, query_terms: Sequence[str]) -> dict[int, float]:
         """BM25 of the documents that hold at least one query term."""
-        counts = Counter(t for t in query_terms if t in self.vocab)
-        if not counts:
+        hit = self._hits(query_terms)
+        if not len(hit):
             return {}
-        ids = [self.vocab[t] for t in counts]
-        hit = np.unique(self.matrix[ids].indices)
         values = self.score_array(query_terms)
         return {int(d): float(values[d]) for d in hit}
 
     def top(self, query_terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """The ``k`` best documents holding a query term: by score, then document order."""
-        values = self.score_array(query_terms)
-        counts = [self.vocab[t] for t in set(query_terms) if t in self.vocab]
-        if not counts:
+        hit = self._hits(query_terms)
+        if not len(hit):
             return []
-        hit = np.unique(self.matrix[counts].indices)
+        values = self.score_array(query_terms)
         if len(hit) > k:
             part = np.argpartition(-values[hit], k - 1)[:k]
             cut = values[hit][part].min()
@@ -118,22 +143,72 @@ class BM25Field:
         return [(int(d), float(values[d])) for d in order]
 
 
+def _count_matrix(
+    docs_terms: Sequence[Sequence[str]], vocab: dict[str, int], batch: int = 2000
+) -> sparse.csr_matrix:
+    """Term x document counts; new terms are added to ``vocab``. Built in batches, so the
+    intermediate lists stay small however large the corpus."""
+    parts = []
+    for start in range(0, len(docs_terms), batch):
+        rows: list[int] = []
+        cols: list[int] = []
+        data: list[int] = []
+        for offset, terms in enumerate(docs_terms[start : start + batch]):
+            for term, tf in Counter(terms).items():
+                rows.append(vocab.setdefault(term, len(vocab)))
+                cols.append(offset)
+                data.append(tf)
+        width = min(batch, len(docs_terms) - start)
+        parts.append(
+            sparse.coo_matrix(
+                (np.asarray(data, dtype=np.int32), (rows, cols)), shape=(len(vocab), width)
+            )
+        )
+    for part in parts:
+        part.resize((len(vocab), part.shape[1]))
+    if not parts:
+        return sparse.csr_matrix((len(vocab), 0), dtype=np.int32)
+    return sparse.hstack(parts, format="csr", dtype=np.int32)
+
+
 class LexicalIndex:
     """Two BM25 fields over the same chunks, plus a corpus table for restoring diacritics."""
 
-    def __init__(self, chunk_ids: Sequence[str], texts: Sequence[str]):
+    def __init__(
+        self,
+        chunk_ids: Sequence[str],
+        texts: Sequence[str],
+        fields: dict[str, BM25Field] | None = None,
+    ):
         self.chunk_ids = list(chunk_ids)
         self.texts = list(texts)
         self.fingerprint = fingerprint(self.chunk_ids)
-        self.fields = {
+        self.fields = fields or {
             "accented": BM25Field([lexical_terms(t) for t in self.texts]),
             "folded": BM25Field([lexical_terms(t, folded=True) for t in self.texts]),
         }
-        self._build_restoration_table()
+        self._restoration: tuple[dict, dict] | None = None
+        self._forms: dict[int, str] = {}
 
     @classmethod
     def from_chunks(cls, chunks: Sequence[Chunk]) -> LexicalIndex:
         return cls([c.chunk_id for c in chunks], [index_text(c) for c in chunks])
+
+    def updated(self, removed: Iterable[str], added: Sequence[Chunk]) -> LexicalIndex:
+        """This index without the ``removed`` chunk ids and with ``added`` appended; only the
+        new chunks are tokenized."""
+        gone = set(removed)
+        keep = np.fromiter((cid not in gone for cid in self.chunk_ids), dtype=bool)
+        texts = [index_text(c) for c in added]
+        fields = {
+            name: field.changed(keep, [lexical_terms(t, folded=name == "folded") for t in texts])
+            for name, field in self.fields.items()
+        }
+        kept_ids = [cid for cid, k in zip(self.chunk_ids, keep, strict=True) if k]
+        kept_texts = [t for t, k in zip(self.texts, keep, strict=True) if k]
+        return LexicalIndex(
+            kept_ids + [c.chunk_id for c in added], kept_texts + texts, fields=fields
+        )
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
@@ -153,24 +228,52 @@ class LexicalIndex:
         return known if known is not None else math.log(1 + (n + 0.5) / 0.5)
 
     def phrase_count(self, phrase: str) -> int:
-        """How many chunks contain ``phrase`` (match form, whole syllables)."""
-        if not hasattr(self, "_forms"):
-            self._forms = [" " + " ".join(syllables(t)) + " " for t in self.texts]
-        key = " " + " ".join(syllables(phrase)) + " "
-        return sum(1 for f in self._forms if key in f) if key.strip() else 0
+        """How many chunks contain ``phrase`` (match form, whole syllables).
+
+        Candidates are the chunks holding every syllable pair of the phrase (from the
+        index); only those are read."""
+        sylls = syllables(phrase)
+        if not sylls:
+            return 0
+        field = self.fields["accented"]
+        terms = [f"{a}_{b}" for a, b in zip(sylls, sylls[1:], strict=False)] or sylls
+        candidates = None
+        for term in terms:
+            docs = field.documents_with(term)
+            candidates = docs if candidates is None else np.intersect1d(candidates, docs)
+            if not len(candidates):
+                return 0
+        key = " " + " ".join(sylls) + " "
+        return sum(1 for d in candidates.tolist() if key in self._form(d))
+
+    def _form(self, doc: int) -> str:
+        form = self._forms.get(doc)
+        if form is None:
+            form = self._forms[doc] = " " + " ".join(syllables(self.texts[doc])) + " "
+        return form
 
     # -- diacritic restoration -------------------------------------------------------
-    def _build_restoration_table(self) -> None:
-        uni: dict[str, Counter] = defaultdict(Counter)
-        bi: dict[tuple[str, str], Counter] = defaultdict(Counter)
-        for text in self.texts:
-            sylls = syllables(text)
-            for s in sylls:
-                uni[fold(s)][s] += 1
-            for a, b in zip(sylls, sylls[1:], strict=False):
-                bi[(fold(a), fold(b))][(a, b)] += 1
-        self._uni = uni
-        self._bi = bi
+    def _restoration_table(self) -> tuple[dict, dict]:
+        """Accented forms per folded syllable and syllable pair, with their corpus counts.
+
+        Read off the accented field's vocabulary (its terms are the syllables and pairs of
+        every chunk), so it costs one pass over the vocabulary, not over the corpus."""
+        if self._restoration is None:
+            uni: dict[str, Counter] = defaultdict(Counter)
+            bi: dict[tuple[str, str], Counter] = defaultdict(Counter)
+            field = self.fields["accented"]
+            for term, i in field.vocab.items():
+                count = int(field.totals[i])
+                if not count or term.startswith("#"):
+                    continue
+                parts = term.split("_")
+                if len(parts) == 1:
+                    uni[fold(term)][term] += count
+                elif len(parts) == 2 and all(parts):
+                    a, b = parts
+                    bi[(fold(a), fold(b))][(a, b)] += count
+            self._restoration = (uni, bi)
+        return self._restoration
 
     def restore_diacritics(self, query: str) -> str:
         """Best-guess accented form of an accent-free query, from the corpus' own usage.
@@ -181,64 +284,100 @@ class LexicalIndex:
         words = syllables(query)
         if not words:
             return query
+        uni, bi = self._restoration_table()
         folded = [fold(w) for w in words]
         out = []
         for i, f in enumerate(folded):
             votes: Counter = Counter()
             if i > 0:
-                for (_, b), c in self._bi.get((folded[i - 1], f), Counter()).items():
+                for (_, b), c in bi.get((folded[i - 1], f), Counter()).items():
                     votes[b] += c * 3
             if i + 1 < len(folded):
-                for (a, _), c in self._bi.get((f, folded[i + 1]), Counter()).items():
+                for (a, _), c in bi.get((f, folded[i + 1]), Counter()).items():
                     votes[a] += c * 3
             if not votes:
-                votes = self._uni.get(f, Counter())
+                votes = uni.get(f, Counter())
             out.append(votes.most_common(1)[0][0] if votes else words[i])
         return " ".join(out)
 
     # -- persistence -----------------------------------------------------------------
     def save(self, path: Path) -> None:
-        """Write atomically: a crash never leaves a half-written index."""
+        """Write atomically (a crash never leaves a half-written index), tokenized: loading
+        reads the counts back instead of re-tokenizing every chunk."""
         private_dir(path.parent)
-        payload = {
-            "format": FORMAT_VERSION,
-            "fingerprint": self.fingerprint,
-            "chunk_ids": self.chunk_ids,
-            "texts": self.texts,
+        arrays: dict[str, np.ndarray] = {
+            "format": np.array([FORMAT_VERSION], dtype=np.int64),
+            "fingerprint": _blob([self.fingerprint])[0],
         }
+        arrays["ids"], arrays["ids_at"] = _blob(self.chunk_ids)
+        arrays["texts"], arrays["texts_at"] = _blob(self.texts)
+        for name, field in self.fields.items():
+            terms = sorted(field.vocab, key=field.vocab.__getitem__)
+            arrays[f"{name}.vocab"], arrays[f"{name}.vocab_at"] = _blob(terms)
+            arrays[f"{name}.data"] = field.tf.data.astype(np.int32)
+            arrays[f"{name}.indices"] = field.tf.indices.astype(np.int32)
+            arrays[f"{name}.indptr"] = field.tf.indptr.astype(np.int64)
+            arrays[f"{name}.params"] = np.array([field.k1, field.b], dtype=np.float64)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # article text: owner only
-        with os.fdopen(fd, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as fh:
-            json.dump(payload, fh, ensure_ascii=False)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
         os.replace(tmp, path)
         _remove_orphans(path)
 
     @classmethod
     def load(cls, path: Path) -> LexicalIndex | None:
         """The saved index, or None (rebuild it) when it is missing, unreadable, of another
-        format or not shaped like one: valid gzip and JSON is not enough."""
+        format or not shaped like one: a readable file is not enough."""
         try:
-            with gzip.open(path, "rt", encoding="utf-8") as fh:
-                payload = json.load(fh)
-        except (OSError, ValueError, EOFError):
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            return _from_arrays(arrays)
+        except (OSError, ValueError, EOFError, KeyError, IndexError, TypeError, zipfile.BadZipFile):
             return None
-        if not _well_formed(payload):
-            return None
-        return cls(payload["chunk_ids"], payload["texts"])
 
 
-def _well_formed(payload) -> bool:
-    """This version's shape: parallel lists of chunk ids and texts, all strings."""
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
-        return False
-    ids, texts = payload.get("chunk_ids"), payload.get("texts")
-    return (
-        isinstance(ids, list)
-        and isinstance(texts, list)
-        and len(ids) == len(texts)
-        and all(isinstance(x, str) for x in ids)
-        and all(isinstance(x, str) for x in texts)
-    )
+def _blob(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Strings as one UTF-8 byte array and their end offsets (no pickling on load)."""
+    encoded = [x.encode("utf-8") for x in strings]
+    ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), ends
+
+
+def _unblob(data: np.ndarray, ends: np.ndarray) -> list[str]:
+    if data.dtype != np.uint8 or ends.ndim != 1 or (len(ends) and ends[-1] != len(data)):
+        raise ValueError("string table does not add up")
+    raw = data.tobytes()
+    starts = np.concatenate([[0], ends[:-1]]) if len(ends) else ends
+    if np.any(ends < starts):
+        raise ValueError("string offsets go backwards")
+    return [raw[a:b].decode("utf-8") for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
+def _from_arrays(arrays: dict[str, np.ndarray]) -> LexicalIndex:
+    """Rebuild an index from saved arrays; ValueError when they do not fit together."""
+    if arrays["format"].tolist() != [FORMAT_VERSION]:
+        raise ValueError("another format")
+    ids = _unblob(arrays["ids"], arrays["ids_at"])
+    texts = _unblob(arrays["texts"], arrays["texts_at"])
+    if len(ids) != len(texts):
+        raise ValueError("ids and texts differ in length")
+    fields = {}
+    for name in FIELDS:
+        terms = _unblob(arrays[f"{name}.vocab"], arrays[f"{name}.vocab_at"])
+        tf = sparse.csr_matrix(
+            (arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]),
+            shape=(len(terms), len(ids)),
+        )
+        tf.check_format(full_check=True)
+        if tf.nnz and tf.data.min() <= 0:
+            raise ValueError("term counts must be positive")
+        k1, b = arrays[f"{name}.params"].tolist()
+        fields[name] = BM25Field.from_counts(tf, {t: i for i, t in enumerate(terms)}, k1, b)
+    lex = LexicalIndex(ids, texts, fields=fields)
+    if _unblob(arrays["fingerprint"], np.array([len(arrays["fingerprint"])])) != [lex.fingerprint]:
+        raise ValueError("fingerprint does not match the ids")
+    return lex
 
 
 def _remove_orphans(path: Path) -> None:

@@ -29,7 +29,8 @@ from index.store import ChunkStore
 from index.types import Chunk
 
 log = logging.getLogger(__name__)
-LEXICAL_FILE = "bm25.json.gz"
+LEXICAL_FILE = "bm25.npz"
+LEGACY_LEXICAL_FILE = "bm25.json.gz"  # format 2 (texts only, re-tokenized on load): replaced
 
 
 @dataclass
@@ -71,15 +72,23 @@ def lexical_path(settings: Settings) -> Path:
 def load_lexical(
     store: ChunkStore, settings: Settings, *, ids: list[str] | None = None
 ) -> LexicalIndex:
-    """The lexical index matching the store, rebuilt from the store when stale or missing."""
+    """The lexical index matching the store: the saved one, brought up to date with the
+    chunks added to or removed from the store since (only those are read and tokenized),
+    or rebuilt from the store when missing or unreadable."""
     path = lexical_path(settings)
     ids = list(store.id_sources()) if ids is None else ids
     current = fingerprint(ids)
     lex = LexicalIndex.load(path)
     if lex is not None and lex.fingerprint == current:
         return lex
-    lex = LexicalIndex.from_chunks(store.all_chunks())
+    if lex is not None:
+        known, wanted = set(lex.chunk_ids), set(ids)
+        added = store.get_chunks([cid for cid in ids if cid not in known])
+        lex = lex.updated(known - wanted, added)
+    if lex is None or lex.fingerprint != current:  # unreadable, or the store moved meanwhile
+        lex = LexicalIndex.from_chunks(store.all_chunks())
     lex.save(path)
+    (settings.lexical_dir / f"{settings.collection}-{LEGACY_LEXICAL_FILE}").unlink(missing_ok=True)
     return lex
 
 

@@ -227,6 +227,21 @@ class ChunkStore:
                 metadatas=[c.metadata() for c in part],
             )
 
+    def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """The stored chunks with these ids (text and metadata), in the order given."""
+        found: dict[str, Chunk] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            got = self._wrap(
+                "read",
+                self.collection.get,
+                ids=ids[start : start + 500],
+                include=["documents", "metadatas"],
+            )
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
+                found[cid] = Chunk.from_store(cid, doc or "", meta or {})
+        return [found[cid] for cid in ids if cid in found]
+
     def all_chunks(self) -> list[Chunk]:
         chunks: list[Chunk] = []
         total = self.count()

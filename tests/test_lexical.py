@@ -149,7 +149,7 @@ def test_restore_diacritics_from_the_corpus(lex: LexicalIndex) -> None:
 
 
 def test_save_and_load_round_trip_atomically(lex: LexicalIndex, tmp_path: Path) -> None:
-    path = tmp_path / "lex" / "bm25.json.gz"
+    path = tmp_path / "lex" / "bm25.npz"
     lex.save(path)
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
     loaded = LexicalIndex.load(path)
@@ -163,9 +163,9 @@ def test_save_removes_temp_files_of_killed_writers_only(lex: LexicalIndex, tmp_p
     finished.wait()  # its pid is free now, like a writer killed before its rename
     running = subprocess.Popen(["sleep", "30"])
     try:
-        path = tmp_path / "bm25.json.gz"
-        orphan = tmp_path / f".bm25.json.gz.{finished.pid}.tmp"
-        in_progress = tmp_path / f".bm25.json.gz.{running.pid}.tmp"
+        path = tmp_path / "bm25.npz"
+        orphan = tmp_path / f".bm25.npz.{finished.pid}.tmp"
+        in_progress = tmp_path / f".bm25.npz.{running.pid}.tmp"
         orphan.write_bytes(b"half written")
         in_progress.write_bytes(b"being written")
         lex.save(path)
@@ -177,37 +177,100 @@ def test_save_removes_temp_files_of_killed_writers_only(lex: LexicalIndex, tmp_p
         running.wait()
 
 
-# Valid gzip and valid JSON, but not an index of this version.
+def _rewrite(path: Path, **changes) -> None:
+    """Save the arrays of ``path`` again with some replaced (None: removed)."""
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for key, value in changes.items():
+        if value is None:
+            arrays.pop(key.replace("__", "."))
+        else:
+            arrays[key.replace("__", ".")] = value
+    with path.open("wb") as fh:
+        np.savez(fh, **arrays)
+
+
+# Readable .npz files that are not an index of this version, or do not add up.
 WRONG_SHAPES = {
-    "old-format": {"format": FORMAT_VERSION - 1},
-    "no-ids": {"format": FORMAT_VERSION},
-    "a-list": [1, 2, 3],
-    "a-string": "bm25",
-    "ids-not-a-list": {"format": FORMAT_VERSION, "chunk_ids": "abc", "texts": ["a", "b", "c"]},
-    "numbers-as-texts": {"format": FORMAT_VERSION, "chunk_ids": ["a"], "texts": [42]},
-    "lengths-differ": {"format": FORMAT_VERSION, "chunk_ids": ["a", "b"], "texts": ["x"]},
-    "null-texts": {"format": FORMAT_VERSION, "chunk_ids": [], "texts": None},
+    "old-format": {"format": np.array([FORMAT_VERSION - 1])},
+    "no-ids": {"ids": None},
+    "ids-and-texts-differ": {
+        "ids_at": np.array([1], dtype=np.int64),
+        "ids": np.array([97], dtype=np.uint8),
+    },
+    "offsets-past-the-end": {"texts_at": np.array([10**9], dtype=np.int64)},
+    "pickled-object": {"texts": np.array([object()], dtype=object)},
+    "term-index-out-of-range": {"accented__indices": None},
+    "counts-not-positive": {"folded__data": None},
+    "fingerprint-of-other-ids": {"fingerprint": np.frombuffer(b"0" * 64, dtype=np.uint8).copy()},
 }
 
 
-@pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", *WRONG_SHAPES])
+@pytest.mark.parametrize(
+    "damage", ["missing", "garbage", "truncated", "gzip-json-v2", *WRONG_SHAPES]
+)
 def test_a_damaged_file_loads_as_none(lex: LexicalIndex, tmp_path: Path, damage: str) -> None:
-    path = tmp_path / "bm25.json.gz"
+    path = tmp_path / "bm25.npz"
     lex.save(path)
     if damage == "missing":
         path.unlink()
     elif damage == "garbage":
-        path.write_bytes(b"not gzip at all")
+        path.write_bytes(b"not an archive at all")
     elif damage == "truncated":
-        path.write_bytes(path.read_bytes()[:40])
-    else:
+        path.write_bytes(path.read_bytes()[:400])
+    elif damage == "gzip-json-v2":  # the earlier format, texts only
         with gzip.open(path, "wt", encoding="utf-8") as fh:
-            json.dump(WRONG_SHAPES[damage], fh)
+            json.dump({"format": 2, "chunk_ids": list(DOCS), "texts": list(DOCS.values())}, fh)
+    elif damage == "term-index-out-of-range":
+        with np.load(path) as npz:
+            indices = npz["accented.indices"].copy()
+        indices[0] = 10**6
+        _rewrite(path, accented__indices=indices)
+    elif damage == "counts-not-positive":
+        with np.load(path) as npz:
+            data = npz["folded.data"].copy()
+        data[0] = 0
+        _rewrite(path, folded__data=data)
+    else:
+        _rewrite(path, **WRONG_SHAPES[damage])
     assert LexicalIndex.load(path) is None
 
 
+def test_added_and_removed_chunks_update_the_index_as_a_rebuild_would(
+    lex: LexicalIndex, tmp_path: Path
+) -> None:
+    """Only the new chunks are tokenized; scores, idf, restoration and phrases then equal
+    those of an index built from scratch over the same chunks (saved and loaded too)."""
+    extra = [
+        Chunk(
+            "hai-san", "x.txt", "Thủy sản", None, None, "Ngư dân bán hải sản qua mạng.", 0, "h", 9
+        ),
+        Chunk("uy-ban-2", "x.txt", "", None, None, "Ủy ban họp phiên thứ hai.", 1, "h", 7),
+    ]
+    updated = lex.updated({"nong", "order"}, extra)
+    kept = {k: v for k, v in DOCS.items() if k not in ("nong", "order")}
+    rebuilt = LexicalIndex(
+        [*kept, "hai-san", "uy-ban-2"],
+        [*kept.values(), "Thủy sản\nNgư dân bán hải sản qua mạng.", "\nỦy ban họp phiên thứ hai."],
+    )
+    path = tmp_path / "bm25.npz"
+    updated.save(path)
+    loaded = LexicalIndex.load(path)
+    for candidate in (updated, loaded):
+        assert candidate.fingerprint == rebuilt.fingerprint
+        for query in ("hải sản", "ủy ban phiên họp", "nong dan", "chuyển đổi số", "hoa don"):
+            for field in ("accented", "folded"):
+                got = candidate.search(query, field=field)
+                want = rebuilt.search(query, field=field)
+                assert [c for c, _ in got] == [c for c, _ in want], (query, field)
+                assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-5)
+        assert candidate.idf("nông") == pytest.approx(rebuilt.idf("nông"))
+        assert candidate.phrase_count("hải sản") == 1 and candidate.phrase_count("nông dân") == 0
+        assert candidate.restore_diacritics("hai san") == "hải sản"
+
+
 def test_the_saved_index_is_readable_by_its_owner_only(lex: LexicalIndex, tmp_path: Path) -> None:
-    path = tmp_path / "bm25.json.gz"
+    path = tmp_path / "bm25.npz"
     lex.save(path)
     assert path.stat().st_mode & 0o777 == 0o600
 
@@ -240,11 +303,15 @@ def test_lexical_index_is_rebuilt_from_the_store(indexed, damage: str) -> None:
     elif damage == "corrupt":
         path.write_bytes(b"\x1f\x8b garbage")
     elif damage == "wrong-shape":
-        with gzip.open(path, "wt", encoding="utf-8") as fh:
-            json.dump(WRONG_SHAPES["numbers-as-texts"], fh)
+        _rewrite(path, **WRONG_SHAPES["ids-and-texts-differ"])
     else:  # the store changed behind the index's back (e.g. a run was killed)
         extra = Chunk("extra-1", "x.txt", "Tiêu đề", None, None, "Đoạn thêm về hải sản.", 0, "h", 5)
         store.upsert([extra], np.ones((1, 256), dtype=np.float32) / 16)
+
+        def no_full_read():
+            raise AssertionError("a stale index is updated from the new chunks, not rebuilt")
+
+        store.all_chunks = no_full_read
     lex = load_lexical(store, settings)
     assert set(lex.chunk_ids) == _ids_in_store(store)
     if damage != "stale":
