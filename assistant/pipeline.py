@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from assistant.answer import REFUSAL_TEXT, Answer, Citation
 from assistant.citations import VerifiedStream, verify_citations
@@ -80,6 +81,13 @@ class Assistant:
             self.refusal = default_model() if refusal is _DEFAULT else refusal
         self._threshold: float | None = None
         self.guard = LeakGuard([self.settings.llm_api_key, self.settings.embed_api_key])
+        # First use and reloads happen under one lock: API workers share this object.
+        self._init_lock = threading.RLock()
+        self._generation: str | None = None
+        self._checked_at = 0.0
+        self._readers = threading.Condition()  # questions in flight vs. a reload
+        self._in_flight = 0
+        self._reloading = False
 
     # -- lazy components ---------------------------------------------------------------
     @property
@@ -113,35 +121,97 @@ class Assistant:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = get_embedder(self.settings.embedder, self.settings)
+            with self._init_lock:
+                if self._embedder is None:
+                    self._embedder = get_embedder(self.settings.embedder, self.settings)
         return self._embedder
 
     @property
     def store(self) -> ChunkStore:
         if self._store is None:
-            self._store = ChunkStore(self.settings, self.embedder.identity)
+            with self._init_lock:
+                if self._store is None:
+                    self._store = ChunkStore(self.settings, self.embedder.identity)
         return self._store
 
     @property
     def retriever(self) -> HybridRetriever:
+        """The retriever, built on first use (under a lock: API workers share this object)."""
         if self._retriever is None:
-            if self.store.count() == 0:
-                raise IndexEmpty(
-                    "The index is empty: run `hoidap index` first.", EMPTY_INDEX_MESSAGE
-                )
-            self._lexical = load_lexical(self.store, self.settings)
-            self._retriever = HybridRetriever(self.store, self.embedder, self._lexical, self.fusion)
+            with self._init_lock:
+                if self._retriever is None:
+                    self._build_retriever()
         return self._retriever
+
+    def refresh(self) -> bool:
+        """Reload the store, lexical index and caches if `hoidap index` changed the store
+        since they were loaded (checked at most every ``refresh_seconds``); True if it did.
+
+        Questions being answered finish on what they started with; new ones wait for the
+        reload, so no question reads a store that is being reopened."""
+        every = self.settings.refresh_seconds
+        if self._retriever is None or every <= 0 or time.monotonic() - self._checked_at < every:
+            return False
+        with self._init_lock:
+            if time.monotonic() - self._checked_at < every:
+                return False  # another thread has just checked
+            self._checked_at = time.monotonic()
+            if self._stored_generation() == self._generation:
+                return False
+            log.info("the store changed since it was loaded; reloading it")
+            with self._readers:
+                self._reloading = True
+                self._readers.wait_for(lambda: self._in_flight == 0, timeout=30)
+            try:
+                self.store.reopen()
+                self._build_retriever()
+            finally:
+                with self._readers:
+                    self._reloading = False
+                    self._readers.notify_all()
+            return True
+
+    @contextmanager
+    def _reading(self):
+        """Marks a question in flight; waits while a reload is under way."""
+        with self._readers:
+            self._readers.wait_for(lambda: not self._reloading)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._readers:
+                self._in_flight -= 1
+                self._readers.notify_all()
+
+    def _stored_generation(self) -> str | None:
+        try:
+            return self.store.generation()
+        except HoidapError as exc:  # keep answering from what is loaded
+            log.warning("could not check the store for changes: %s", exc)
+            return self._generation
+
+    def _build_retriever(self) -> None:
+        self._checked_at = time.monotonic()
+        generation = self._stored_generation()
+        if self.store.count() == 0:
+            raise IndexEmpty("The index is empty: run `hoidap index` first.", EMPTY_INDEX_MESSAGE)
+        lexical = load_lexical(self.store, self.settings)
+        self._lexical = lexical
+        self._retriever = HybridRetriever(self.store, self.embedder, lexical, self.fusion)
+        self._generation = generation
 
     @property
     def llm(self):
         """The LLM answerer when HOIDAP_LLM_BASE_URL is set, else None (extractive mode)."""
         if not self._llm_checked:
-            self._llm_checked = True
-            if self.settings.llm_base_url:
-                from assistant.llm import LLMAnswerer
+            with self._init_lock:
+                if not self._llm_checked:
+                    if self.settings.llm_base_url:
+                        from assistant.llm import LLMAnswerer
 
-                self._llm = LLMAnswerer.from_settings(self.settings)
+                        self._llm = LLMAnswerer.from_settings(self.settings)
+                    self._llm_checked = True
         return self._llm
 
     def ready(self) -> dict:
@@ -209,6 +279,11 @@ class Assistant:
 
     def _prepare(self, question: str, history: list[dict] | None):
         question = self.validate(question)
+        self.refresh()
+        with self._reading():
+            return self._prepare_fresh(question, history)
+
+    def _prepare_fresh(self, question: str, history: list[dict] | None):
         history = trim_history(_clean_history(history), self.settings.memory_tokens)
         standalone = self.standalone_question(question, history)
         retriever = self.retriever

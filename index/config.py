@@ -33,6 +33,9 @@ class Settings:
     llm_timeout: float = 30.0
     llm_idle_timeout: float = 10.0  # seconds without a token before an answer stream is dropped
     llm_stream_seconds: float = 120.0  # longest an answer stream may run
+    refresh_seconds: float = (
+        2.0  # how often a running assistant checks for a re-indexed store (0: never)
+    )
     top_k: int = 6
     dense_weight: float = 0.7
     refusal_threshold: float = -1.0  # < 0: use the calibrated value shipped with the code

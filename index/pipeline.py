@@ -210,6 +210,8 @@ def run_index(
         stale_set = set(stale)
         ids = [cid for cid in existing if cid not in stale_set] + [c.chunk_id for c in to_add]
         load_lexical(store, settings, ids=ids)
+        if rebuild or to_add or stale or moved:  # running servers reload what changed
+            store.bump_generation()
         summary.chunks = len(ids)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary

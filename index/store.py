@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
@@ -153,6 +154,55 @@ class ChunkStore:
                 )
             self._collection = col
         return self._collection
+
+    # -- generation: how a running server learns that `hoidap index` changed the store --
+    @property
+    def _state_name(self) -> str:
+        return f"{self.settings.collection}-state"
+
+    def generation(self) -> str:
+        """An opaque token that changes whenever an index run changes this collection
+        ('' before the first). One small read, in the store itself, so that it works with
+        the embedded store and with a Chroma server alike."""
+        try:
+            col = self.client.get_collection(self._state_name)
+        except StoreUnavailable:
+            raise
+        except Exception:  # no state collection yet
+            return ""
+        got = self._wrap("read generation", col.get, ids=["generation"], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        return str((metas[0] or {}).get("token", "")) if metas else ""
+
+    def bump_generation(self) -> str:
+        """Record that the collection changed (after every index run that changed it)."""
+        token = uuid.uuid4().hex
+        col = self._wrap(
+            "open state",
+            self.client.get_or_create_collection,
+            name=self._state_name,
+            metadata={"hnsw:space": "cosine"},
+        )
+        self._wrap(
+            "write generation",
+            col.upsert,
+            ids=["generation"],
+            embeddings=np.ones((1, 1), dtype=np.float32),
+            documents=[""],
+            metadatas=[{"token": token}],
+        )
+        return token
+
+    def reopen(self) -> None:
+        """Drop the open client so the next use reads the store afresh. An embedded store's
+        vector index lives in this process' memory and does not see another process'
+        writes; its cached Chroma system is closed so the index is read from disk again."""
+        self._collection = None
+        self._client = None
+        if not self.settings.chroma_url:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient.clear_system_cache()
 
     def stored_embedder(self) -> str | None:
         """The embedder identity the collection was built with (None if it does not exist)."""
