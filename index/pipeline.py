@@ -24,12 +24,14 @@ from index.embedders import Embedder, get_embedder
 from index.errors import HoidapError
 from index.lexical import LexicalIndex, fingerprint
 from index.loader import MIB, FileError, discover_sources, read_file
+from index.manifest import Manifest, chunking_key, file_digest
 from index.private import private_dir
 from index.store import ChunkStore
 from index.types import Chunk
 
 log = logging.getLogger(__name__)
 LEXICAL_FILE = "bm25.npz"
+MANIFEST_FILE = "manifest.json"
 LEGACY_LEXICAL_FILE = "bm25.json.gz"  # format 2 (texts only, re-tokenized on load): replaced
 
 
@@ -63,6 +65,31 @@ def index_lock(settings: Settings) -> Iterator[None]:
                 code="index_busy",
             ) from exc
         yield
+
+
+def manifest_path(settings: Settings) -> Path:
+    return settings.lexical_dir / f"{settings.collection}-{MANIFEST_FILE}"
+
+
+def _save_manifest(
+    settings: Settings,
+    generation: str,
+    chunking: str,
+    lexical: str,
+    existing_meta: dict[str, dict],
+    stale: set[str],
+    desired: dict[str, Chunk],
+    previous: Manifest | None,
+    digests: dict[str, str],
+) -> None:
+    """What the store holds after this run: every chunk's metadata and each file's hash
+    (files not read in this run keep the hash recorded before, if any)."""
+    chunks = {cid: meta for cid, meta in existing_meta.items() if cid not in stale}
+    chunks.update({cid: c.metadata() for cid, c in desired.items()})
+    sources = {str(meta.get("source", "")) for meta in chunks.values()}
+    files = {src: h for src, h in (previous.files if previous else {}).items() if src in sources}
+    files.update({src: h for src, h in digests.items() if src in sources})
+    Manifest(generation, chunking, lexical, files, chunks).save(manifest_path(settings))
 
 
 def lexical_path(settings: Settings) -> Path:
@@ -139,7 +166,15 @@ def run_index(
         if rebuild:
             store.drop()
             lexical_path(settings).unlink(missing_ok=True)
-        desired: dict[str, Chunk] = {}
+            manifest_path(settings).unlink(missing_ok=True)
+        chunking = chunking_key(settings.chunk_tokens, settings.chunk_overlap, embedder.identity)
+        generation = store.generation()
+        manifest = Manifest.load(manifest_path(settings))
+        if manifest is not None and not manifest.trusted(generation, chunking):
+            manifest = None
+        desired: dict[str, Chunk] = {}  # chunks of files read and chunked in this run
+        known_ids: set[str] = set()  # chunks of files unchanged since the manifest
+        digests: dict[str, str] = {}
         sources_seen: set[str] = set()
         ok_sources: set[str] = set()
         for path, source in files:
@@ -157,6 +192,13 @@ def run_index(
                 errors.append(raw)
                 sources_seen.add(source)
                 continue
+            digest = file_digest(raw.data)
+            if manifest is not None and manifest.files.get(source) == digest:
+                known_ids.update(manifest.chunks_of(source))  # same bytes, same chunks
+                digests[source] = digest
+                sources_seen.add(source)
+                ok_sources.add(source)
+                continue
             article, _ = clean_article(raw.text, raw.source, raw.data)
             if not article.body.strip():
                 errors.append(
@@ -170,15 +212,17 @@ def run_index(
                 continue
             for chunk in chunk_article(article, settings.chunk_tokens, settings.chunk_overlap):
                 desired[chunk.chunk_id] = chunk
+            digests[source] = digest
             sources_seen.add(raw.source)
             ok_sources.add(raw.source)
         summary.files = len(ok_sources)
         summary.errors = [str(e) for e in errors]
 
-        existing_meta = store.id_metadata()
+        # The manifest stands for the store's metadata while nobody else has written to it.
+        existing_meta = dict(manifest.chunks) if manifest is not None else store.id_metadata()
         existing = {cid: str(meta.get("source", "")) for cid, meta in existing_meta.items()}
         to_add = [c for cid, c in desired.items() if cid not in existing]
-        summary.unchanged = len(desired) - len(to_add)
+        summary.unchanged = len(desired) - len(to_add) + len(known_ids)
         # Unchanged passages of an edited article keep their vectors but may have moved
         # (position) or belong to a new version (hash, author): refresh their metadata.
         moved = [
@@ -186,15 +230,18 @@ def run_index(
             for cid, c in desired.items()
             if cid in existing and existing_meta[cid] != c.metadata()
         ]
-        store.update_metadata(moved)
         # Stale: chunks of re-indexed files that are no longer produced, and with --prune,
         # chunks of files that are gone. Files that failed to load keep their old chunks.
+        wanted = set(desired) | known_ids
         stale = [
             cid
             for cid, src in existing.items()
-            if cid not in desired and (src in ok_sources or (prune and src not in sources_seen))
+            if cid not in wanted and (src in ok_sources or (prune and src not in sources_seen))
         ]
-
+        changes = bool(rebuild or to_add or stale or moved)
+        if changes:  # first: a run killed half-way leaves a store no manifest describes
+            store.bump_generation()
+        store.update_metadata(moved)
         bar = _progress(len(to_add), progress and bool(to_add), "Nhúng")
         batch = max(1, embedder.batch_size)
         for start in range(0, len(to_add), batch):
@@ -209,9 +256,27 @@ def run_index(
         summary.removed = len(stale)
         stale_set = set(stale)
         ids = [cid for cid in existing if cid not in stale_set] + [c.chunk_id for c in to_add]
-        load_lexical(store, settings, ids=ids)
-        if rebuild or to_add or stale or moved:  # running servers reload what changed
-            store.bump_generation()
+        lexical_now = fingerprint(ids)
+        lexical_current = (
+            manifest is not None
+            and manifest.lexical == lexical_now
+            and lexical_path(settings).is_file()
+        )
+        if changes or not lexical_current:
+            load_lexical(store, settings, ids=ids)
+        if changes or not generation:  # running servers reload what changed
+            generation = store.bump_generation()
+        _save_manifest(
+            settings,
+            generation,
+            chunking,
+            lexical_now,
+            existing_meta,
+            stale_set,
+            desired,
+            manifest,
+            digests,
+        )
         summary.chunks = len(ids)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary

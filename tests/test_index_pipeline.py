@@ -15,6 +15,7 @@ import time
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.chunker import chunk_article
@@ -468,3 +469,83 @@ def test_kill_at_arbitrary_moments_of_a_real_cli_run(tmp_path: Path) -> None:
 
 def test_summary_defaults() -> None:
     assert IndexSummary().to_json()["errors"] == []
+
+
+# -- the manifest: unchanged re-runs decide from file hashes ------------------------------
+def _forbid(monkeypatch, target, name: str, why: str) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError(why)
+
+    monkeypatch.setattr(target, name, refuse)
+
+
+def test_an_unchanged_rerun_reads_neither_the_store_nor_the_articles_again(
+    corpus: Path, fake_settings: Settings, monkeypatch
+) -> None:
+    import index.pipeline as pipeline
+
+    first = run_index([corpus], fake_settings)
+    _forbid(monkeypatch, ChunkStore, "id_metadata", "metadata read back from the store")
+    _forbid(monkeypatch, pipeline, "chunk_article", "an unchanged file was chunked again")
+    _forbid(monkeypatch, pipeline, "load_lexical", "the lexical index was reloaded")
+    second = run_index([corpus], fake_settings)
+    assert (second.new, second.removed, second.unchanged, second.chunks) == (
+        0,
+        0,
+        first.chunks,
+        first.chunks,
+    )
+
+
+def test_with_a_manifest_an_edit_rechunks_only_its_file(
+    corpus: Path, fake_settings: Settings, monkeypatch
+) -> None:
+    import index.pipeline as pipeline
+
+    run_index([corpus], fake_settings)
+    target = corpus / "nong-nghiep-so.txt"
+    text = target.read_text(encoding="utf-8")
+    target.write_text(text.replace("hơn 1.200 hộ nông dân", "hơn 1.300 hộ nông dân"))
+    chunked = []
+    real = pipeline.chunk_article
+    monkeypatch.setattr(
+        pipeline, "chunk_article", lambda a, *r: chunked.append(a.source) or real(a, *r)
+    )
+    _forbid(monkeypatch, ChunkStore, "id_metadata", "metadata read back from the store")
+    second = run_index([corpus], fake_settings)
+    assert chunked == ["nong-nghiep-so.txt"] and second.new >= 1
+    monkeypatch.undo()
+    ids = _assert_consistent(fake_settings)
+    expected = {c.chunk_id for f in sorted(corpus.iterdir()) for c in _expected_chunks(f)}
+    assert ids == expected
+
+
+@pytest.mark.parametrize("why", ["another-writer", "damaged", "other-chunking"])
+def test_a_manifest_that_may_be_wrong_is_not_trusted(
+    corpus: Path, fake_settings: Settings, why: str
+) -> None:
+    """Any doubt sends the run back to reading the store; the result is the same."""
+    from index.pipeline import manifest_path
+
+    run_index([corpus], fake_settings)
+    settings = fake_settings
+    extra = corpus / "extra.txt"
+    if why == "another-writer":  # e.g. a run against the same Chroma server from elsewhere
+        store = _store(fake_settings)
+        chunk = _expected_chunks(PAGES / "thue-dien-tu.txt", source="elsewhere.txt")[0]
+        store.upsert([chunk], np.ones((1, 256), dtype=np.float32) / 16)
+        store.bump_generation()
+    elif why == "damaged":
+        manifest_path(fake_settings).write_text('{"version": 1, "files": 3}')
+    else:
+        settings = dataclasses.replace(fake_settings, chunk_tokens=120)
+    extra.write_text("Bài thêm về ví điện tử.\n\nNgười dân dùng ví điện tử để nộp học phí.\n")
+    run_index([corpus], settings)
+    stored = {c.chunk_id for c in _store(settings).all_chunks()}
+    expected = {
+        c.chunk_id for f in sorted(corpus.iterdir()) for c in _expected_chunks(f, settings=settings)
+    }
+    if why == "another-writer":
+        expected.add(chunk.chunk_id)  # kept: its source is not in this run (no --prune)
+    assert stored == expected
+    _assert_consistent(settings)
