@@ -102,6 +102,20 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_report_gaps(args, settings: Settings) -> int:
+    from assistant.gaps import export, render, report
+
+    gaps = report(settings)
+    if args.export:
+        n = export(gaps, Path(args.export))
+        print(f"Đã ghi {n} nhóm câu hỏi vào {args.export}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"groups": [g.to_json() for g in gaps]}, ensure_ascii=False, indent=2))
+    else:
+        print(render(gaps))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hoidap", description="Hỏi đáp có trích dẫn trên các bài báo tiếng Việt.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -124,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("report", help="reports for editors")
+    reports = p.add_subparsers(dest="report", required=True, parser_class=_Parser)
+    g = reports.add_parser("gaps", help="questions the assistant could not answer, grouped")
+    g.add_argument("--json", action="store_true", help="print the groups as JSON")
+    g.add_argument("--export", metavar="FILE", help="write the groups as QA JSONL eval cases")
+    g.set_defaults(func=_cmd_report_gaps)
 
     for register in _optional_commands():
         register(sub)

@@ -85,6 +85,8 @@ class Assistant:
         self._init_lock = threading.RLock()
         self._generation: str | None = None
         self._checked_at = 0.0
+        # Called with (question, Answer) once per finished answer (the server's request log).
+        self.on_answer = None
         self._readers = threading.Condition()  # questions in flight vs. a reload
         self._in_flight = 0
         self._reloading = False
@@ -367,7 +369,22 @@ class Assistant:
         passes the leak guard here, whichever interface asked. Setting ``cancel`` (the
         client went away) stops an LLM answer stream and closes its connection.
         """
-        return self.guard.watch(self._answer_events(question, history, cancel))
+        events = self.guard.watch(self._answer_events(question, history, cancel))
+        return self._reported(question, events) if self.on_answer is not None else events
+
+    def _reported(self, question: str, events: Iterator[dict]) -> Iterator[dict]:
+        try:
+            for event in events:
+                if event["type"] == "final":
+                    try:
+                        self.on_answer(question, event["answer"])
+                    except Exception:  # a log that cannot be written never costs the answer
+                        log.exception("could not record the answer")
+                yield event
+        finally:  # a client that leaves closes the whole chain at once (LLM stream too)
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
 
     def _answer_events(
         self, question: str, history: list[dict] | None, cancel: threading.Event | None

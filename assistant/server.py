@@ -29,6 +29,7 @@ from assistant.api.runner import AssistantRunner
 from assistant.api.ui_access import UiAccessMiddleware, parse_ui_auth
 from assistant.api.widget import build_widget_router
 from assistant.pipeline import Assistant
+from assistant.request_log import RequestLog, RequestLogMiddleware
 from index.config import Settings
 from index.errors import HoidapError
 
@@ -55,7 +56,10 @@ def create_app(
 ) -> FastAPI:
     """The whole app. ``assistant`` defaults to one over ``settings`` (loaded lazily)."""
     settings = settings or Settings.load()
-    assistant = assistant or Assistant(settings)
+    request_log = RequestLog.for_settings(settings)
+    if assistant is None:  # ours: its answers go to the request log (a caller's stays as given)
+        assistant = Assistant(settings)
+        assistant.on_answer = request_log.answer
     config = api_config or ApiConfig.from_env()
     store = KeyStore.for_home(settings.home)
     limiter = RateLimiter()
@@ -81,13 +85,14 @@ def create_app(
     app.include_router(build_openai_router(ctx))
     app.include_router(build_widget_router(ctx))
     # add_middleware wraps: the last added runs first
-    # (Guard → per-IP limit → UI access → CORS → body limit → routes).
+    # (request log → Guard → per-IP limit → UI access → CORS → body limit → routes).
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
     app.add_middleware(CorsMiddleware, store=store)
     ui_logins = parse_ui_auth(settings.ui_auth)
     app.add_middleware(UiAccessMiddleware, config=config, login_required=bool(ui_logins))
     app.add_middleware(IpLimitMiddleware, limiter=limiter, config=config)
     app.add_middleware(GuardMiddleware)
+    app.add_middleware(RequestLogMiddleware, log=request_log)  # outermost: every status
     if mount_ui:
         _mount_ui(app, assistant, settings, ui_logins)
     return app
@@ -127,6 +132,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     import uvicorn
 
     assistant = Assistant(settings)
+    assistant.on_answer = RequestLog.for_settings(settings).answer
     try:
         assistant.warm_up()
     except HoidapError as exc:  # empty index: start anyway, /readyz reports it

@@ -33,9 +33,8 @@ class Settings:
     llm_timeout: float = 30.0
     llm_idle_timeout: float = 10.0  # seconds without a token before an answer stream is dropped
     llm_stream_seconds: float = 120.0  # longest an answer stream may run
-    refresh_seconds: float = (
-        2.0  # how often a running assistant checks for a re-indexed store (0: never)
-    )
+    refresh_seconds: float = 2.0  # a running assistant's check for a re-indexed store (0: off)
+    log_questions: bool = False  # keep question text in the server's request log
     top_k: int = 6
     dense_weight: float = 0.7
     refusal_threshold: float = -1.0  # < 0: use the calibrated value shipped with the code
@@ -88,6 +87,21 @@ class Settings:
         return cls(**{k: _coerce(known[k].type, k, v) for k, v in values.items()})
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _boolean(name: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(
+        f"Setting {name} (HOIDAP_{name.upper()}) must be 1 or 0 (true/false), got {value!r}",
+        f"Thiết lập {name} phải là 1 hoặc 0, nhận được {value!r}",
+    )
+
+
 def _coerce(type_name, name: str, value):
     kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
     try:
@@ -97,6 +111,8 @@ def _coerce(type_name, name: str, value):
             return int(value)
         if kind == "float":
             return float(value)
+        if kind == "bool":
+            return _boolean(name, value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"Setting {name} (HOIDAP_{name.upper()}) must be a number, got {value!r}",

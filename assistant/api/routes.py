@@ -146,4 +146,27 @@ def build_router(ctx: ApiContext) -> APIRouter:
             ],
         }
 
+    @router.get(
+        "/v1/admin/gaps",
+        responses=API_ERRORS,
+        dependencies=KEY_HEADERS,
+        tags=["admin"],
+        summary="Unanswered questions, grouped (for editors)",
+    )
+    async def gaps(request: Request) -> dict:
+        """The questions refused or voted down, grouped by similarity, most frequent first
+        (``hoidap report gaps``). Admin API keys only (or loopback while none exists)."""
+        who = ctx.authorizer.authorize(request, "/v1/admin/gaps")
+        if who.kind not in ("admin", "local"):
+            raise ApiError(
+                403,
+                "admin_only",
+                "The gaps report needs an admin API key (`hoidap keys create-admin`).",
+                "Báo cáo câu hỏi chưa trả lời cần khóa API quản trị (`hoidap keys create-admin`).",
+            )
+        from assistant.gaps import report
+
+        groups = await ctx.runner.call(report, ctx.settings)
+        return {"groups": [g.to_json() for g in groups]}
+
     return router
