@@ -13,7 +13,7 @@ from itertools import chain
 
 import gradio as gr
 
-from assistant.answer import Answer
+from assistant.answer import Answer, Citation
 from assistant.feedback import FeedbackStore
 from assistant.pipeline import Assistant
 from assistant.ui_format import (
@@ -25,7 +25,7 @@ from assistant.ui_format import (
     format_answer,
     format_partial,
     rating_from_like,
-    render_sources,
+    render_conversation_sources,
     to_assistant_history,
 )
 from index.config import Settings
@@ -48,6 +48,28 @@ SOURCES_CSS = """
 .hoidap-source-text { margin: 0; white-space: pre-wrap; font-size: 0.92em; }
 .hoidap-sources-empty { opacity: 0.7; font-style: italic; }
 mark.hoidap-quote { background: #fde68a; color: inherit; padding: 0 2px; }
+.hoidap-sources-question { font-size: 0.85em; opacity: 0.75; margin: 12px 0 4px; }
+.hoidap-source-active { outline: 3px solid var(--color-accent); outline-offset: 2px; }
+"""
+# A click on a marker [n] in an answer scrolls the sources panel to that answer's card n
+# and highlights it (capture phase: the chat's own link handling never opens a tab).
+MARKER_CLICKS_JS = """
+if (!window.__hoidapMarkers) {
+  window.__hoidapMarkers = true;
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest('a[href^="#hoidap-src-"]');
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const card = document.getElementById(link.getAttribute("href").slice(1));
+    if (!card) return;
+    document.querySelectorAll(".hoidap-source-active").forEach((c) => {
+      c.classList.remove("hoidap-source-active");
+    });
+    card.classList.add("hoidap-source-active");
+    card.scrollIntoView({behavior: "smooth", block: "center"});
+  }, true);
+}
 """
 
 # Outputs of the answer handler, in order: chat, question box, sources, status, answers.
@@ -65,6 +87,18 @@ def _answer_record(answer: Answer, history: list[dict]) -> dict:
         "refused": answer.refused,
         "history": history,
     }
+
+
+def _shown(answers: dict) -> list[tuple[int, Answer]]:
+    """The conversation's answers (from their feedback records), in chat order."""
+    out = []
+    for turn in sorted(answers, key=int):
+        r = answers[turn]
+        citations = [Citation(**c) for c in r["citations"]]
+        out.append(
+            (int(turn), Answer(r["question"], r["answer"], r["refused"], citations, r["mode"], 0.0))
+        )
+    return out
 
 
 def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Blocks:
@@ -109,9 +143,10 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
         if answer is None:  # the pipeline always ends with "final"; guard anyway
             yield chat[:-2], message, SOURCES_PLACEHOLDER, error_message(RuntimeError()), answers
             return
-        chat[-1] = {"role": "assistant", "content": format_answer(answer)}
-        answers[len(chat) - 1] = _answer_record(answer, history)
-        yield chat, "", render_sources(answer), "", answers
+        turn = len(chat) - 1
+        chat[-1] = {"role": "assistant", "content": format_answer(answer, turn)}
+        answers[turn] = _answer_record(answer, history)
+        yield chat, "", render_conversation_sources(_shown(answers)), "", answers
 
     def new_conversation():
         return [], "", SOURCES_PLACEHOLDER, "", {}, {}, None, ""
@@ -202,7 +237,10 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
             with gr.Column(scale=2):
                 gr.Markdown("### Nguồn trích dẫn")
                 sources = gr.HTML(
-                    SOURCES_PLACEHOLDER, elem_id="hoidap-sources", css_template=SOURCES_CSS
+                    SOURCES_PLACEHOLDER,
+                    elem_id="hoidap-sources",
+                    css_template=SOURCES_CSS,
+                    js_on_load=MARKER_CLICKS_JS,
                 )
 
         answer_io = {

@@ -80,9 +80,34 @@ def format_partial(text: str) -> str:
     return escape_markdown(text)
 
 
-def format_answer(answer: Answer) -> str:
-    """The final chat bubble: answer text, a short sources line and the notice in italics."""
-    blocks = [escape_markdown(answer.answer.strip())]
+def source_anchor(turn: int, n: int) -> str:
+    """The id of citation ``n``'s card for the answer at chat position ``turn``."""
+    return f"hoidap-src-{int(turn)}-{int(n)}"
+
+
+_MARKER_RE = re.compile(r"\[(\d{1,3})\]")
+_MARKER_LINK_RE = re.compile(r"\[\\\[(\d{1,3})\\\]\]\(#hoidap-src-\d+-\d+\)")
+
+
+def _link_markers(body: str, answer: Answer, turn: int) -> str:
+    """Each ``[n]`` of a citation becomes a link to its card in the sources panel."""
+    cited = {int(c.n) for c in answer.citations}
+
+    def link(m: re.Match) -> str:
+        n = int(m.group(1))
+        return f"[\\[{n}\\]](#{source_anchor(turn, n)})" if n in cited else m.group(0)
+
+    return _MARKER_RE.sub(link, body)
+
+
+def format_answer(answer: Answer, turn: int | None = None) -> str:
+    """The final chat bubble: answer text, a short sources line and the notice in italics.
+
+    With ``turn`` (the bubble's position in the chat), the markers link to their cards."""
+    body = escape_markdown(answer.answer.strip())
+    if turn is not None and not answer.refused:
+        body = _link_markers(body, answer, turn)
+    blocks = [body]
     if answer.citations and not answer.refused:
         refs = "; ".join(
             f"[{c.n}] {escape_markdown(c.title or c.source)} ({format_date(c.date)})"
@@ -95,8 +120,9 @@ def format_answer(answer: Answer) -> str:
 
 
 def strip_decoration(content: str) -> str:
-    """Drop the sources/notice lines :func:`format_answer` appended; unescape the rest."""
-    blocks = content.split("\n\n")
+    """Drop the sources/notice lines :func:`format_answer` appended, and its marker links;
+    unescape the rest."""
+    blocks = _MARKER_LINK_RE.sub(r"[\1]", content).split("\n\n")
     while len(blocks) > 1 and blocks[-1].lstrip().startswith((SOURCES_MARK, NOTICE_MARK)):
         blocks.pop()
     return unescape_markdown("\n\n".join(blocks)).strip()
@@ -158,12 +184,13 @@ def _highlight(passage: str, quote: str) -> tuple[str, bool]:
     ), True
 
 
-def render_citation(c: Citation) -> str:
+def render_citation(c: Citation, turn: int | None = None) -> str:
     """One cited passage as an HTML card (number, title, date, file, highlighted quote)."""
     body, found = _highlight(c.text, c.quote)
     title = html.escape(c.title or c.source)
+    anchor = f' id="{source_anchor(turn, c.n)}"' if turn is not None else ""
     parts = [
-        f'<article class="hoidap-source" data-n="{int(c.n)}">',
+        f'<article class="hoidap-source"{anchor} data-n="{int(c.n)}">',
         f'<div class="hoidap-source-head"><span class="hoidap-source-n">[{int(c.n)}]</span> '
         f'<span class="hoidap-source-title">{title}</span></div>',
         f'<div class="hoidap-source-meta">Ngày: {html.escape(format_date(c.date))} · '
@@ -179,14 +206,31 @@ def render_citation(c: Citation) -> str:
     return "".join(parts)
 
 
-def render_sources(answer: Answer | None) -> str:
+def render_sources(answer: Answer | None, turn: int | None = None) -> str:
     """The sources panel for one answer (placeholder when there is none)."""
     if answer is None:
         return SOURCES_PLACEHOLDER
     if answer.refused or not answer.citations:
         return SOURCES_NONE
-    cards = "".join(render_citation(c) for c in answer.citations)
+    cards = "".join(render_citation(c, turn) for c in answer.citations)
     return f'<div class="hoidap-sources">{cards}</div>'
+
+
+def render_conversation_sources(answers: list[tuple[int, Answer]]) -> str:
+    """The sources of every answer of the conversation, the latest first, each under its
+    question, so a marker of an earlier answer still finds its card."""
+    shown = [(turn, a) for turn, a in answers if a.citations and not a.refused]
+    if not shown:
+        return SOURCES_NONE if answers else SOURCES_PLACEHOLDER
+    groups = []
+    for turn, answer in reversed(shown):
+        cards = "".join(render_citation(c, turn) for c in answer.citations)
+        question = html.escape(answer.question)
+        groups.append(
+            f'<section class="hoidap-sources-turn" data-turn="{int(turn)}">'
+            f'<div class="hoidap-sources-question">{question}</div>{cards}</section>'
+        )
+    return f'<div class="hoidap-sources">{"".join(groups)}</div>'
 
 
 def error_message(exc: BaseException) -> str:

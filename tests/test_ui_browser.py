@@ -7,6 +7,7 @@ driven like a user would: type, send, read the chat and the sources panel, vote.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -278,3 +279,22 @@ def test_llm_failure_reset_discards_the_draft_and_shows_the_notice(browser, fake
     finally:
         context.close()
         demo.close()
+
+
+def test_markers_scroll_to_their_card_and_earlier_sources_stay(page) -> None:
+    """A marker [n] is a link to its card; cards of earlier answers stay in the panel."""
+    ask(page, QUESTION)
+    wait_answer(page)
+    first_link = bot_messages(page).first.locator('a[href^="#hoidap-src-"]').first
+    sync_api.expect(first_link).to_have_text("[1]")
+    target = first_link.get_attribute("href")
+    ask(page, "Đề án 06 là gì?")
+    wait_answer(page, 2)
+    sync_api.expect(page.locator("#hoidap-sources section.hoidap-sources-turn")).to_have_count(2)
+    tabs = len(page.context.pages)
+    first_link.click()
+    card = page.locator(f"#hoidap-sources {target}")
+    sync_api.expect(card).to_have_class(re.compile(r"\bhoidap-source-active\b"))
+    sync_api.expect(card).to_be_in_viewport()
+    assert len(page.context.pages) == tabs  # no new tab or window was opened
+    assert page.locator(".hoidap-source-active").count() == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +19,7 @@ from assistant.ui_format import (
     format_answer,
     format_date,
     rating_from_like,
+    render_conversation_sources,
     render_sources,
     to_assistant_history,
     unescape_markdown,
@@ -210,3 +213,33 @@ def test_error_messages_are_vietnamese_and_never_a_traceback() -> None:
     assert "hoidap index" in error_message(IndexEmpty("empty", "Hãy chạy `hoidap index`."))
     secret = error_message(RuntimeError("Traceback (most recent call last): /secret/path"))
     assert secret == UNEXPECTED_ERROR and "/secret/path" not in secret
+
+
+# -- markers that link to their cards -------------------------------------------------------
+def test_markers_link_to_their_cards_and_the_history_gets_plain_markers_back() -> None:
+    answer = make_answer(f"{QUOTE} [1] Con số [7] trong bài. [2]", [cite(1), cite(2)])
+    text = format_answer(answer, turn=3)
+    body = text.split("\n\n")[0]
+    assert r"[\[1\]](#hoidap-src-3-1)" in body and r"[\[2\]](#hoidap-src-3-2)" in body
+    assert "[7]" in body and "hoidap-src-3-7" not in body  # not a citation: left as text
+    panel = render_sources(answer, turn=3)
+    assert 'id="hoidap-src-3-1"' in panel and 'id="hoidap-src-3-2"' in panel
+    history = to_assistant_history(
+        [{"role": "user", "content": "Hỏi?"}, {"role": "assistant", "content": text}]
+    )
+    assert history[1]["content"] == answer.answer
+    assert format_answer(answer) == format_answer(answer, turn=None)  # no links without a turn
+    assert "hoidap-src" not in format_answer(answer)
+
+
+def test_the_panel_keeps_every_answers_sources_latest_first() -> None:
+    first = dataclasses.replace(make_answer(), question="Câu hỏi <một>?")
+    second = dataclasses.replace(
+        make_answer(citations=[cite(1, source="001_seed.txt")]), question="Câu hỏi hai?"
+    )
+    refused = make_answer(REFUSAL_TEXT, citations=[], refused=True)
+    panel = render_conversation_sources([(1, first), (3, second), (5, refused)])
+    assert panel.index('id="hoidap-src-3-1"') < panel.index('id="hoidap-src-1-1"')
+    assert "Câu hỏi &lt;một&gt;?" in panel and "<một>" not in panel
+    assert render_conversation_sources([]) == SOURCES_PLACEHOLDER
+    assert render_conversation_sources([(1, refused)]) == SOURCES_NONE
