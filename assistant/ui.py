@@ -6,6 +6,7 @@ be launched on its own (``build_ui(a, s).launch()``).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -51,11 +52,28 @@ mark.hoidap-quote { background: #fde68a; color: inherit; padding: 0 2px; }
 .hoidap-sources-question { font-size: 0.85em; opacity: 0.75; margin: 12px 0 4px; }
 .hoidap-source-active { outline: 3px solid var(--color-accent); outline-offset: 2px; }
 """
+# On a phone the two columns stack: the sources move up to sit right under the answer and
+# the question box, above the new-conversation button, the examples and the feedback box.
+PAGE_CSS = """
+@media (max-width: 820px) {
+  #hoidap-main { flex-direction: column; }
+  #hoidap-chat-col { display: contents; }
+  #hoidap-chat-col > * { order: 3; }
+  #hoidap-chat, #hoidap-status, #hoidap-ask-row { order: 1; }
+  #hoidap-sources-col { order: 2; min-width: 0 !important; }
+}
+"""
+
 # A click on a marker [n] in an answer scrolls the sources panel to that answer's card n
 # and highlights it (capture phase: the chat's own link handling never opens a tab).
-MARKER_CLICKS_JS = """
+MARKER_CLICKS_JS = (
+    """
 if (!window.__hoidapMarkers) {
   window.__hoidapMarkers = true;
+  const style = document.createElement("style");
+  style.textContent = PAGE_CSS;
+  document.head.appendChild(style);""".replace("PAGE_CSS", json.dumps(PAGE_CSS))
+    + """
   document.addEventListener("click", (event) => {
     const link = event.target.closest && event.target.closest('a[href^="#hoidap-src-"]');
     if (!link) return;
@@ -71,6 +89,7 @@ if (!window.__hoidapMarkers) {
   }, true);
 }
 """
+)
 
 # Outputs of the answer handler, in order: chat, question box, sources, status, answers.
 _Update = tuple[list[dict], object, object, str, dict]
@@ -201,8 +220,8 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
         votes = gr.State({})  # chat message index -> feedback row id
         last_vote = gr.State(None)  # row id the "Gửi lý do" button attaches to
         gr.Markdown(INTRO, elem_id="hoidap-intro")
-        with gr.Row():
-            with gr.Column(scale=3):
+        with gr.Row(elem_id="hoidap-main"):
+            with gr.Column(scale=3, elem_id="hoidap-chat-col"):
                 chatbot = gr.Chatbot(
                     label="Trò chuyện",
                     elem_id="hoidap-chat",
@@ -213,7 +232,7 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
                     placeholder="Hãy đặt câu hỏi về chuyển đổi số để bắt đầu.",
                 )
                 status = gr.Markdown("", elem_id="hoidap-status")
-                with gr.Row():
+                with gr.Row(elem_id="hoidap-ask-row"):
                     question = gr.Textbox(
                         placeholder="Nhập câu hỏi về chuyển đổi số, ví dụ: Đề án 06 là gì?",
                         show_label=False,
@@ -234,7 +253,7 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
                         elem_id="hoidap-reason",
                     )
                     send_reason = gr.Button("Gửi lý do", scale=1, elem_id="hoidap-send-reason")
-            with gr.Column(scale=2):
+            with gr.Column(scale=2, elem_id="hoidap-sources-col"):
                 gr.Markdown("### Nguồn trích dẫn")
                 sources = gr.HTML(
                     SOURCES_PLACEHOLDER,

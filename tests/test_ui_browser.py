@@ -298,3 +298,29 @@ def test_markers_scroll_to_their_card_and_earlier_sources_stay(page) -> None:
     sync_api.expect(card).to_be_in_viewport()
     assert len(page.context.pages) == tabs  # no new tab or window was opened
     assert page.locator(".hoidap-source-active").count() == 1
+
+
+def test_phone_layout_puts_the_sources_right_under_the_answer(browser, ui) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    try:
+        pg.goto(ui[0])
+        pg.get_by_placeholder("Nhập câu hỏi").wait_for()
+        ask(pg, QUESTION)
+        wait_answer(pg)
+        pg.locator("#hoidap-sources article.hoidap-source").first.wait_for()
+
+        def box(selector: str) -> dict:
+            return pg.locator(selector).first.bounding_box()
+
+        chat, ask_row = box("#hoidap-chat"), box("#hoidap-ask-row")
+        sources, examples = box("#hoidap-sources-col"), box("#hoidap-new")
+        assert chat["y"] < ask_row["y"] < sources["y"] < examples["y"]
+        # Only the question box sits between the answer and its sources.
+        assert sources["y"] - (chat["y"] + chat["height"]) < 250
+        assert sources["width"] > 300  # the panel uses the phone's width
+        (ROOT / "docs").mkdir(exist_ok=True)
+        pg.screenshot(path=str(ROOT / "docs" / "ui-phone.png"), full_page=True)
+    finally:
+        context.close()
