@@ -21,6 +21,7 @@ from playwright import sync_api
 from assistant.api.config import ApiConfig
 from assistant.api.keys import KeyStore
 from assistant.api.thread_server import ServerThread, free_port
+from assistant.feedback import FeedbackStore
 from assistant.server import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
@@ -138,6 +139,7 @@ def stack(seed_settings, seed_assistant, tmp_path_factory) -> Iterator[dict]:
     )
     with ServerThread(app, port=api_port):
         yield {
+            "home": str(home),
             "api": api,
             "key": key,
             "allowed": allowed.origin,
@@ -206,7 +208,8 @@ def test_widget_answers_with_citations_on_an_allowed_portal(browser, stack):
     passage.wait_for(state="visible")
     assert len(passage.inner_text()) > 100
     assert passage.locator("mark").count() == 1  # the supporting sentence is highlighted
-    assert cites.first.locator(".hd-cite-title").inner_text() in summary
+    meta = cites.first.locator(".hd-cite-meta").inner_text()
+    assert meta.startswith("Tệp: ") and meta.endswith(".txt")  # the file, not the title again
     assert passage.evaluate("e => [...e.children].every(c => c.tagName === 'MARK')")
 
     # Frame the shot: the answer with its [1] marker at the top, the opened source below.
@@ -270,4 +273,48 @@ def test_embed_iframe_works_only_inside_allowed_portals(browser, stack):
     page.wait_for_timeout(1500)
     inner = page.frame_locator("#chat").locator("hoidap-widget")
     assert inner.count() == 0  # CSP frame-ancestors: the browser refused to render it
+    page.context.close()
+
+
+def _open_widget(browser, stack) -> sync_api.Page:
+    page = _page(browser)
+    page.goto(stack["allowed"] + "/")
+    page.locator(".hd-launcher").click()
+    page.locator(".hd-info").filter(has_text="Xin chào").wait_for()
+    return page
+
+
+def test_widget_votes_are_stored_with_the_ui_votes(browser, stack):
+    page = _open_widget(browser, stack)
+    page.locator(".hd-input").fill(QUESTION)
+    page.locator(".hd-input").press("Enter")
+    rate = page.locator(".hd-bot .hd-rate").last
+    rate.get_by_role("button", name="Chưa đúng").click()
+    sync_api.expect(rate).to_have_text("Cảm ơn góp ý của bạn.")
+    page.context.close()
+    rows = FeedbackStore(Path(stack["home"]) / "feedback.sqlite3").rows()
+    assert rows[-1]["question"] == QUESTION and rows[-1]["rating"] == -1
+    assert rows[-1]["mode"] == "widget" and rows[-1]["citations"]
+    assert ("POST", "/v1/feedback", 200, stack["allowed"]) in stack["recorder"].seen
+
+
+def test_widget_new_conversation_and_over_limit_question(browser, stack):
+    page = _open_widget(browser, stack)
+    page.locator(".hd-input").fill(QUESTION)
+    page.locator(".hd-input").press("Enter")
+    page.locator(".hd-bot .hd-rate").last.wait_for()
+    page.get_by_role("button", name="Cuộc trò chuyện mới").click()
+    sync_api.expect(page.locator(".hd-user")).to_have_count(0)
+    sync_api.expect(page.locator(".hd-bot")).to_have_count(0)
+    sync_api.expect(page.locator(".hd-info")).to_contain_text("Xin chào")
+    long_question = "Chuyển đổi số là gì? " * 110  # over the 2,000 characters allowed
+    page.locator(".hd-input").fill(long_question)
+    note = page.locator(".hd-limit")
+    sync_api.expect(note).to_be_visible()
+    sync_api.expect(note).to_contain_text(f"{len(long_question.strip())}/2000")
+    assert page.locator(".hd-send").is_disabled()
+    assert page.locator(".hd-input").input_value() == long_question  # nothing was cut
+    page.locator(".hd-input").fill(QUESTION)
+    sync_api.expect(note).to_be_hidden()
+    assert page.locator(".hd-send").is_enabled()
     page.context.close()

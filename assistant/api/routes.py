@@ -13,7 +13,17 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from assistant.api.context import MODEL_ID, ApiContext
 from assistant.api.errors import INTERNAL_ERROR, ApiError
 from assistant.api.openapi import API_ERRORS, KEY_HEADERS
-from assistant.api.schemas import AnswerOut, AskRequest, ChatRequest, Health, ModelList, Ready, Turn
+from assistant.api.schemas import (
+    AnswerOut,
+    AskRequest,
+    ChatRequest,
+    FeedbackOut,
+    FeedbackRequest,
+    Health,
+    ModelList,
+    Ready,
+    Turn,
+)
 from index.errors import HoidapError
 
 log = logging.getLogger(__name__)
@@ -145,6 +155,32 @@ def build_router(ctx: ApiContext) -> APIRouter:
                 {"id": MODEL_ID, "object": "model", "created": _STARTED, "owned_by": "hoidap"}
             ],
         }
+
+    @router.post(
+        "/v1/feedback",
+        response_model=FeedbackOut,
+        responses=API_ERRORS,
+        dependencies=KEY_HEADERS,
+        tags=["widget"],
+        summary="A vote on one answer (stored with the UI's votes)",
+    )
+    async def feedback(request: Request, body: FeedbackRequest) -> dict:
+        ctx.authorizer.authorize(request, "/v1/feedback", body.key)
+        from assistant.feedback import FeedbackStore
+
+        store = FeedbackStore.for_settings(ctx.settings)
+        row = await ctx.runner.call(
+            lambda: store.record(
+                body.question,
+                body.answer,
+                body.citations,
+                body.rating,
+                body.reason,
+                mode="widget",
+                refused=body.refused,
+            )
+        )
+        return {"ok": True, "id": row}
 
     @router.get(
         "/v1/admin/gaps",

@@ -191,3 +191,21 @@ class ModelOut(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelOut]
+
+
+class FeedbackRequest(BaseModel):
+    """A visitor's vote on one answer (the widget's «Hữu ích» / «Chưa đúng» buttons)."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(max_length=20_000, description="The question that was answered.")
+    answer: str = Field(max_length=20_000, description="The answer text as shown.")
+    citations: list[dict] = Field(default_factory=list, max_length=20, description="Its citations.")
+    refused: bool = Field(default=False, description="The answer was a refusal.")
+    rating: int = Field(description="+1 (helpful) or -1 (not right).")
+    reason: str | None = Field(default=None, max_length=1000)
+    key: str | None = Field(default=None, description="Public widget key (or X-Hoidap-Key).")
+
+
+class FeedbackOut(BaseModel):
+    ok: bool
+    id: int

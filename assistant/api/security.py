@@ -19,7 +19,7 @@ from index.errors import ConfigError
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Endpoints a public widget key may call from a browser; everything else needs an API key.
-WIDGET_PATHS = frozenset({"/v1/ask", "/v1/chat", "/v1/widget/config"})
+WIDGET_PATHS = frozenset({"/v1/ask", "/v1/chat", "/v1/feedback", "/v1/widget/config"})
 CORS_ALLOW_HEADERS = "Content-Type, X-Hoidap-Key"
 CORS_MAX_AGE = "600"
 

@@ -40,7 +40,15 @@
       "Trang web này chưa được phép sử dụng trợ lý hỏi đáp (khóa không dành cho tên miền này).",
     offline: "Không kết nối được với máy chủ trợ lý. Vui lòng thử lại sau.",
     failed: "Đã có lỗi khi lấy câu trả lời. Vui lòng thử lại.",
-    tooLong: "Câu hỏi quá dài (tối đa {n} ký tự).",
+    tooLong: "Câu hỏi quá dài: {len}/{n} ký tự. Hãy rút gọn để gửi.",
+    newChat: "Cuộc trò chuyện mới",
+    newChatShort: "Mới",
+    helpful: "Hữu ích",
+    notRight: "Chưa đúng",
+    rateAsk: "Câu trả lời này có hữu ích không?",
+    thanks: "Cảm ơn góp ý của bạn.",
+    rateFailed: "Chưa gửi được góp ý. Vui lòng thử lại.",
+    file: "Tệp",
     noKey: "Thiếu khóa widget (thuộc tính data-key của thẻ script).",
   };
 
@@ -95,6 +103,15 @@
     "font-weight:600;font-size:15px;line-height:1;font-family:inherit;cursor:pointer}",
     ".hd-send:disabled,.hd-input:disabled{opacity:.55;cursor:not-allowed}",
     ".hd-typing{color:#52606d;font-style:italic}",
+    ".hd-actions{display:flex;align-items:center;gap:4px}",
+    ".hd-new{background:rgba(255,255,255,.16);border:1px solid rgba(255,255,255,.5);color:#fff;",
+    "border-radius:8px;padding:4px 10px;font:inherit;font-size:13px;cursor:pointer}",
+    ".hd-rate{display:flex;flex-wrap:wrap;align-items:center;gap:6px;margin:8px 0 0;font-size:13px;color:#52606d}",
+    ".hd-rate button{border:1px solid #c5ccd3;background:#fff;color:#1f2933;border-radius:8px;",
+    "padding:3px 10px;font:inherit;font-size:13px;cursor:pointer}",
+    ".hd-rate button:disabled{opacity:.55;cursor:default}",
+    ".hd-limit{display:none;padding:6px 10px 0;font-size:13px;color:#8a1c1c;background:#fff}",
+    ".hd-limit.hd-show{display:block}",
   ].join("");
 
   function findScript() {
@@ -151,10 +168,17 @@
   var head = el("div", "hd-head");
   var title = el("h2", "hd-title", T.title);
   head.appendChild(title);
+  var actions = el("div", "hd-actions");
+  var newBtn = el("button", "hd-new", T.newChatShort);
+  newBtn.type = "button";
+  newBtn.setAttribute("aria-label", T.newChat);
+  newBtn.title = T.newChat;
+  actions.appendChild(newBtn);
   var closeBtn = el("button", "hd-close", "×");
   closeBtn.type = "button";
   closeBtn.setAttribute("aria-label", T.close);
-  if (!INLINE) head.appendChild(closeBtn);
+  if (!INLINE) actions.appendChild(closeBtn);
+  head.appendChild(actions);
   var log = el("div", "hd-log");
   log.setAttribute("role", "log");
   log.setAttribute("aria-live", "polite");
@@ -167,8 +191,11 @@
   send.type = "submit";
   form.appendChild(input);
   form.appendChild(send);
+  var limitNote = el("div", "hd-limit");
+  limitNote.setAttribute("role", "alert");
   panel.appendChild(head);
   panel.appendChild(log);
+  panel.appendChild(limitNote);
   panel.appendChild(form);
   if (!INLINE) root.appendChild(launcher);
   root.appendChild(panel);
@@ -181,7 +208,32 @@
 
   function setEnabled(on) {
     input.disabled = !on;
-    send.disabled = !on;
+    send.disabled = !on || tooLong();
+  }
+
+  function tooLong() {
+    return input.value.trim().length > state.maxChars;
+  }
+
+  // Over the limit, the question is kept as typed (never cut) and the reason is shown.
+  function checkLength() {
+    var over = tooLong();
+    limitNote.textContent = over
+      ? T.tooLong.replace("{len}", input.value.trim().length).replace("{n}", state.maxChars)
+      : "";
+    limitNote.classList.toggle("hd-show", over);
+    if (!input.disabled) send.disabled = over;
+  }
+
+  function newConversation() {
+    if (state.busy) return;
+    state.history = [];
+    while (log.firstChild) log.removeChild(log.firstChild);
+    log.appendChild(statusNode);
+    if (state.ready) showStatus("info", state.greeting || T.greeting);
+    input.value = "";
+    checkLength();
+    if (!input.disabled) input.focus();
   }
 
   function scrollDown() {
@@ -217,6 +269,8 @@
     else openPanel();
   });
   closeBtn.addEventListener("click", closePanel);
+  newBtn.addEventListener("click", newConversation);
+  input.addEventListener("input", checkLength);
   root.addEventListener("keydown", function (e) {
     if (e.key === "Escape" && !INLINE && panel.classList.contains("hd-open")) closePanel();
   });
@@ -274,9 +328,9 @@
     var cfg = await response.json();
     state.ready = true;
     state.maxChars = cfg.max_question_chars || state.maxChars;
-    input.maxLength = state.maxChars;
+    state.greeting = cfg.greeting || T.greeting;
     if (cfg.title) title.textContent = cfg.title;
-    showStatus("info", cfg.greeting || T.greeting);
+    showStatus("info", state.greeting);
     setEnabled(true);
     if (panel.classList.contains("hd-open")) input.focus();
   }
@@ -348,10 +402,7 @@
       details.setAttribute("data-n", String(c.n));
       var date = c.date ? formatDate(c.date) : "";
       details.appendChild(el("summary", null, "[" + c.n + "] " + c.title + (date ? " — " + date : "")));
-      var meta = el("p", "hd-cite-meta");
-      meta.appendChild(el("span", "hd-cite-title", c.title));
-      if (date) meta.appendChild(document.createTextNode(" · " + date));
-      details.appendChild(meta);
+      if (c.source) details.appendChild(el("p", "hd-cite-meta", T.file + ": " + c.source));
       var passage = el("blockquote", "hd-passage");
       passage.setAttribute("aria-label", T.passage);
       renderPassage(passage, c.text || "", c.quote || "");
@@ -378,13 +429,53 @@
     return { bubble: bubble, text: text, streamed: "" };
   }
 
-  function finish(view, answer) {
+  function finish(view, answer, question) {
     view.text.classList.remove("hd-typing");
     if (answer.notice) view.bubble.insertBefore(el("p", "hd-notice", answer.notice), view.text);
     if (answer.refused) view.bubble.classList.add("hd-refused");
     var nodes = renderCitations(view.bubble, answer.refused ? [] : answer.citations);
     renderText(view.text, answer.answer, nodes);
+    view.bubble.appendChild(rateButtons(question, answer));
     scrollDown();
+  }
+
+  // Votes go to the same store as the chat UI's (hoidap report gaps reads them).
+  function rateButtons(question, answer) {
+    var row = el("div", "hd-rate");
+    row.appendChild(el("span", null, T.rateAsk));
+    [
+      [T.helpful, 1],
+      [T.notRight, -1],
+    ].forEach(function (option) {
+      var b = el("button", null, option[0]);
+      b.type = "button";
+      b.addEventListener("click", async function () {
+        row.querySelectorAll("button").forEach(function (x) {
+          x.disabled = true;
+        });
+        var ok = false;
+        try {
+          var response = await fetch(BASE + "/v1/feedback", {
+            method: "POST",
+            credentials: "omit",
+            headers: { "Content-Type": "application/json", "X-Hoidap-Key": KEY },
+            body: JSON.stringify({
+              question: question,
+              answer: answer.answer,
+              citations: answer.citations || [],
+              refused: !!answer.refused,
+              rating: option[1],
+            }),
+          });
+          ok = response.ok;
+        } catch (e) {
+          ok = false;
+        }
+        row.textContent = ok ? T.thanks : T.rateFailed;
+      });
+      row.appendChild(b);
+    });
+    return row;
   }
 
   function fail(view, message) {
@@ -399,12 +490,13 @@
     var question = input.value.trim();
     if (!state.ready || state.busy || !question) return;
     if (question.length > state.maxChars) {
-      showStatus("error", T.tooLong.replace("{n}", state.maxChars));
+      checkLength();
       return;
     }
     state.busy = true;
     setEnabled(false);
     input.value = "";
+    checkLength();
     addUser(question);
     var view = addBot();
     var messages = state.history.slice(-2 * MAX_TURNS).concat([{ role: "user", content: question }]);
@@ -430,7 +522,7 @@
             view.text.textContent = "";
           } else if (name === "final") {
             final = data;
-            finish(view, data);
+            finish(view, data, question);
           } else if (name === "error") {
             fail(view, (data.error && data.error.message) || T.failed);
           }
