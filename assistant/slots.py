@@ -136,6 +136,17 @@ def docnums(text: str) -> set[str]:
     return {d for d in DOCNUM_RE.findall(text) if is_docnum(d)}
 
 
+# "<noun> số mấy": the two syllables before name what is numbered (kế hoạch số mấy,
+# quyết định số mấy); a sentence answers only with that noun's own number. ("… có số hiệu
+# là gì" names no noun next to it and keeps the plain check.)
+_NUMBERED_NOUN_RE = re.compile(r"(\w+ \w+) (?:số mấy|so may)\b")
+
+
+def _numbered_noun(question: str) -> str | None:
+    m = _NUMBERED_NOUN_RE.search(question)
+    return m.group(1) if m else None
+
+
 def has_slot(kind: str, sentence_raw: str, sentence: str, question: str) -> bool:
     """Does the sentence hold a fact of the asked ``kind`` that the question does not give?"""
     if kind == "year":
@@ -145,7 +156,14 @@ def has_slot(kind: str, sentence_raw: str, sentence: str, question: str) -> bool
     if kind == "date":
         return bool(DATE_RE.search(sentence))
     if kind == "docnum":
-        return bool(docnums(sentence) - docnums(question))
+        found = docnums(sentence) - docnums(question)
+        noun = _numbered_noun(question)
+        if noun and found:  # "kế hoạch số mấy": the number must be the plan's own
+            return any(
+                re.search(rf"{re.escape(noun)}\s+(?:số\s+|so\s+)?{re.escape(d)}", sentence)
+                for d in found
+            )
+        return bool(found)
     if kind == "abbreviation":  # "Chuyển đổi số (CĐS)" spells out the asked abbreviation
         return any(
             re.search(rf"\(\s*{re.escape(t)}\s*\)", fold(sentence))

@@ -38,7 +38,7 @@ from assistant.slots import (
 )
 from evals.calibrate import choose_threshold
 from index.errors import IndexEmpty, InvalidQuestion
-from index.normalize import match_form
+from index.normalize import fold, match_form
 
 # --- query handling --------------------------------------------------------------------
 
@@ -135,6 +135,13 @@ def test_a_slot_must_hold_the_asked_kind_of_fact() -> None:
     # 7/2023 is a month, not a document number.
     assert not _slot("docnum", "thủ tục rút gọn (thời hạn tháng 7/2023)", "Số hiệu là gì?")
     assert _slot("docnum", "Kế hoạch số 122/KH-UBND.", "Kế hoạch số mấy?")
+    # "kế hoạch số mấy" asks for the plan's number: other documents' numbers do not answer.
+    resolutions = "Tỉnh ban hành các kế hoạch theo Nghị quyết 17/NQ-CP, Nghị quyết số 52-NQ/TW."
+    assert not _slot("docnum", resolutions, "Nam Định ban hành kế hoạch số mấy?")
+    assert _slot("docnum", resolutions, "Nam Định ban hành nghị quyết số mấy?")
+    plan = "UBND ban hành Kế hoạch số 122/KH-UBND."  # accent-free: both sides compared folded
+    assert has_slot("docnum", plan, fold(match_form(plan)), "ban hanh ke hoach so may")
+    assert _slot("docnum", resolutions, "Nghị quyết đó có số hiệu là gì?")  # no noun next to it
     assert _slot("abbreviation", "Chuyển đổi số (CĐS) là nhiệm vụ.", "CĐS là viết tắt của gì?")
     assert _slot("abbreviation", "Chuyển đổi số (CĐS) là nhiệm vụ.", "cds là viết tắt của gì?")
     assert not _slot("abbreviation", "Chuyển đổi số là nhiệm vụ.", "CĐS là viết tắt của gì?")
