@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from assistant.reader.answerability import FEATURES, AnswerabilityModel, features, fit
-from assistant.reader.inputs import encode_pair, sentence_pool, sentence_spans
+from assistant.reader.inputs import encode_pair, sentence_pool, sentence_spans, window_ranges
 from assistant.reader.runtime import Reader, ReaderUnavailable, default_model_dir
 from index.e5_tokenizer import E5Tokenizer
 from index.e5_weights import E5Weights
@@ -50,6 +50,30 @@ def test_encode_pair_truncates_to_max_length(tokenizer):
     pair = encode_pair(tokenizer, "Câu hỏi?", "", long, max_length=64)
     assert len(pair.ids) == 64
     assert pair.ids[-1] == tokenizer.eos
+
+
+def test_window_ranges_cover_every_sentence_once_within_the_limit():
+    spans = [(0, 100), (101, 300), (301, 700), (701, 1500), (1501, 1600)]
+    windows = window_ranges(spans, limit=520)
+    assert windows == [(0, 2), (2, 3), (3, 4), (4, 5)]
+    covered = [i for lo, hi in windows for i in range(lo, hi)]
+    assert covered == list(range(len(spans)))
+
+
+@pytest.mark.slow
+def test_a_long_passage_is_read_whole_in_windows():
+    """No sentence of a passage longer than one pair allows is left unread (the reader
+    reads it as several windows, as it was trained), and indices are the passage's own."""
+    reader = Reader(default_model_dir())
+    sentences = [
+        f"Điều {i}: người lao động được nghỉ {i} ngày mỗi năm theo quy định." for i in range(40)
+    ]
+    passage = " ".join(sentences)
+    reading = reader.read("Người lao động được nghỉ mấy ngày?", [("Bộ luật Lao động", passage)])
+    assert [s.sentence for s in reading.sentences] == list(range(40))
+    assert [s.text for s in reading.sentences] == sentences
+    assert reading.passage(0).endswith(sentences[-1])
+    assert sentences[39] in reading.window(reading.sentences[-1])
 
 
 def test_sentence_pool_averages_its_tokens():
@@ -191,9 +215,12 @@ def test_toy_training_end_to_end(tmp_path, monkeypatch):
             "8",
             "--threads",
             "1",
+            "--listwise",
+            "1.0",
         ]
     )
     card = json.loads((out / "reader.json").read_text())
+    assert card["listwise"] == 1.0
     assert card["layers"] == 1 and card["examples"] > 0 and card["steps"] >= 1
     assert 0.0 <= card["threshold"] <= 1.0 and card["llm_floor"] <= card["threshold"]
     assert (out / "reader.onnx").is_file()
@@ -217,3 +244,106 @@ def test_missing_training_collection_is_a_clear_error(tmp_path):
 
     with pytest.raises(HoidapError, match="--data"):
         read_collection(tmp_path, "alqac")
+
+
+def test_listwise_loss_rewards_ranking_the_answer_first_in_its_window():
+    """The in-window ranking term is the cross-entropy of the gold sentence under a softmax
+    over the window's sentences; windows without an answer add nothing to it."""
+    torch = pytest.importorskip("torch")
+    from evals.reader.train import losses
+
+    def net_with(sentence_logits):
+        tokens = torch.tensor([[[x, 0.0] for x in sentence_logits]])
+
+        def net(embeds, mask):
+            return tokens, torch.zeros(1)
+
+        return net
+
+    pool = [torch.eye(2)]
+    batch = (None, None, pool, [torch.tensor([1.0, 0.0])], torch.zeros(1, 2), torch.zeros(1, 2))
+    batch = (*batch, torch.tensor([1.0]))
+    right, wrong = net_with([2.0, -2.0]), net_with([-2.0, 2.0])
+    extra_right = losses(right, batch, 1.0) - losses(right, batch, 0.0)
+    extra_wrong = losses(wrong, batch, 1.0) - losses(wrong, batch, 0.0)
+    expected = -torch.log_softmax(torch.tensor([-2.0, 2.0]), dim=0)[0]
+    assert float(extra_wrong) == pytest.approx(float(expected), rel=1e-5)
+    assert float(extra_right) < 0.05 < float(extra_wrong)
+    unanswerable = (*batch[:3], [torch.tensor([0.0, 0.0])], *batch[4:])
+    assert float(losses(wrong, unanswerable, 1.0)) == pytest.approx(
+        float(losses(wrong, unanswerable, 0.0))
+    )
+
+
+def _reading_of(lines: list[str]):
+    from assistant.reader.runtime import Reading, SentenceScore
+
+    text = "\n".join(lines)
+    spans = sentence_spans(text)
+    scores = [SentenceScore(0, i, text[a:b], 0.5, 0.0, None) for i, (a, b) in enumerate(spans)]
+    return Reading("?", scores, [0.0], [text], [spans]), scores
+
+
+def test_a_list_item_is_cited_with_the_sentence_that_opens_its_list():
+    from assistant.reader.answerer import list_partner
+
+    reading, s = _reading_of(
+        [
+            "Tội trốn tránh nghĩa vụ quân sự",
+            "2. Phạm tội thuộc một trong các trường hợp sau đây, thì bị phạt tù từ 01 năm đến 05 năm:",
+            "a) Tự gây thương tích;",
+            "b) Phạm tội trong thời chiến;",
+            "Câu kết thúc không thuộc danh sách.",
+        ]
+    )
+    assert list_partner(reading, s[3]) is s[1]  # across the item before it
+    assert list_partner(reading, s[1]) is s[2]  # a lead-in brings its first item
+    assert list_partner(reading, s[4]) is None
+    assert list_partner(reading, s[0]) is None
+
+
+class _ScriptedReader:
+    """A reader whose reading is given: tests how the answerer composes what it cites."""
+
+    def __init__(self, logits: list[list[float]]):
+        self.logits = logits
+        self.card = {"combiner": {"check_score_weight": 0.0}}
+        self.answerability = None
+
+    def read(self, question, passages):
+        from assistant.reader.runtime import Reading, SentenceScore
+
+        texts, spans, scores = [], [], []
+        for p, ((_, text), logits) in enumerate(zip(passages, self.logits, strict=True)):
+            sp = sentence_spans(text)
+            texts.append(text)
+            spans.append(sp)
+            for i, ((a, b), logit) in enumerate(zip(sp, logits, strict=True)):
+                scores.append(SentenceScore(p, i, text[a:b], 1 / (1 + np.exp(-logit)), logit, None))
+        return Reading(question, scores, [0.0] * len(passages), texts, spans)
+
+
+def _retrieved(*texts: str):
+    from index.types import Chunk, ScoredChunk
+
+    return [
+        ScoredChunk(Chunk(f"c{i}", f"s{i}.txt", "", None, None, t, 0, "h"), 1.0 - i / 10)
+        for i, t in enumerate(texts)
+    ]
+
+
+@pytest.mark.parametrize(
+    "logits, cited",
+    [
+        ([[0.0, 3.0, 2.0, -1.0], [-2.0]], [(0, 1), (0, 2)]),  # neighbour is runner-up: both
+        ([[0.0, 3.0, -1.0, 2.5], [-2.0]], [(0, 1)]),  # runner-up not adjacent: the best only
+        ([[0.0, 3.0, -1.0, -1.0], [2.9]], [(0, 1)]),  # runner-up in another passage
+    ],
+)
+def test_the_answer_cites_the_best_sentence_and_its_neighbour_when_it_ranks_second(logits, cited):
+    from assistant.reader.answerer import ReaderAnswerer
+
+    passage = "Câu thứ nhất khá dài. Câu thứ hai trả lời. Câu thứ ba bổ sung. Câu thứ tư khác."
+    retrieved = _retrieved(passage, "Một đoạn khác hẳn.")
+    result = ReaderAnswerer(_ScriptedReader(logits), passages=2).analyse("Hỏi gì?", retrieved)
+    assert [(retrieved.index(e.passage), e.position) for e in result.evidence] == cited

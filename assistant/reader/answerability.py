@@ -1,7 +1,7 @@
 """Does any retrieved sentence answer the question? A small learned model over the reader.
 
 Inputs are the reader's own outputs (best sentence logit, the passage logit, the margin
-over the runner-up) and how much of the question the best sentence, its neighbours and
+over the runner-up, the span head's strongest token in the sentence) and how much of the question the best sentence, its neighbours and
 its passage contain (shares of the question's content syllables and syllable pairs,
 compared without accents; names and numbers the passage lacks). The weights are fitted
 on validation questions of the training collections (``evals/reader/validate.py``),
@@ -25,6 +25,7 @@ FEATURES = (
     "passage_coverage",
     "passage_pair_coverage",
     "missing_rare",
+    "span_logit",
 )
 # The hand-written checks of the earlier answerer (assistant/extractive.py, slots.py), as
 # inputs: their weights are learned with the rest, on validation collections only.
@@ -52,6 +53,7 @@ def features(
     passage_logit: float,
     window: str,
     passage: str,
+    span_logit: float = -50.0,
 ) -> dict[str, float]:
     """The model's inputs for the best sentence (``window``: it and its neighbours)."""
     q = _terms(question)
@@ -69,6 +71,8 @@ def features(
         "passage_coverage": sum(t in pas_set for t in q) / len(q) if q else 1.0,
         "passage_pair_coverage": sum(p in pas_pairs for p in pairs) / len(pairs) if pairs else 1.0,
         "missing_rare": float(any(r not in lowered for r in rare)),
+        # SQuAD-2-style readers weigh their best answer span against "no answer".
+        "span_logit": max(-10.0, span_logit),
     }
 
 

@@ -1,14 +1,16 @@
 """Offline answerer driven by the learned reader: cite the sentences it says answer.
 
-The reader scores every sentence of the top retrieved passages in one pass per passage.
-Sentences are ranked by the reader's logit plus a learned multiple of the earlier
-answerer's score; the best is cited, with its neighbour when the reader rates that nearly
-as high. Support is the learned answerability model's probability, compared with the
+The reader scores every sentence of the top retrieved passages (each read in windows of
+the size it was trained on). Sentences are ranked by the reader's logit plus a learned
+multiple of the earlier answerer's score; the best is cited, with the runner-up when it is
+its neighbour, and with the lead-in of the list it is an item of. Support is the learned answerability model's probability, compared with the
 threshold chosen on validation collections. The hand-written checks only refuse on their
 own when ``reader.json`` lists them (measured to help on every held-out collection).
 """
 
 from __future__ import annotations
+
+import re
 
 from assistant.extractive import Evidence, ExtractiveResult
 from assistant.reader.answerability import check_features, features, fired_checks
@@ -16,8 +18,9 @@ from assistant.reader.runtime import Reader, Reading, SentenceScore
 from index.normalize import match_form
 from index.types import ScoredChunk
 
-SECOND_SENTENCE_RATIO = 0.9  # a second sentence is cited when rated this close to the best
-SECOND_SENTENCE_MIN = 0.5
+# A list item ("a) …", "2. …", "- …") means little without the sentence that opens its list.
+LIST_ITEM_RE = re.compile(r"^\s*(?:[a-zđ]\)|\d{1,3}[.)]\s|[-–•+*]\s)", re.I)
+LEAD_IN_END = ":"
 
 
 class ReaderAnswerer:
@@ -45,15 +48,15 @@ class ReaderAnswerer:
         ranked, values = choose(question, reading, checks, weight)
         best = ranked[0]
         chosen = [best]
-        for s in ranked[1 : self.max_sentences * 4]:
-            if len(chosen) >= self.max_sentences:
-                break
+        partner = list_partner(reading, best)
+        if partner is not None:
+            chosen.append(partner)
+        # The runner-up joins when it is the best sentence's neighbour: a contiguous excerpt
+        # holds the answer more often than the best sentence alone (evals/README.md) and
+        # still reads as one point, not as a second, unrelated quotation.
+        for s in ranked[1:2]:
             adjacent = s.passage == best.passage and abs(s.sentence - best.sentence) == 1
-            if (
-                adjacent
-                and s.probability >= SECOND_SENTENCE_MIN
-                and s.probability >= SECOND_SENTENCE_RATIO * best.probability
-            ):
+            if len(chosen) < self.max_sentences and adjacent and s not in chosen:
                 chosen.append(s)
         chosen.sort(key=lambda s: (s.passage, s.sentence))
         evidence = []
@@ -83,6 +86,32 @@ class ReaderAnswerer:
             reading=reading,
             checks=checks,
         )
+
+
+def list_partner(reading: Reading, best: SentenceScore) -> SentenceScore | None:
+    """The sentence a list structure ties to ``best``: the lead-in of the list ``best`` is an
+    item of (the nearest earlier sentence ending with ":" across the items between), or
+    the first item after ``best`` when it is itself a lead-in."""
+    text, spans = reading.texts[best.passage], reading.spans[best.passage]
+
+    def sentence(i: int) -> str:
+        return text[spans[i][0] : spans[i][1]]
+
+    i = best.sentence
+    target = None
+    if LIST_ITEM_RE.match(sentence(i)):
+        for j in range(i - 1, -1, -1):
+            if sentence(j).rstrip().endswith(LEAD_IN_END):
+                target = j
+                break
+            if not LIST_ITEM_RE.match(sentence(j)):
+                break
+    if target is None and sentence(i).rstrip().endswith(LEAD_IN_END) and i + 1 < len(spans):
+        target = i + 1
+    if target is None:
+        return None
+    scored = {s.sentence: s for s in reading.sentences if s.passage == best.passage}
+    return scored.get(target)
 
 
 def choose(
@@ -116,6 +145,7 @@ def answerability_features(question: str, reading: Reading, ranked: list[Sentenc
         reading.passage_logits[best.passage],
         reading.window(best),
         reading.passage(best.passage),
+        best.span_logit,
     )
 
 

@@ -17,6 +17,10 @@ from index.e5_tokenizer import E5Tokenizer
 
 MAX_LENGTH = 192  # tokens per (question, passage) pair
 MIN_SENTENCE_CHARS = 3
+# Passage text per pair: about 130-160 tokens, so a pair fits MAX_LENGTH. Training reads
+# windows of whole sentences this long, and so does the runtime (a longer passage is read
+# as several windows, never cut off).
+WINDOW_CHARS = 520
 
 
 @dataclass
@@ -54,6 +58,20 @@ def sentence_spans(text: str, start: int = 0) -> list[tuple[int, int]]:
                 spans.append((pos + at, pos + cursor))
         pos += len(line) + 1
     return spans
+
+
+def window_ranges(spans: list[tuple[int, int]], limit: int = WINDOW_CHARS) -> list[tuple[int, int]]:
+    """Consecutive sentence index ranges [i, j) of at most ``limit`` characters each (a
+    longer sentence is a window of its own); together they cover every sentence once."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        j = i + 1
+        while j < len(spans) and spans[j][1] - spans[i][0] <= limit:
+            j += 1
+        out.append((i, j))
+        i = j
+    return out
 
 
 def encode_pair(

@@ -20,7 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from assistant.reader.answerability import AnswerabilityModel
-from assistant.reader.inputs import MAX_LENGTH, PairInput, encode_pair, sentence_pool
+from assistant.reader.inputs import (
+    MAX_LENGTH,
+    PairInput,
+    encode_pair,
+    passage_text,
+    sentence_pool,
+    sentence_spans,
+    window_ranges,
+)
 from index.e5_tokenizer import E5Tokenizer
 from index.e5_weights import E5Weights
 from index.errors import HoidapError
@@ -41,6 +49,7 @@ class SentenceScore:
     probability: float
     logit: float
     span: tuple[int, int] | None  # answer characters inside ``text``
+    span_logit: float = -50.0  # the span head's highest token logit inside the sentence
 
 
 def default_model_dir() -> Path:
@@ -125,43 +134,83 @@ class Reader:
         return self.read(question, passages).sentences
 
     def read(self, question: str, passages: list[tuple[str, str]]) -> Reading:
-        """Sentence scores plus what the answerability model needs (passage logits, texts)."""
+        """Sentence scores plus what the answerability model needs (passage logits, texts).
+
+        A passage longer than a training window is read as consecutive windows of whole
+        sentences (each with the title), so no sentence is cut off by the token limit and
+        every pair looks like the ones the reader was trained on."""
         if not passages:
-            return Reading(question, [], [], [])
-        pairs = self.encode(question, passages)
-        tokens, passage_logits = self.run(pairs)
+            return Reading(question, [], [], [], [])
+        self._load()
+        texts, spans_of, pieces = [], [], []
+        for pi, (title, passage) in enumerate(passages):
+            text, body = passage_text(title, passage)
+            spans = sentence_spans(text, body)
+            texts.append(text)
+            spans_of.append(spans)
+            for lo, hi in window_ranges(spans):
+                start, end = spans[lo][0], spans[hi - 1][1]
+                pair = encode_pair(
+                    self.tokenizer, question, title, text[start:end], self.max_length
+                )
+                pieces.append((pi, lo, start - pair.body_start, pair))
+        tokens, window_logits = self.run([pair for *_, pair in pieces])
+        passage_logits = [-50.0] * len(passages)
         out: list[SentenceScore] = []
-        for pi, pair in enumerate(pairs):
+        for w, (pi, lo, shift, pair) in enumerate(pieces):
+            passage_logits[pi] = max(passage_logits[pi], float(window_logits[w]))
             n = len(pair.sentences)
             if n == 0:
                 continue
             pool = sentence_pool(pair.sentence_of, n, tokens.shape[1])
             counts = (pool > 0).sum(axis=1)
-            logits = pool @ tokens[pi, :, 0]
+            logits = pool @ tokens[w, :, 0]
+            span_max = np.full(n, -50.0)
+            for t, si in enumerate(pair.sentence_of):
+                if si >= 0:
+                    span_max[si] = max(span_max[si], float(tokens[w, t, 1]))
             for si, (s, e) in enumerate(pair.sentences):
                 if counts[si] == 0:
                     continue  # cut off by truncation: never read
-                span = _span(pair, tokens[pi, :, 1], si, s)
+                index = _sentence_at(spans_of[pi], s + shift, lo)
+                if index is None:
+                    continue
+                span = _span(pair, tokens[w, :, 1], si, s)
                 logit = float(logits[si])
-                out.append(SentenceScore(pi, si, pair.text[s:e], _sigmoid(logit), logit, span))
-        return Reading(question, out, [float(x) for x in passage_logits], pairs)
+                out.append(
+                    SentenceScore(
+                        pi, index, pair.text[s:e], _sigmoid(logit), logit, span, float(span_max[si])
+                    )
+                )
+        return Reading(question, out, passage_logits, texts, spans_of)
+
+
+def _sentence_at(spans: list[tuple[int, int]], position: int, start: int) -> int | None:
+    """Index of the passage sentence holding character ``position`` (searched from ``start``)."""
+    for i in range(start, len(spans)):
+        if spans[i][0] <= position < spans[i][1]:
+            return i
+        if spans[i][0] > position:
+            break
+    return None
 
 
 @dataclass
 class Reading:
     question: str  # as the reader read it (accents restored, abbreviations spelled out)
     sentences: list[SentenceScore]
-    passage_logits: list[float]
-    pairs: list[PairInput]
+    passage_logits: list[float]  # per passage: its best window's logit
+    texts: list[str]  # per passage: title line + passage, as read
+    spans: list[list[tuple[int, int]]]  # per passage: its sentences' character spans
 
     def window(self, best: SentenceScore, radius: int = 1) -> str:
         """The best sentence with its neighbours, as the passage has them."""
-        pair = self.pairs[best.passage]
+        text, spans = self.texts[best.passage], self.spans[best.passage]
         lo, hi = max(0, best.sentence - radius), best.sentence + radius + 1
-        return " ".join(pair.text[s:e] for s, e in pair.sentences[lo:hi])
+        return " ".join(text[s:e] for s, e in spans[lo:hi])
 
     def passage(self, index: int) -> str:
-        return self.pairs[index].text
+        return self.texts[index]
 
 
 def _span(

@@ -186,10 +186,16 @@ def combine(rows: list[dict]) -> dict:
     }
 
 
+# Bumped whenever what the reader is given changes (sentence splitting, windows): cached
+# readings of an earlier version must not be fitted on.
+READING_VERSION = "4: line breaks end sentences; training-size windows; span logits"
+
+
 def _model_key(model: Path) -> str:
-    """Readings depend on the model and on how many passages it reads."""
+    """Readings depend on the model, on how many passages it reads and on how it reads."""
     digest = hashlib.sha256((model / "reader.onnx").read_bytes())
     digest.update(str(Settings.load().reader_passages).encode())
+    digest.update(READING_VERSION.encode())
     return digest.hexdigest()[:16]
 
 

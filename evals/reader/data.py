@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.reader.inputs import sentence_spans
+from assistant.reader.inputs import WINDOW_CHARS, sentence_spans
 from index.errors import HoidapError
 from index.normalize import fold, match_form
 
@@ -33,7 +33,6 @@ COLLECTIONS = {
     "alqac": "alqac.csv",
     "virhe4qa": "virhe4qa_v2.csv",
 }
-WINDOW_CHARS = 520  # about 130-160 tokens of passage, so a pair fits MAX_LENGTH
 _NUM_RE = re.compile(r"\d+(?:[.,/]\d+)*")
 _NAME_RE = re.compile(
     r"(?<!^)(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠÉÈẺẼẸÍÌỈĨỊÓÒỎÕỌÚÙỦŨỤÝỲỶỸỴẤẦẨẪẬẮẰẲẴẶẾỀỂỄỆỐỒỔỖỘỚỜỞỠỢỨỪỬỮỰ][\wÀ-ỹ&]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠÉÈẺẼẸÍÌỈĨỊÓÒỎÕỌÚÙỦŨỤÝỲỶỸỴẤẦẨẪẬẮẰẲẴẶẾỀỂỄỆỐỒỔỖỘỚỜỞỠỢỨỪỬỮỰ][\wÀ-ỹ&]*)*"

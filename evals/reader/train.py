@@ -82,15 +82,27 @@ def _batch(items: list[dict], weights: E5Weights):
     )
 
 
-def losses(net, batch):
+def losses(net, batch, listwise: float = 0.0):
+    """Sentence BCE + ½ passage BCE + ½ span BCE, plus ``listwise`` x a softmax cross-entropy
+    over each answerable window's sentences: the answerer cites the best-ranked sentence,
+    so ranking the answer first inside its passage is trained directly, not only through
+    independent yes/no labels."""
     import torch
     from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
     embeds, mask, pools, labels, span, span_mask, answerable = batch
     token_logits, passage_logit = net(embeds, mask)
-    sent = torch.cat([p @ token_logits[i, :, 0] for i, p in enumerate(pools)])
+    per_window = [p @ token_logits[i, :, 0] for i, p in enumerate(pools)]
+    sent = torch.cat(per_window)
     gold = torch.cat(labels)
     loss_sent = bce(sent, gold)
+    ranked = [
+        -(torch.log_softmax(s, dim=0) * (y / y.sum())).sum()
+        for s, y in zip(per_window, labels, strict=True)
+        if len(y) > 1 and y.sum() > 0
+    ]
+    if listwise and ranked:
+        loss_sent = loss_sent + listwise * torch.stack(ranked).mean()
     loss_passage = bce(passage_logit, answerable)
     n_span = span_mask.sum()
     loss_span = (
@@ -170,7 +182,7 @@ def train(args) -> dict:
     for _epoch in range(args.epochs):
         rng.shuffle(batches)
         for b in batches:
-            loss = losses(net, _batch([encoded[i] for i in b], weights))
+            loss = losses(net, _batch([encoded[i] for i in b], weights), args.listwise)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -236,6 +248,9 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--max-length", type=int, default=MAX_LENGTH)
     p.add_argument("--max-examples", type=int, default=0, help="0: all")
+    p.add_argument(
+        "--listwise", type=float, default=0.0, help="weight of the in-window ranking loss"
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument(
         "--revalidate", action="store_true", help="only re-choose the threshold of --out"
@@ -273,6 +288,7 @@ def _run(args) -> None:
         "epochs": args.epochs,
         "batch": args.batch,
         "lr": args.lr,
+        "listwise": args.listwise,
         "max_length": args.max_length,
         "examples": result["examples"],
         "steps": result["steps"],
