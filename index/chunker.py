@@ -33,8 +33,6 @@ _NON_TERMINAL = {
     "no",
     "tr",
 }
-# A list marker ("1.", "a.", "IV.") before a boundary opens an item; it ends no sentence.
-_ENUMERATOR_RE = re.compile(r"\s*(?:\d{1,3}|[a-zđ]|[IVXLC]{1,5})\.", re.I)
 _BOUNDARY_RE = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-ZĐÀ-Ỹ0-9])", re.U)
 
 
@@ -53,8 +51,6 @@ def _split_line(paragraph: str) -> list[str]:
         candidate = paragraph[start : m.start()].rstrip()
         last_word = re.findall(r"(\w+)[\"”’)\]]*[.!?…]$", candidate)
         if last_word and last_word[-1].lower() in _NON_TERMINAL:
-            continue
-        if _ENUMERATOR_RE.fullmatch(candidate):
             continue
         seg = paragraph[start : m.end()].strip()
         if seg:
