@@ -52,7 +52,7 @@ class BM25Field:
     ViMedAQA and ALQAC (evals/README.md).
     """
 
-    def __init__(self, docs_terms: Sequence[Sequence[str]] = (), k1: float = 1.2, b: float = 0.9):
+    def __init__(self, docs_terms: Iterable[Sequence[str]] = (), k1: float = 1.2, b: float = 0.9):
         vocab: dict[str, int] = {}
         self._set(_count_matrix(docs_terms, vocab), vocab, k1, b)
 
@@ -82,7 +82,7 @@ class BM25Field:
         )
         self.totals = np.asarray(tf.sum(axis=1)).ravel()  # occurrences per term
 
-    def changed(self, keep: np.ndarray, docs_terms: Sequence[Sequence[str]]) -> BM25Field:
+    def changed(self, keep: np.ndarray, docs_terms: Iterable[Sequence[str]]) -> BM25Field:
         """This field with the documents where ``keep`` is False removed and new ones appended."""
         vocab = dict(self.vocab)
         added = _count_matrix(docs_terms, vocab)
@@ -144,26 +144,33 @@ class BM25Field:
 
 
 def _count_matrix(
-    docs_terms: Sequence[Sequence[str]], vocab: dict[str, int], batch: int = 2000
+    docs_terms: Iterable[Sequence[str]], vocab: dict[str, int], batch: int = 2000
 ) -> sparse.csr_matrix:
-    """Term x document counts; new terms are added to ``vocab``. Built in batches, so the
-    intermediate lists stay small however large the corpus."""
-    parts = []
-    for start in range(0, len(docs_terms), batch):
-        rows: list[int] = []
-        cols: list[int] = []
-        data: list[int] = []
-        for offset, terms in enumerate(docs_terms[start : start + batch]):
-            for term, tf in Counter(terms).items():
-                rows.append(vocab.setdefault(term, len(vocab)))
-                cols.append(offset)
-                data.append(tf)
-        width = min(batch, len(docs_terms) - start)
-        parts.append(
-            sparse.coo_matrix(
-                (np.asarray(data, dtype=np.int32), (rows, cols)), shape=(len(vocab), width)
-            )
-        )
+    """Term x document counts; new terms are added to ``vocab``. Documents are consumed one
+    at a time (a generator is fine) and counted in batches, so memory holds one batch of
+    term lists, not the corpus'."""
+    parts: list[sparse.coo_matrix] = []
+    rows: list[int] = []
+    cols: list[int] = []
+    data: list[int] = []
+    width = 0
+
+    def flush() -> None:
+        nonlocal rows, cols, data, width
+        if width:
+            counts = np.asarray(data, dtype=np.int32)
+            parts.append(sparse.coo_matrix((counts, (rows, cols)), shape=(len(vocab), width)))
+        rows, cols, data, width = [], [], [], 0
+
+    for terms in docs_terms:
+        for term, tf in Counter(terms).items():
+            rows.append(vocab.setdefault(term, len(vocab)))
+            cols.append(width)
+            data.append(tf)
+        width += 1
+        if width == batch:
+            flush()
+    flush()
     for part in parts:
         part.resize((len(vocab), part.shape[1]))
     if not parts:
@@ -184,8 +191,8 @@ class LexicalIndex:
         self.texts = list(texts)
         self.fingerprint = fingerprint(self.chunk_ids)
         self.fields = fields or {
-            "accented": BM25Field([lexical_terms(t) for t in self.texts]),
-            "folded": BM25Field([lexical_terms(t, folded=True) for t in self.texts]),
+            "accented": BM25Field(lexical_terms(t) for t in self.texts),
+            "folded": BM25Field(lexical_terms(t, folded=True) for t in self.texts),
         }
         self._restoration: tuple[dict, dict] | None = None
         self._forms: dict[int, str] = {}
