@@ -174,7 +174,7 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
         index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
         record = (answers or {}).get(index)
         if record is None:
-            return "⚠️ Không tìm thấy câu trả lời này để ghi nhận góp ý.", votes, None, gr.skip()
+            return "Lỗi: không tìm thấy câu trả lời này để ghi nhận góp ý.", votes, None, gr.skip()
         votes = dict(votes or {})
         try:
             if index in votes:  # a changed or withdrawn vote replaces the earlier one
@@ -197,7 +197,7 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
             _log_error(exc)
             return error_message(exc), votes, None, gr.skip()
         votes[index] = row
-        thanks = "Cảm ơn bạn đã góp ý 👍." if rating > 0 else "Đã ghi nhận góp ý 👎."
+        thanks = "Cảm ơn bạn đã góp ý (hữu ích)." if rating > 0 else "Đã ghi nhận góp ý (chưa đúng)."
         if reason and reason.strip():
             return f"{thanks} Lý do đã được lưu.", votes, row, ""
         hint = " Bạn có thể nhập lý do rồi bấm «Gửi lý do»."
@@ -205,7 +205,7 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
 
     def on_reason(last_vote: int | None, reason: str):
         if last_vote is None:
-            return "Hãy bấm 👍 hoặc 👎 trên một câu trả lời trước khi gửi lý do.", gr.skip()
+            return "Hãy bấm nút thích hoặc không thích dưới một câu trả lời trước khi gửi lý do.", gr.skip()
         if not reason or not reason.strip():
             return "Lý do đang trống; hãy nhập lý do.", gr.skip()
         try:

@@ -40,7 +40,7 @@ SOURCES_NONE = (
     '<div class="hoidap-sources-empty">Câu trả lời này không trích dẫn bài viết nào.</div>'
 )
 UNEXPECTED_ERROR = (
-    "⚠️ Đã xảy ra lỗi ngoài dự kiến khi trả lời; hãy thử lại, nếu vẫn lỗi hãy xem nhật ký máy chủ. "
+    "Lỗi ngoài dự kiến khi trả lời; hãy thử lại, nếu vẫn lỗi hãy xem nhật ký máy chủ. "
     "(Unexpected error while answering; try again, or check the server log.)"
 )
 
@@ -236,7 +236,7 @@ def render_conversation_sources(answers: list[tuple[int, Answer]]) -> str:
 def error_message(exc: BaseException) -> str:
     """What the user sees for an error: the Vietnamese message, never a traceback."""
     if isinstance(exc, HoidapError):
-        return f"⚠️ {exc.message_vi}"
+        return f"Lỗi: {exc.message_vi}"
     return UNEXPECTED_ERROR
 
 

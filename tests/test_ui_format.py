@@ -209,7 +209,7 @@ def test_like_payload_to_rating() -> None:
 
 def test_error_messages_are_vietnamese_and_never_a_traceback() -> None:
     exc = InvalidQuestion("too long", "Câu hỏi dài quá; hãy rút gọn.", code="question_too_long")
-    assert error_message(exc) == "⚠️ Câu hỏi dài quá; hãy rút gọn."
+    assert error_message(exc) == "Lỗi: Câu hỏi dài quá; hãy rút gọn."
     assert "hoidap index" in error_message(IndexEmpty("empty", "Hãy chạy `hoidap index`."))
     secret = error_message(RuntimeError("Traceback (most recent call last): /secret/path"))
     assert secret == UNEXPECTED_ERROR and "/secret/path" not in secret

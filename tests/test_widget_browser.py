@@ -253,6 +253,12 @@ def test_mobile_layout_fills_the_screen(browser, stack):
     assert box["width"] == 390 and box["height"] == 780
     send = page.locator(".hd-send").bounding_box()
     assert send["height"] >= 44  # touch-sized
+    page.locator(".hd-info").filter(has_text="Xin chào").wait_for()
+    page.locator(".hd-input").fill(QUESTION)
+    page.locator(".hd-input").press("Enter")
+    page.locator(".hd-bot details").first.wait_for()
+    page.locator(".hd-bot .hd-marker").first.click()  # opens its source, scrolled into view
+    page.screenshot(path=str(ROOT / "docs" / "widget-phone.png"))
     page.keyboard.press("Escape")
     panel.wait_for(state="hidden")
     page.context.close()
