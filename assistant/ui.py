@@ -197,7 +197,9 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
             _log_error(exc)
             return error_message(exc), votes, None, gr.skip()
         votes[index] = row
-        thanks = "Cảm ơn bạn đã góp ý (hữu ích)." if rating > 0 else "Đã ghi nhận góp ý (chưa đúng)."
+        thanks = (
+            "Cảm ơn bạn đã góp ý (hữu ích)." if rating > 0 else "Đã ghi nhận góp ý (chưa đúng)."
+        )
         if reason and reason.strip():
             return f"{thanks} Lý do đã được lưu.", votes, row, ""
         hint = " Bạn có thể nhập lý do rồi bấm «Gửi lý do»."
@@ -205,7 +207,10 @@ def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Block
 
     def on_reason(last_vote: int | None, reason: str):
         if last_vote is None:
-            return "Hãy bấm nút thích hoặc không thích dưới một câu trả lời trước khi gửi lý do.", gr.skip()
+            return (
+                "Hãy bấm nút thích hoặc không thích dưới một câu trả lời trước khi gửi lý do.",
+                gr.skip(),
+            )
         if not reason or not reason.strip():
             return "Lý do đang trống; hãy nhập lý do.", gr.skip()
         try:
