@@ -56,6 +56,8 @@ OPERATIONS = [
     ("GET", "/widget.js"),
     ("GET", "/embed"),
     ("GET", "/v1/widget/config"),
+    ("POST", "/v1/feedback"),
+    ("GET", "/v1/admin/gaps"),
 ]
 
 
@@ -64,7 +66,12 @@ def test_every_operation_is_fuzzed(api_schema):
     assert listed == set(OPERATIONS)
 
 
-WITHOUT_INPUTS = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/widget.js")}
+WITHOUT_INPUTS = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/widget.js"),
+    ("GET", "/v1/admin/gaps"),
+}
 CASES = [(m, p, GenerationMode.POSITIVE) for m, p in OPERATIONS] + [
     (m, p, GenerationMode.NEGATIVE) for m, p in OPERATIONS if (m, p) not in WITHOUT_INPUTS
 ]
