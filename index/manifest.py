@@ -45,12 +45,19 @@ class Manifest:
     lexical: str = ""  # fingerprint of the lexical index saved with it
     files: dict[str, str] = field(default_factory=dict)  # source -> sha256 of the file
     chunks: dict[str, dict] = field(default_factory=dict)  # chunk_id -> stored metadata
+    _by_source: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     def trusted(self, generation: str, chunking: str) -> bool:
         return bool(generation) and self.generation == generation and self.chunking == chunking
 
     def chunks_of(self, source: str) -> list[str]:
-        return [cid for cid, meta in self.chunks.items() if meta.get("source") == source]
+        """The chunk ids of one source (grouped once: a run asks for every file's)."""
+        if self._by_source is None:
+            grouped: dict[str, list[str]] = {}
+            for cid, meta in self.chunks.items():
+                grouped.setdefault(str(meta.get("source", "")), []).append(cid)
+            self._by_source = grouped
+        return self._by_source.get(source, [])
 
     def save(self, path: Path) -> None:
         """Written atomically, owner-only (it names every article)."""

@@ -286,6 +286,15 @@
   });
 
   // -- server calls ---------------------------------------------------------------------
+  function postJson(path, payload) {
+    return fetch(BASE + path, {
+      method: "POST",
+      credentials: "omit",
+      headers: { "Content-Type": "application/json", "X-Hoidap-Key": KEY },
+      body: JSON.stringify(payload),
+    });
+  }
+
   async function errorMessage(response) {
     try {
       var body = await response.json();
@@ -455,17 +464,12 @@
         });
         var ok = false;
         try {
-          var response = await fetch(BASE + "/v1/feedback", {
-            method: "POST",
-            credentials: "omit",
-            headers: { "Content-Type": "application/json", "X-Hoidap-Key": KEY },
-            body: JSON.stringify({
-              question: question,
-              answer: answer.answer,
-              citations: answer.citations || [],
-              refused: !!answer.refused,
-              rating: option[1],
-            }),
+          var response = await postJson("/v1/feedback", {
+            question: question,
+            answer: answer.answer,
+            citations: answer.citations || [],
+            refused: !!answer.refused,
+            rating: option[1],
           });
           ok = response.ok;
         } catch (e) {
@@ -502,12 +506,7 @@
     var messages = state.history.slice(-2 * MAX_TURNS).concat([{ role: "user", content: question }]);
     var final = null;
     try {
-      var response = await fetch(BASE + "/v1/chat", {
-        method: "POST",
-        credentials: "omit",
-        headers: { "Content-Type": "application/json", "X-Hoidap-Key": KEY },
-        body: JSON.stringify({ messages: messages }),
-      });
+      var response = await postJson("/v1/chat", { messages: messages });
       if (!response.ok) {
         fail(view, await errorMessage(response));
       } else {
