@@ -117,24 +117,16 @@ class BM25Field:
         qtf = np.fromiter(counts.values(), dtype=np.float64)
         return np.asarray(self.matrix[ids].T @ qtf, dtype=np.float64).ravel()
 
-    def _hits(self, query_terms: Sequence[str]) -> np.ndarray:
-        ids = [self.vocab[t] for t in set(query_terms) if t in self.vocab]
-        return np.unique(self.matrix[ids].indices) if ids else np.zeros(0, dtype=np.int32)
-
     def scores(self, query_terms: Sequence[str]) -> dict[int, float]:
-        """BM25 of the documents that hold at least one query term."""
-        hit = self._hits(query_terms)
-        if not len(hit):
-            return {}
+        """BM25 of the documents that hold at least one query term (every weight is > 0, so
+        those are exactly the documents scoring above 0)."""
         values = self.score_array(query_terms)
-        return {int(d): float(values[d]) for d in hit}
+        return {int(d): float(values[d]) for d in np.flatnonzero(values)}
 
     def top(self, query_terms: Sequence[str], k: int) -> list[tuple[int, float]]:
         """The ``k`` best documents holding a query term: by score, then document order."""
-        hit = self._hits(query_terms)
-        if not len(hit):
-            return []
         values = self.score_array(query_terms)
+        hit = np.flatnonzero(values)
         if len(hit) > k:
             part = np.argpartition(-values[hit], k - 1)[:k]
             cut = values[hit][part].min()
