@@ -529,6 +529,13 @@ class ExtractiveAnswerer:
                 candidates.append(ev)
         if not candidates:
             return ExtractiveResult([], 0.0, ["no sentences"])
+        term = slots.defined_term(question) if want is None else None
+        defining = {id(ev) for ev in candidates if term and slots.introduces(term, ev.sentence)}
+        if defining:  # "Đề án 06 là gì?": the sentence that introduces it answers
+            for ev in candidates:
+                if id(ev) not in defining:
+                    ev.score *= w.missing_type
+                    ev.reasons.append(f"does not introduce {term!r}")
         if self.sentence_similarity is not None and w.dense > 0:
             sims = self.sentence_similarity([e.sentence for e in candidates])
             best_sim = max(sims)

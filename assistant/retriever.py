@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from assistant.abbreviations import abbreviations_in
 from assistant.query import QueryPlan, plan_query
-from assistant.slots import answer_type
+from assistant.slots import answer_type, defined_term, introduces
 from index.embedders import Embedder
 from index.lexical import LexicalIndex
 from index.normalize import match_form
@@ -155,11 +155,19 @@ class HybridRetriever:
     def with_definitions(
         self, question: str, retrieved: list[ScoredChunk], k: int
     ) -> list[ScoredChunk]:
-        """For "CĐS là viết tắt của gì?": put first the passage that defines the abbreviation.
+        """For "CĐS là viết tắt của gì?" or "Đề án 06 là gì?": put first the passage that
+        introduces the term.
 
-        An abbreviation is spelled out once, where it is introduced ("Chuyển đổi số (CĐS)"),
-        and that passage rarely ranks high: the abbreviation is everywhere else too.
+        A short name is spelled out once, where it is introduced ("Chuyển đổi số (CĐS)"),
+        and that passage rarely ranks high: the short name is everywhere else too.
         """
+        top = retrieved[0].score if retrieved else 1.0
+        if term := defined_term(question):  # among the retrieved passages only
+            for i, r in enumerate(retrieved):
+                if introduces(term, r.chunk.text):
+                    rest = retrieved[:i] + retrieved[i + 1 :]
+                    return [ScoredChunk(r.chunk, top, r.dense, r.lexical), *rest][:k]
+            return retrieved
         if answer_type(question) != "abbreviation":
             return retrieved
         if not self._chunks:
@@ -171,6 +179,5 @@ class HybridRetriever:
                 if marker.search(chunk.text):
                     if any(r.chunk.chunk_id == cid for r in retrieved):
                         return retrieved
-                    top = retrieved[0].score if retrieved else 1.0
                     return [ScoredChunk(chunk, top), *retrieved][:k]
         return retrieved

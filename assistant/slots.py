@@ -127,6 +127,25 @@ def answer_type(question: str) -> str | None:
     return None
 
 
+# "<term> là gì?" asks what a term is. Where an article introduces the term in brackets
+# after its full name ("Đề án Phát triển ứng dụng dữ liệu về dân cư … (Đề án 06)",
+# "Bộ luật Hình sự (BLHS)"), that sentence is its definition.
+_DEFINITION_RE = re.compile(  # on the folded question
+    r"^(?P<term>[\w&./-]+(?: [\w&./-]+){0,5}?) (?:nghia la gi|la cai gi|la gi)\W*$"
+)
+
+
+def defined_term(question: str) -> str | None:
+    """The term a "<term> là gì?" question asks about (match form, folded), else None."""
+    m = _DEFINITION_RE.match(fold(match_form(question.strip())))
+    return m.group("term") if m else None
+
+
+def introduces(term: str, text: str) -> bool:
+    """Does ``text`` introduce ``term`` in brackets, "(term)" or "(term, …)"? Folded compare."""
+    return bool(re.search(rf"\(\s*{re.escape(term)}\s*[),;]", fold(match_form(text))))
+
+
 def is_docnum(text: str) -> bool:
     return any(c.isalpha() for c in text)
 

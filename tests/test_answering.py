@@ -32,8 +32,10 @@ from assistant.slots import (
     answer_type,
     clause_conflict,
     conflicts,
+    defined_term,
     docnum_date_conflict,
     has_slot,
+    introduces,
     ordinals,
 )
 from evals.calibrate import choose_threshold
@@ -121,6 +123,28 @@ def test_a_number_must_count_the_asked_unit() -> None:
 )
 def test_answer_types(question: str, kind: str | None) -> None:
     assert answer_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "term"),
+    [
+        ("Đề án 06 là gì?", "de an 06"),
+        ("de an 06 la gi", "de an 06"),
+        ("  BLHS nghĩa là gì ? ", "blhs"),
+        ("Thủ tướng giao Bộ Tài chính nhiệm vụ gì?", None),
+        ("Nhiệm vụ của Bộ là gì trong năm 2023 theo kế hoạch mới ban hành?", None),
+    ],
+)
+def test_definition_questions_name_their_term(question: str, term: str | None) -> None:
+    assert defined_term(question) == term
+
+
+def test_a_sentence_introducing_the_term_in_brackets_defines_it() -> None:
+    defining = "Đề án Phát triển ứng dụng dữ liệu về dân cư … (Đề án 06), chiều 08/5/2023"
+    assert introduces("de an 06", defining)
+    assert introduces("blhs", "Bộ luật Hình sự (BLHS, sửa đổi 2017) quy định")
+    assert not introduces("de an 06", "Đề án 06 phải đặt trong tổng thể chuyển đổi số")
+    assert not introduces("de an 06", "(Đề án 061) là một đề án khác")
 
 
 def _slot(kind: str, sentence: str, question: str) -> bool:

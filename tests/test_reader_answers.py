@@ -44,11 +44,6 @@ def test_accent_free_questions_reach_the_reader_with_accents(reader_assistant):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (evals/README.md): in reader mode the sentence that echoes «Đề án 06 "
-    "là …» outranks the one that spells the project out; the default answerer cites it",
-)
 def test_reader_cites_the_defining_sentence_of_an_abbreviated_name(reader_assistant):
     answer = reader_assistant.ask("de an 06 la gi")
     assert "Đề án Phát triển ứng dụng dữ liệu về dân cư" in answer.answer
