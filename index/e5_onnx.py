@@ -63,8 +63,9 @@ def build_graph(
         inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def linear(x: str, prefix: str, w: np.ndarray, b: np.ndarray, out: str) -> str:
-        """y = x @ w.T + b for a PyTorch-layout weight ``w`` (out, in)."""
+    def linear(x: str, prefix: str, w: np.ndarray, b: np.ndarray, out: str) -> tuple[str, str]:
+        """x @ w.T (+ b) for a PyTorch-layout weight ``w`` (out, in): (output, bias still to
+        add, or ""). A float32 matmul leaves its bias to the fused node that reads it."""
         wt = np.ascontiguousarray(w.T.astype(np.float32))
         if precision == "int8" and prefix.split(".")[-1] not in float_matmuls:
             q, scale = quantize_columns(wt)
@@ -82,12 +83,9 @@ def build_graph(
                     domain="com.microsoft",
                 )
             )
-        else:
-            nodes.append(
-                helper.make_node("MatMul", [x, const(f"{prefix}.w", wt)], [f"{prefix}.mm"])
-            )
-            nodes.append(helper.make_node("Add", [f"{prefix}.mm", const(f"{prefix}.b", b)], [out]))
-        return out
+            return out, ""
+        nodes.append(helper.make_node("MatMul", [x, const(f"{prefix}.w", wt)], [out]))
+        return out, const(f"{prefix}.b", b)
 
     t = weights.tensor
     nodes.append(
@@ -105,32 +103,34 @@ def build_graph(
         # q, k and v in one matmul: the input is quantised once, not three times.
         qkv_w = np.concatenate([t(f"{p}.{n}.w") for n in ("q", "k", "v")])
         qkv_b = np.concatenate([t(f"{p}.{n}.b") for n in ("q", "k", "v")])
-        qkv = linear(x, f"{p}.qkv", qkv_w, qkv_b, f"{p}.qkv.y")
+        qkv, qkv_bias = linear(x, f"{p}.qkv", qkv_w, qkv_b, f"{p}.qkv.y")
         parts = [f"{p}.q.y", f"{p}.k.y", f"{p}.v.y"]
         sizes = const(f"{p}.qkv.sizes", np.full(3, c.hidden, dtype=np.int64))
         nodes.append(helper.make_node("Split", [qkv, sizes], parts, axis=-1))
         nodes.append(
             helper.make_node(
                 "MultiHeadAttention",
-                [*parts, "", "mask"],
+                [*parts, qkv_bias, "mask"],
                 [f"{p}.ctx"],
                 domain="com.microsoft",
                 num_heads=c.heads,
             )
         )
-        ao = linear(f"{p}.ctx", f"{p}.ao", t(f"{p}.ao.w"), t(f"{p}.ao.b"), f"{p}.ao.y")
+        ao, ao_bias = linear(f"{p}.ctx", f"{p}.ao", t(f"{p}.ao.w"), t(f"{p}.ao.b"), f"{p}.ao.y")
+        aln = [const(f"{p}.aln.w", t(f"{p}.aln.w")), const(f"{p}.aln.b", t(f"{p}.aln.b"))]
         nodes.append(
             helper.make_node(
                 "SkipLayerNormalization",
-                [ao, x, const(f"{p}.aln.w", t(f"{p}.aln.w")), const(f"{p}.aln.b", t(f"{p}.aln.b"))],
+                [ao, x, *aln, ao_bias],
                 [f"{p}.a"],
                 domain="com.microsoft",
                 epsilon=c.eps,
             )
         )
-        fi = linear(f"{p}.a", f"{p}.fi", t(f"{p}.fi.w"), t(f"{p}.fi.b"), f"{p}.fi.y")
-        nodes.append(helper.make_node("Gelu", [fi], [f"{p}.g"], domain="com.microsoft"))
-        fo = linear(f"{p}.g", f"{p}.fo", t(f"{p}.fo.w"), t(f"{p}.fo.b"), f"{p}.fo.y")
+        fi, fi_bias = linear(f"{p}.a", f"{p}.fi", t(f"{p}.fi.w"), t(f"{p}.fi.b"), f"{p}.fi.y")
+        gelu = ("BiasGelu", [fi, fi_bias]) if fi_bias else ("Gelu", [fi])
+        nodes.append(helper.make_node(gelu[0], gelu[1], [f"{p}.g"], domain="com.microsoft"))
+        fo, fo_bias = linear(f"{p}.g", f"{p}.fo", t(f"{p}.fo.w"), t(f"{p}.fo.b"), f"{p}.fo.y")
         out = "hidden" if i == c.layers - 1 else f"{p}.out"
         nodes.append(
             helper.make_node(
@@ -140,6 +140,7 @@ def build_graph(
                     f"{p}.a",
                     const(f"{p}.oln.w", t(f"{p}.oln.w")),
                     const(f"{p}.oln.b", t(f"{p}.oln.b")),
+                    fo_bias,
                 ],
                 [out],
                 domain="com.microsoft",

@@ -63,6 +63,7 @@ def test_int8_graph_quantizes_all_matmuls_but_the_feed_forward_output(weights):
     layers = weights.config.layers
     assert ops.count("DynamicQuantizeMatMul") == 3 * layers  # qkv, attention out, ffn in
     assert ops.count("MatMul") == layers  # ffn out, see FLOAT_MATMULS
+    assert "Add" not in ops  # float32 biases go to the fused nodes that read them
     assert ops.count("MultiHeadAttention") == layers
     # No embedding table inside (it alone is 96 M weights): only the encoder layers.
     assert model.ByteSize() < 50_000_000
