@@ -87,7 +87,7 @@ def index_corpus(
         bar.close()
         if stale:
             store.delete(stale)
-        load_lexical(store, settings, ids=list(desired))
+        load_lexical(store, settings, ids=list(desired), in_memory=desired)
         summary.files = len({c.source for c in desired.values()})
         summary.chunks = len(desired)
         summary.new = len(to_add)

@@ -40,11 +40,37 @@ _INVISIBLE = dict.fromkeys(
     + list(range(0x2066, 0x206A))
 )
 _BREAKING_INVISIBLE = {0x200B: " "}  # a zero-width space separated two words
+# str.translate visits every character through a dict: scan with a regex first (C speed).
+_ANY_INVISIBLE_RE = re.compile("[" + "".join(chr(cp) for cp in _INVISIBLE) + "]")
+
+
+def _combining_class() -> str:
+    """A regex class of the Basic Multilingual Plane's combining characters (what
+    unicodedata.combining flags); BMP-only, the class compiles to a fast bitmap."""
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x10000):
+        if unicodedata.combining(chr(cp)):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return "[" + "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in ranges) + "]+"
+
+
+_COMBINING_RE = re.compile(_combining_class())
+
+
+def _drop_combining(text: str) -> str:
+    if text and max(text) > "\uffff":  # astral combining marks: rare, checked one by one
+        return "".join(ch for ch in text if not unicodedata.combining(ch))
+    return _COMBINING_RE.sub("", text)
 
 
 def strip_invisible(text: str) -> str:
     """Text without zero-width and bidi control characters (a zero-width space becomes a
     space, since it separated two words)."""
+    if not _ANY_INVISIBLE_RE.search(text):
+        return text
     return text.translate(_BREAKING_INVISIBLE).translate(_INVISIBLE)
 
 
@@ -132,7 +158,14 @@ def canonical_syllable(syllable: str) -> str:
 
 def canonical_tones(text: str) -> str:
     """NFC text with every syllable's tone mark placed by the same rule."""
-    return _WORD_RE.sub(lambda m: canonical_syllable(m.group(0)), nfc(text))
+    # Space-separated pieces repeat across a corpus far more than texts do, so each is
+    # rewritten once (cached); a word never spans a space, so the result is the same.
+    return " ".join(map(_canonical_piece, nfc(text).split(" ")))
+
+
+@lru_cache(maxsize=262144)
+def _canonical_piece(piece: str) -> str:
+    return _WORD_RE.sub(lambda m: canonical_syllable(m.group(0)), piece)
 
 
 @per_lexicon
@@ -163,15 +196,13 @@ def match_form(text: str) -> str:
 
 def fold(text: str) -> str:
     """Remove every Vietnamese diacritic (and đ -> d); lower-cases too."""
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = _drop_combining(unicodedata.normalize("NFD", text.lower()))
     return stripped.replace("đ", "d").replace("Đ", "d")
 
 
 def strip_marks(text: str) -> str:
     """Remove every diacritic but keep letter case (``Nam Định`` -> ``Nam Dinh``)."""
-    decomposed = unicodedata.normalize("NFD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = _drop_combining(unicodedata.normalize("NFD", text))
     return stripped.replace("đ", "d").replace("Đ", "D")
 
 

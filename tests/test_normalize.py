@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.normalize import (
+    _WORD_RE,
     canonical_syllable,
     canonical_tones,
     char_overlap_ratio,
@@ -17,8 +19,11 @@ from index.normalize import (
     lexical_terms,
     match_form,
     nfc,
+    strip_marks,
     syllables,
 )
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 
 
 def nfd(text: str) -> str:
@@ -149,3 +154,45 @@ def test_canonical_tones_is_idempotent(text: str) -> None:
 def test_match_form_ignores_unicode_form_and_folding_ignores_tone_moves(text: str) -> None:
     assert match_form(nfd(text)) == match_form(nfc(text))
     assert fold(match_form(text)) == fold(nfc(text).lower())
+
+
+# -- the fast paths give exactly the plain definitions' results ------------------------
+def _plain_strip(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _plain_fold(text: str) -> str:
+    return _plain_strip(text.lower()).replace("đ", "d").replace("Đ", "d")
+
+
+def _plain_canonical_tones(text: str) -> str:
+    return _WORD_RE.sub(lambda m: canonical_syllable(m.group(0)), nfc(text))
+
+
+TRICKY = [
+    "Bộ\u200bY tế  hoá\u00ad đơn",  # zero-width space, soft hyphen, double space
+    "e\u0301\u0300 x\u0483y",  # stacked marks, a Cyrillic combining mark
+    "a\U0001d167b \U0001d400",  # an astral combining mark and an astral letter
+    "  a  b\n c\t",
+    "ÀÁ Đđ hOÁ THUỶ",
+    "\ufeffxin chào\u202e",
+    "",
+]
+
+
+def _assert_fast_equals_plain(text: str) -> None:
+    assert fold(text) == _plain_fold(text)
+    assert strip_marks(text) == _plain_strip(text).replace("đ", "d").replace("Đ", "D")
+    assert canonical_tones(text) == _plain_canonical_tones(text)
+
+
+def test_fast_fold_and_tones_equal_the_plain_definitions() -> None:
+    for text in TRICKY + [p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt"))]:
+        _assert_fast_equals_plain(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_fast_paths_equal_the_plain_definitions_on_any_text(text: str) -> None:
+    _assert_fast_equals_plain(text)

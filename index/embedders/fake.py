@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
 from index.embedders.base import Embedder, l2_normalize, register_embedder
 from index.normalize import fold, lexical_terms
+
+
+@lru_cache(maxsize=1 << 18)
+def _term_hash(term: str) -> int:
+    """64-bit hash of a term; terms repeat across a corpus, so each is hashed once."""
+    return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "little")
 
 
 class HashingEmbedder(Embedder):
@@ -19,11 +26,10 @@ class HashingEmbedder(Embedder):
         self.identity = f"fake:hashing-{dim}"
 
     def _vector(self, text: str) -> np.ndarray:
-        vec = np.zeros(self.dim, dtype=np.float32)
-        for term in lexical_terms(fold(text)):
-            h = int.from_bytes(hashlib.blake2b(term.encode(), digest_size=8).digest(), "little")
-            vec[h % self.dim] += 1.0 if (h >> 63) & 1 else -1.0
-        return vec
+        hashes = np.array([_term_hash(t) for t in lexical_terms(fold(text))], dtype=np.uint64)
+        signs = np.where(hashes >> np.uint64(63), 1.0, -1.0)
+        buckets = (hashes % np.uint64(self.dim)).astype(np.int64)
+        return np.bincount(buckets, weights=signs, minlength=self.dim).astype(np.float32)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
