@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from index.normalize import fold, lexical_terms, syllables
+from index.normalize import fold, lexical_terms, match_form, syllables, terms_of_form
 from index.private import private_dir
 from index.types import Chunk
 
@@ -144,21 +144,20 @@ def _count_matrix(
     parts: list[sparse.coo_matrix] = []
     rows: list[int] = []
     cols: list[int] = []
-    data: list[int] = []
     width = 0
 
     def flush() -> None:
-        nonlocal rows, cols, data, width
+        nonlocal rows, cols, width
         if width:
-            counts = np.asarray(data, dtype=np.int32)
-            parts.append(sparse.coo_matrix((counts, (rows, cols)), shape=(len(vocab), width)))
-        rows, cols, data, width = [], [], [], 0
+            ones = np.ones(len(rows), dtype=np.int32)  # repeated (term, doc) pairs sum up
+            part = sparse.coo_matrix((ones, (rows, cols)), shape=(len(vocab), width))
+            part.sum_duplicates()
+            parts.append(part)
+        rows, cols, width = [], [], 0
 
     for terms in docs_terms:
-        for term, tf in Counter(terms).items():
-            rows.append(vocab.setdefault(term, len(vocab)))
-            cols.append(width)
-            data.append(tf)
+        rows.extend([vocab.setdefault(term, len(vocab)) for term in terms])
+        cols.extend([width] * len(terms))
         width += 1
         if width == batch:
             flush()
@@ -182,10 +181,13 @@ class LexicalIndex:
         self.chunk_ids = list(chunk_ids)
         self.texts = list(texts)
         self.fingerprint = fingerprint(self.chunk_ids)
-        self.fields = fields or {
-            "accented": BM25Field(lexical_terms(t) for t in self.texts),
-            "folded": BM25Field(lexical_terms(t, folded=True) for t in self.texts),
-        }
+        if fields is None:
+            forms = [match_form(t) for t in self.texts]  # once for both fields
+            fields = {
+                "accented": BM25Field(terms_of_form(f) for f in forms),
+                "folded": BM25Field(terms_of_form(f, folded=True) for f in forms),
+            }
+        self.fields = fields
         self._restoration: tuple[dict, dict] | None = None
         self._forms: dict[int, str] = {}
 
@@ -199,8 +201,9 @@ class LexicalIndex:
         gone = set(removed)
         keep = np.fromiter((cid not in gone for cid in self.chunk_ids), dtype=bool)
         texts = [index_text(c) for c in added]
+        forms = [match_form(t) for t in texts]
         fields = {
-            name: field.changed(keep, [lexical_terms(t, folded=name == "folded") for t in texts])
+            name: field.changed(keep, [terms_of_form(f, folded=name == "folded") for f in forms])
             for name, field in self.fields.items()
         }
         kept_ids = [cid for cid, k in zip(self.chunk_ids, keep, strict=True) if k]

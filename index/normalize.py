@@ -225,7 +225,11 @@ def lexical_terms(text: str, *, folded: bool = False) -> list[str]:
 
     With ``folded=True`` every term is diacritic-free, for the accent-insensitive field.
     """
-    form = match_form(text)
+    return terms_of_form(match_form(text), folded=folded)
+
+
+def terms_of_form(form: str, *, folded: bool = False) -> list[str]:
+    """:func:`lexical_terms` of text already in match form (both fields share one form)."""
     if folded:
         form = fold(form)
     sylls = _WORD_RE.findall(form)

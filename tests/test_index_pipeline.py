@@ -297,6 +297,7 @@ SLOW_INDEXER = textwrap.dedent(
 
     class Slow(HashingEmbedder):
         batch_size = 4
+        store_batch = 4  # every batch reaches the store: a kill leaves a partial index
 
         def embed_passages(self, texts):
             out = super().embed_passages(texts)

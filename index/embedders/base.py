@@ -20,6 +20,10 @@ class Embedder(ABC):
 
     identity: str = ""
     batch_size: int = 32
+    # Chunks written to the store per call. Chroma's cost per chunk falls from 5.3 ms in
+    # calls of 32 to 1.3 ms in calls of 1,000 (measured, embedded store, 2 cores); a run
+    # killed meanwhile keeps what it wrote, so a slow model writes more often.
+    store_batch: int = 256
 
     @abstractmethod
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:

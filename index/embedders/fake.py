@@ -21,6 +21,8 @@ def _term_hash(term: str) -> int:
 class HashingEmbedder(Embedder):
     """Bag of folded syllables and bigrams hashed into ``dim`` buckets (sign-hashed)."""
 
+    store_batch = 1000  # hashing is fast: the store's per-call cost dominates
+
     def __init__(self, dim: int = 256):
         self.dim = dim
         self.identity = f"fake:hashing-{dim}"
