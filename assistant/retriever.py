@@ -91,27 +91,26 @@ class HybridRetriever:
     def plan(self, question: str) -> QueryPlan:
         return plan_query(question, restore=self.lexical.restore_diacritics)
 
-    def _load_chunks(self) -> None:
-        all_chunks = self.store.all_chunks()
-        self._chunks = {c.chunk_id: c for c in all_chunks}
-        by_source: dict[str, list[Chunk]] = {}
-        for c in all_chunks:
-            by_source.setdefault(c.source, []).append(c)
-        self._articles = {
-            src: " ".join(c.text for c in sorted(cs, key=lambda c: c.position))
-            for src, cs in by_source.items()
-        }
+    # Chunks and articles are read from the store when first needed and kept: at 100 k
+    # chunks, reading them all at start-up took most of a minute and a gigabyte.
+    def _fetch(self, chunk_ids: list[str]) -> None:
+        missing = [cid for cid in chunk_ids if cid not in self._chunks]
+        if missing:
+            for c in self.store.get_chunks(missing):
+                self._chunks[c.chunk_id] = c
 
     def chunk(self, chunk_id: str) -> Chunk | None:
-        if not self._chunks:
-            self._load_chunks()
+        self._fetch([chunk_id])
         return self._chunks.get(chunk_id)
 
     def article_text(self, source: str) -> str:
         """All passages of one article, in order (used to check names the question mentions)."""
-        if not self._articles:
-            self._load_chunks()
-        return self._articles.get(source, "")
+        if source not in self._articles:
+            chunks = self.store.chunks_of_source(source)
+            for c in chunks:
+                self._chunks.setdefault(c.chunk_id, c)
+            self._articles[source] = " ".join(c.text for c in chunks)
+        return self._articles[source]
 
     def article_form(self, source: str) -> str:
         """Match form of :meth:`article_text`, computed once per article."""
@@ -144,6 +143,7 @@ class HybridRetriever:
         weight = cfg.accentless_dense_weight if plan.accentless else cfg.dense_weight
         fused = fuse(dense, lexical, weight, cfg.method, cfg.rrf_k)
         ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+        self._fetch([cid for cid, _ in ranked])  # lexical-only hits, in one read
         out = []
         for cid, score in ranked:
             chunk = self.chunk(cid)
@@ -170,13 +170,14 @@ class HybridRetriever:
             return retrieved
         if answer_type(question) != "abbreviation":
             return retrieved
-        if not self._chunks:
-            self._load_chunks()
+        # Every chunk's text is in the lexical index: scan it there, read only the match.
+        by_id = sorted(zip(self.lexical.chunk_ids, self.lexical.texts, strict=True))
         for word in abbreviations_in(question):
             marker = re.compile(rf"\(\s*{re.escape(word)}\s*\)")
-            for cid in sorted(self._chunks):
-                chunk = self._chunks[cid]
-                if marker.search(chunk.text):
+            for cid, text in by_id:
+                if marker.search(text) and (chunk := self.chunk(cid)) is not None:
+                    if marker.search(chunk.text) is None:
+                        continue  # the title matched, not the passage
                     if any(r.chunk.chunk_id == cid for r in retrieved):
                         return retrieved
                     return [ScoredChunk(chunk, top), *retrieved][:k]

@@ -110,7 +110,14 @@ def load_lexical(
     or rebuilt when missing or unreadable. Chunks in ``in_memory`` (those an index run
     just chunked) are not read back from the store."""
     path = lexical_path(settings)
-    ids = list(store.id_sources()) if ids is None else ids
+    if ids is None:  # opening: the manifest of the last index run vouches for the store
+        manifest = Manifest.load(manifest_path(settings))
+        generation = store.generation()
+        if manifest is not None and manifest.lexical and manifest.generation == generation:
+            lex = LexicalIndex.load(path)
+            if lex is not None and lex.fingerprint == manifest.lexical:
+                return lex
+        ids = list(store.id_sources())
     in_memory = in_memory or {}
 
     def chunks(wanted: list[str]) -> list[Chunk]:

@@ -292,6 +292,20 @@ class ChunkStore:
                 found[cid] = Chunk.from_store(cid, doc or "", meta or {})
         return [found[cid] for cid in ids if cid in found]
 
+    def chunks_of_source(self, source: str) -> list[Chunk]:
+        """Every stored chunk of one article, in order (one filtered read)."""
+        got = self._wrap(
+            "read",
+            self.collection.get,
+            where={"source": source},
+            include=["documents", "metadatas"],
+        )
+        chunks = [
+            Chunk.from_store(cid, doc or "", meta or {})
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
+        ]
+        return sorted(chunks, key=lambda c: c.position)
+
     def all_chunks(self) -> list[Chunk]:
         chunks: list[Chunk] = []
         total = self.count()

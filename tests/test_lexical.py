@@ -293,6 +293,20 @@ def test_the_index_run_leaves_a_lexical_index_matching_the_store(indexed) -> Non
     assert saved.fingerprint == fingerprint(_ids_in_store(store))
 
 
+def test_opening_an_unchanged_store_reads_no_ids(indexed, monkeypatch) -> None:
+    settings, store = indexed
+    saved = LexicalIndex.load(lexical_path(settings))
+
+    def no_id_read():
+        raise AssertionError("the index run's manifest vouches for the saved lexical index")
+
+    monkeypatch.setattr(store, "id_sources", no_id_read)
+    assert load_lexical(store, settings).fingerprint == saved.fingerprint
+    store.bump_generation()  # another run changed the store: the ids are read again
+    with pytest.raises(AssertionError, match="manifest vouches"):
+        load_lexical(store, settings)
+
+
 @pytest.mark.parametrize("damage", ["deleted", "corrupt", "wrong-shape", "stale"])
 def test_lexical_index_is_rebuilt_from_the_store(indexed, damage: str) -> None:
     settings, store = indexed
@@ -304,7 +318,8 @@ def test_lexical_index_is_rebuilt_from_the_store(indexed, damage: str) -> None:
         path.write_bytes(b"\x1f\x8b garbage")
     elif damage == "wrong-shape":
         _rewrite(path, **WRONG_SHAPES["ids-and-texts-differ"])
-    else:  # the store changed behind the index's back (e.g. a run was killed)
+    else:  # the store changed behind the index's back (a run killed after it wrote)
+        store.bump_generation()  # what an index run does before its first write
         extra = Chunk("extra-1", "x.txt", "Tiêu đề", None, None, "Đoạn thêm về hải sản.", 0, "h", 5)
         store.upsert([extra], np.ones((1, 256), dtype=np.float32) / 16)
 
