@@ -91,8 +91,9 @@ class HybridRetriever:
     def plan(self, question: str) -> QueryPlan:
         return plan_query(question, restore=self.lexical.restore_diacritics)
 
-    # Chunks and articles are read from the store when first needed and kept: at 100 k
-    # chunks, reading them all at start-up took most of a minute and a gigabyte.
+    # Chunks and articles are read from the store when first needed and kept. Reading them
+    # all at start-up took 2.0 s of a 10 s cold start at 11 k chunks (profiled), growing
+    # with the corpus, and held every passage in memory.
     def _fetch(self, chunk_ids: list[str]) -> None:
         missing = [cid for cid in chunk_ids if cid not in self._chunks]
         if missing:
