@@ -293,6 +293,7 @@ class Assistant:
         plan = retriever.plan(query)
         retrieved = retriever.retrieve(query, k=self.settings.top_k, plan=plan)
         retrieved = retriever.with_definitions(query, retrieved, self.settings.top_k)
+        retriever.prefetch_articles(retrieved)
         answerer = ExtractiveAnswerer(
             retriever.lexical,
             article_form=retriever.article_form,

@@ -104,13 +104,21 @@ class HybridRetriever:
         self._fetch([chunk_id])
         return self._chunks.get(chunk_id)
 
+    def prefetch_articles(self, passages: list[ScoredChunk]) -> None:
+        """Read the articles of these passages in one store call (the answerer checks them)."""
+        self._fetch_articles([p.chunk.source for p in passages])
+
+    def _fetch_articles(self, sources: list[str]) -> None:
+        missing = [s for s in dict.fromkeys(sources) if s not in self._articles]
+        if missing:
+            for source, chunks in self.store.chunks_of_sources(missing).items():
+                for c in chunks:
+                    self._chunks.setdefault(c.chunk_id, c)
+                self._articles[source] = " ".join(c.text for c in chunks)
+
     def article_text(self, source: str) -> str:
         """All passages of one article, in order (used to check names the question mentions)."""
-        if source not in self._articles:
-            chunks = self.store.chunks_of_source(source)
-            for c in chunks:
-                self._chunks.setdefault(c.chunk_id, c)
-            self._articles[source] = " ".join(c.text for c in chunks)
+        self._fetch_articles([source])
         return self._articles[source]
 
     def article_form(self, source: str) -> str:

@@ -292,19 +292,20 @@ class ChunkStore:
                 found[cid] = Chunk.from_store(cid, doc or "", meta or {})
         return [found[cid] for cid in ids if cid in found]
 
-    def chunks_of_source(self, source: str) -> list[Chunk]:
-        """Every stored chunk of one article, in order (one filtered read)."""
+    def chunks_of_sources(self, sources: Sequence[str]) -> dict[str, list[Chunk]]:
+        """Every stored chunk of these articles, in order per article (one filtered read)."""
+        wanted = sorted(set(sources))
+        out: dict[str, list[Chunk]] = {source: [] for source in wanted}
+        if not wanted:
+            return out
+        where = {"source": wanted[0]} if len(wanted) == 1 else {"source": {"$in": wanted}}
         got = self._wrap(
-            "read",
-            self.collection.get,
-            where={"source": source},
-            include=["documents", "metadatas"],
+            "read", self.collection.get, where=where, include=["documents", "metadatas"]
         )
-        chunks = [
-            Chunk.from_store(cid, doc or "", meta or {})
-            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
-        ]
-        return sorted(chunks, key=lambda c: c.position)
+        for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
+            chunk = Chunk.from_store(cid, doc or "", meta or {})
+            out.setdefault(chunk.source, []).append(chunk)
+        return {source: sorted(cs, key=lambda c: c.position) for source, cs in out.items()}
 
     def all_chunks(self) -> list[Chunk]:
         chunks: list[Chunk] = []
