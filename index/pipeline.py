@@ -110,13 +110,16 @@ def load_lexical(
     or rebuilt when missing or unreadable. Chunks in ``in_memory`` (those an index run
     just chunked) are not read back from the store."""
     path = lexical_path(settings)
+    lex = LexicalIndex.load(path)
     if ids is None:  # opening: the manifest of the last index run vouches for the store
         manifest = Manifest.load(manifest_path(settings))
-        generation = store.generation()
-        if manifest is not None and manifest.lexical and manifest.generation == generation:
-            lex = LexicalIndex.load(path)
-            if lex is not None and lex.fingerprint == manifest.lexical:
-                return lex
+        if (
+            lex is not None
+            and manifest is not None
+            and manifest.lexical == lex.fingerprint
+            and manifest.generation == store.generation()
+        ):
+            return lex
         ids = list(store.id_sources())
     in_memory = in_memory or {}
 
@@ -126,7 +129,6 @@ def load_lexical(
         return [c for cid in wanted if (c := in_memory.get(cid) or read.get(cid)) is not None]
 
     current = fingerprint(ids)
-    lex = LexicalIndex.load(path)
     if lex is not None and lex.fingerprint == current:
         return lex
     if lex is not None:
