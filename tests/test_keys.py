@@ -109,7 +109,7 @@ def test_cli_create_list_revoke(capsys, hoidap_home):
     assert main(["keys", "list"]) == 0
     listing = capsys.readouterr().out
     assert widget["key"] in listing and "https://portal.example" in listing
-    assert secret not in listing and secret.split("_")[2] not in listing  # secrets never listed
+    assert secret not in listing and secret.split("_", 2)[2] not in listing  # secrets never listed
     assert "hdsk_" in listing
 
     assert main(["keys", "revoke", widget["key"]]) == 0
