@@ -136,12 +136,15 @@ def _cased_form(text: str, folded: bool) -> str:
 
 
 def _tokens(text: str, folded: bool) -> set[str]:
-    """Words of the text, plus the abbreviations of what it spells out ("kế hoạch và đầu tư")."""
+    """Words of the text, plus the abbreviations of what it spells out ("kế hoạch và đầu tư")
+    and the words of the abbreviations it uses ("CĐS" -> "chuyển đổi số")."""
     form = match_form(text)
     if folded:
         form = fold(form)
     spelled = " ".join(abbreviations_spelled_out(form, folded))
-    return set(re.findall(r"\w+", f"{form} {spelled}"))
+    expanded = spell_out(form, folded)
+    expanded = expanded if expanded != form else ""
+    return set(re.findall(r"\w+", f"{form} {spelled} {expanded}"))
 
 
 def _bigrams(terms: list[str]) -> set[tuple[str, str]]:
@@ -529,13 +532,8 @@ class ExtractiveAnswerer:
                 candidates.append(ev)
         if not candidates:
             return ExtractiveResult([], 0.0, ["no sentences"])
-        term = slots.defined_term(question) if want is None else None
-        defining = {id(ev) for ev in candidates if term and slots.introduces(term, ev.sentence)}
-        if defining:  # "Đề án 06 là gì?": the sentence that introduces it answers
-            for ev in candidates:
-                if id(ev) not in defining:
-                    ev.score *= w.missing_type
-                    ev.reasons.append(f"does not introduce {term!r}")
+        if term := (slots.defined_term(question) if want is None else None):
+            self._prefer_definitions(term, candidates, w)
         if self.sentence_similarity is not None and w.dense > 0:
             sims = self.sentence_similarity([e.sentence for e in candidates])
             best_sim = max(sims)
@@ -584,6 +582,19 @@ class ExtractiveAnswerer:
             blocking=blocking,
             scores={match_form(e.sentence): e.score for e in candidates},
         )
+
+    @staticmethod
+    def _prefer_definitions(term: str, candidates: list[Evidence], w: ScoringWeights) -> None:
+        """ "Đề án 06 là gì?": the sentence that introduces the term in brackets answers; else
+        one that says "<term> là …" (a clause opening with it). Others are penalised."""
+        for test, what in ((slots.introduces, "introduce"), (slots.defines, "define")):
+            defining = {id(ev) for ev in candidates if test(term, ev.sentence)}
+            if defining:
+                for ev in candidates:
+                    if id(ev) not in defining:
+                        ev.score *= w.missing_type
+                        ev.reasons.append(f"does not {what} {term!r}")
+                return
 
     def _features(
         self, best: Evidence, question: str, retrieved: list[ScoredChunk], uni_w: dict, folded: bool

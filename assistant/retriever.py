@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from assistant.abbreviations import abbreviations_in
 from assistant.query import QueryPlan, plan_query
-from assistant.slots import answer_type, defined_term, introduces
+from assistant.slots import answer_type, defined_term, defines, introduces, term_spellings
 from index.embedders import Embedder
 from index.lexical import LexicalIndex
 from index.normalize import match_form
@@ -161,6 +161,21 @@ class HybridRetriever:
             out.append(ScoredChunk(chunk, score, dense=dense.get(cid), lexical=lexical.get(cid)))
         return out
 
+    def _defining_passage(self, term: str) -> Chunk | None:
+        """The best lexical match for ``term`` (any spelling) with a clause "<term> là …"."""
+        cfg = self.config
+        hits: dict[str, float] = {}
+        for spelling in term_spellings(term):
+            for cid, score in self.lexical.search(spelling, cfg.candidates, field="folded"):
+                hits[cid] = max(hits.get(cid, 0.0), score)
+        ranked = sorted(hits, key=lambda cid: (-hits[cid], cid))
+        self._fetch(ranked)
+        for cid in ranked:
+            chunk = self.chunk(cid)
+            if chunk is not None and defines(term, chunk.text):
+                return chunk
+        return None
+
     def with_definitions(
         self, question: str, retrieved: list[ScoredChunk], k: int
     ) -> list[ScoredChunk]:
@@ -171,11 +186,18 @@ class HybridRetriever:
         and that passage rarely ranks high: the short name is everywhere else too.
         """
         top = retrieved[0].score if retrieved else 1.0
-        if term := defined_term(question):  # among the retrieved passages only
-            for i, r in enumerate(retrieved):
+        if term := defined_term(question):
+            for i, r in enumerate(retrieved):  # introduced in brackets: among the retrieved only
                 if introduces(term, r.chunk.text):
                     rest = retrieved[:i] + retrieved[i + 1 :]
                     return [ScoredChunk(r.chunk, top, r.dense, r.lexical), *rest][:k]
+            if any(defines(term, r.chunk.text) for r in retrieved):
+                return retrieved
+            # "Chuyển đổi số là gì?": the passage saying "CĐS là …" shares few words with the
+            # question beyond the term, which every passage repeats; look for it by the term.
+            defining = self._defining_passage(term)
+            if defining is not None:
+                return [ScoredChunk(defining, top), *retrieved][:k]
             return retrieved
         if answer_type(question) != "abbreviation":
             return retrieved

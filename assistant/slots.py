@@ -146,6 +146,26 @@ def introduces(term: str, text: str) -> bool:
     return bool(re.search(rf"\(\s*{re.escape(term)}\s*[),;]", fold(match_form(text))))
 
 
+# A sentence that states what the term is: the term opens a clause and "là" follows
+# ("Thủ tướng nhấn mạnh quan điểm: CĐS là xu thế tất yếu …"), not "… chính sách về CĐS là …".
+_DEFINES_VERBS = r"(?:la|duoc hieu la|duoc dinh nghia la|co nghia la|nghia la)"
+
+
+def term_spellings(term: str) -> list[str]:
+    """``term`` (folded) with the spellings the abbreviation table gives it, both ways."""
+    from assistant.abbreviations import abbreviations_spelled_out, spell_out
+
+    forms = [term, spell_out(term, folded=True), *abbreviations_spelled_out(term, folded=True)]
+    return list(dict.fromkeys(f for f in forms if f))
+
+
+def defines(term: str, text: str) -> bool:
+    """Does a clause of ``text`` open with ``term`` (or its abbreviation) followed by "là"?"""
+    forms = "|".join(re.escape(f) for f in sorted(term_spellings(term), key=len, reverse=True))
+    rx = rf"(?:^|[:;,.!?\"“”(]\s*)(?:{forms})(?:\s*\([^)]*\))?\s+{_DEFINES_VERBS}\b"
+    return bool(re.search(rx, fold(match_form(text))))
+
+
 def is_docnum(text: str) -> bool:
     return any(c.isalpha() for c in text)
 

@@ -33,6 +33,7 @@ from assistant.slots import (
     clause_conflict,
     conflicts,
     defined_term,
+    defines,
     docnum_date_conflict,
     has_slot,
     introduces,
@@ -145,6 +146,34 @@ def test_a_sentence_introducing_the_term_in_brackets_defines_it() -> None:
     assert introduces("blhs", "Bộ luật Hình sự (BLHS, sửa đổi 2017) quy định")
     assert not introduces("de an 06", "Đề án 06 phải đặt trong tổng thể chuyển đổi số")
     assert not introduces("de an 06", "(Đề án 061) là một đề án khác")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Thủ tướng nhấn mạnh quan điểm: CĐS là xu thế tất yếu của thế giới.", True),
+        ("Về nhiệm vụ, Thủ tướng nhấn mạnh, chuyển đổi số là xu thế của sự phát triển.", True),
+        ("Chuyển đổi số (CĐS) được hiểu là quá trình thay đổi tổng thể.", True),
+        ("chuyen doi so la qua trinh thay doi tong the", True),  # typed without accents
+        ("Các chủ trương, chính sách về CĐS là tương đối đầy đủ.", False),  # not its subject
+        ("Nhận định chuyển đổi số là yêu cầu khách quan, Thủ tướng nói.", False),
+        ("Chuyển đổi số đã trở thành xu thế bắt buộc.", False),  # no "là"
+        ("Chuyển đổi số lần đầu được bàn tới.", False),  # "là" must be a word
+    ],
+)
+def test_a_clause_opening_with_the_term_and_la_defines_it(sentence: str, expected: bool) -> None:
+    assert defines("chuyen doi so", sentence) is expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["Chuyển đổi số là gì?", "chuyen doi so la gi", "CĐS là gì?"])
+def test_a_definition_question_gets_the_defining_sentence(seed_assistant, question: str) -> None:
+    answer = seed_assistant.ask(question)
+    assert not answer.refused and answer.citations
+    first = answer.answer.split(" [1]")[0]
+    assert defines("chuyen doi so", first), first
+    assert len(first.split()) <= 40  # the definition, not a long quotation that mentions it
+    assert first in answer.citations[0].text
 
 
 def _slot(kind: str, sentence: str, question: str) -> bool:

@@ -267,3 +267,29 @@ def test_embed_page_is_framable_only_by_the_keys_origins(remote, store):
         assert "<script>alert" not in r.text and "không hợp lệ" in r.text
     store.revoke(key)
     assert remote.get(f"/embed?key={key}").status_code == 403
+
+
+def test_embed_framed_by_a_foreign_page_explains_instead_of_a_browser_error(remote, store):
+    key = store.create_widget_key([PORTAL]).key
+    framed = {"Sec-Fetch-Dest": "iframe"}
+    r = remote.get(f"/embed?key={key}", headers={**framed, "Referer": f"{PORTAL}/news/1"})
+    assert (
+        r.status_code == 200 and f"frame-ancestors {PORTAL}" in r.headers["content-security-policy"]
+    )
+
+    r = remote.get(f"/embed?key={key}", headers={**framed, "Referer": "https://evil.example/x?y"})
+    assert r.status_code == 403
+    assert (
+        "https://evil.example chưa được phép nhúng" in r.text and "keys create --origin" in r.text
+    )
+    csp = r.headers["content-security-policy"]
+    assert "frame-ancestors" not in csp and "script-src" not in csp  # framable, inert
+    assert key not in r.text  # the refusal page carries nothing of the widget
+
+    # Not a frame load, or no referrer to go by: the real page, guarded by its CSP alone.
+    for headers in ({"Referer": "https://evil.example/"}, framed):
+        r = remote.get(f"/embed?key={key}", headers=headers)
+        assert (
+            r.status_code == 200
+            and f"frame-ancestors {PORTAL}" in r.headers["content-security-policy"]
+        )

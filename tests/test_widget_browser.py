@@ -276,9 +276,20 @@ def test_embed_iframe_works_only_inside_allowed_portals(browser, stack):
 
     page = _page(browser)
     page.goto(stack["other"] + "/iframe.html")
+    # The server saw the foreign framing page and sent a message instead of the chat.
+    alert = page.frame_locator("#chat").locator("[role=alert]")
+    alert.wait_for()
+    assert f"{stack['other']} chưa được phép nhúng" in alert.inner_text()
+    assert page.frame_locator("#chat").locator("hoidap-widget").count() == 0
+    page.context.close()
+
+    # Where the portal sends no referrer, the browser's frame-ancestors check still refuses.
+    page = _page(browser)
+    page.set_content(
+        f'<iframe id="chat" referrerpolicy="no-referrer" src="{stack["api"]}/embed?key={stack["key"]}"></iframe>'
+    )
     page.wait_for_timeout(1500)
-    inner = page.frame_locator("#chat").locator("hoidap-widget")
-    assert inner.count() == 0  # CSP frame-ancestors: the browser refused to render it
+    assert page.frame_locator("#chat").locator("hoidap-widget").count() == 0
     page.context.close()
 
 

@@ -17,6 +17,7 @@ from assistant.api.context import ApiContext
 from assistant.api.keys import WIDGET_KEY_RE
 from assistant.api.openapi import errors
 from assistant.api.schemas import WidgetConfig
+from assistant.api.security import normalize_origin
 
 WIDGET_TITLE = "Hỏi đáp về bài viết"
 WIDGET_GREETING = (
@@ -43,6 +44,23 @@ def embed_refusal(message_vi: str, message_en: str, status: int) -> HTMLResponse
     )
 
 
+def framing_origin(request: Request) -> str | None:
+    """The origin of the page framing ``/embed``, when the browser says so.
+
+    Browsers send ``Sec-Fetch-Dest: iframe`` for frame loads and, under the default
+    referrer policy, the embedding page's origin as ``Referer``. Without both we cannot
+    tell, and the CSP ``frame-ancestors`` alone decides.
+    """
+    if request.headers.get("sec-fetch-dest") not in ("iframe", "frame"):
+        return None
+    return normalize_origin(_origin_of(request.headers.get("referer", "")))
+
+
+def _origin_of(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.split('/', 1)[0]}" if sep else ""
+
+
 def build_widget_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter()
 
@@ -63,12 +81,22 @@ def build_widget_router(ctx: ApiContext) -> APIRouter:
         summary="Full-page chat for portals that only allow iframes",
         responses={403: {"description": "Unknown or revoked key (HTML page)"}},
     )
-    async def embed(key: str = Query("", max_length=100)) -> HTMLResponse:
+    async def embed(request: Request, key: str = Query("", max_length=100)) -> HTMLResponse:
         record = ctx.store.widget_key(key) if WIDGET_KEY_RE.match(key) else None
         if record is None or not record.active:
             return embed_refusal(
                 "Khóa widget không hợp lệ hoặc đã bị thu hồi.",
                 "Unknown or revoked widget key.",
+                403,
+            )
+        framer = framing_origin(request)
+        if framer is not None and framer not in record.origins:
+            # The browser would refuse the real page (frame-ancestors) with its own grey
+            # error; a page that holds nothing but this message may be framed anywhere.
+            return embed_refusal(
+                f"Trang {framer} chưa được phép nhúng trợ lý hỏi đáp. Quản trị viên hãy thêm "
+                "tên miền này vào khóa widget (hoidap keys create --origin …).",
+                f"{framer} may not embed this assistant: add it to the widget key's origins.",
                 403,
             )
         page = static_text("embed.html").replace("{{KEY}}", html.escape(record.key, quote=True))
