@@ -11,6 +11,7 @@ import logging
 
 from fastapi import FastAPI
 
+from assistant.api.admin_page import build_admin_page_router
 from assistant.api.auth import Authorizer
 from assistant.api.config import ApiConfig
 from assistant.api.context import ApiContext
@@ -84,6 +85,7 @@ def create_app(
     app.include_router(build_router(ctx))
     app.include_router(build_openai_router(ctx))
     app.include_router(build_widget_router(ctx))
+    app.include_router(build_admin_page_router())
     # add_middleware wraps: the last added runs first
     # (request log → Guard → per-IP limit → UI access → CORS → body limit → routes).
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
@@ -138,7 +140,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     except HoidapError as exc:  # empty index: start anyway, /readyz reports it
         log.warning("Starting without a usable index: %s", exc.message_en)
     app = create_app(settings, assistant)
-    print(f"hoidap: http://{host}:{port}  (API /v1, widget /widget.js, schema /openapi.json)")
+    print(
+        f"hoidap: http://{host}:{port}  (API /v1, widget /widget.js, admin /admin, schema /openapi.json)"
+    )
     uvicorn.run(app, host=host, port=port, **UVICORN_OPTIONS)
 
 

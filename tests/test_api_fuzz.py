@@ -58,6 +58,8 @@ OPERATIONS = [
     ("GET", "/v1/widget/config"),
     ("POST", "/v1/feedback"),
     ("GET", "/v1/admin/gaps"),
+    ("GET", "/admin"),
+    ("GET", "/admin.js"),
 ]
 
 
@@ -70,7 +72,8 @@ WITHOUT_INPUTS = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/widget.js"),
-    ("GET", "/v1/admin/gaps"),
+    ("GET", "/admin"),
+    ("GET", "/admin.js"),
 }
 CASES = [(m, p, GenerationMode.POSITIVE) for m, p in OPERATIONS] + [
     (m, p, GenerationMode.NEGATIVE) for m, p in OPERATIONS if (m, p) not in WITHOUT_INPUTS

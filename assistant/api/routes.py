@@ -6,9 +6,10 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Literal
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from assistant.api.context import MODEL_ID, ApiContext
 from assistant.api.errors import INTERNAL_ERROR, ApiError
@@ -184,12 +185,25 @@ def build_router(ctx: ApiContext) -> APIRouter:
 
     @router.get(
         "/v1/admin/gaps",
-        responses=API_ERRORS,
+        response_model=dict,
+        responses={
+            200: {
+                "description": "`{groups: [...]}`, or with `format=jsonl` one QA eval case "
+                "per line (`hoidap report gaps --export`).",
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            },
+            **API_ERRORS,
+        },
         dependencies=KEY_HEADERS,
         tags=["admin"],
         summary="Unanswered questions, grouped (for editors)",
     )
-    async def gaps(request: Request) -> dict:
+    async def gaps(
+        request: Request,
+        fmt: Literal["json", "jsonl"] = Query(
+            "json", alias="format", description="`jsonl`: QA JSONL eval cases for `hoidap eval`"
+        ),
+    ) -> dict | Response:
         """The questions refused or voted down, grouped by similarity, most frequent first
         (``hoidap report gaps``). Admin API keys only (or loopback while none exists)."""
         who = ctx.authorizer.authorize(request, "/v1/admin/gaps")
@@ -200,9 +214,19 @@ def build_router(ctx: ApiContext) -> APIRouter:
                 "The gaps report needs an admin API key (`hoidap keys create-admin`).",
                 "Báo cáo câu hỏi chưa trả lời cần khóa API quản trị (`hoidap keys create-admin`).",
             )
-        from assistant.gaps import report
+        from assistant.gaps import report, to_cases
 
         groups = await ctx.runner.call(report, ctx.settings)
+        if fmt == "jsonl":  # the admin page's export button; same lines as --export writes
+            lines = [json.dumps(case, ensure_ascii=False) + "\n" for case in to_cases(groups)]
+            return Response(
+                "".join(lines),
+                media_type="application/x-ndjson",
+                headers={
+                    "Content-Disposition": 'attachment; filename="hoidap-gaps.jsonl"',
+                    "Cache-Control": "no-store",
+                },
+            )
         return {"groups": [g.to_json() for g in groups]}
 
     return router

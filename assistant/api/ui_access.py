@@ -16,9 +16,12 @@ from assistant.api.middleware import send_json
 from assistant.api.security import client_ip, forwarded_for, is_loopback
 from index.errors import ConfigError
 
-# Routes of the API and widget (their own authorisation applies); everything else is the UI.
+# Routes of the API, widget and admin page (their own authorisation applies; the admin
+# page is static, its data comes from /v1/admin/gaps with a key); everything else is the UI.
 API_PREFIXES = ("/v1/",)
-API_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/widget.js", "/embed"})
+API_PATHS = frozenset(
+    {"/healthz", "/readyz", "/openapi.json", "/widget.js", "/embed", "/admin", "/admin.js"}
+)
 UPLOAD_PREFIX = "/gradio_api/upload"
 
 
