@@ -73,6 +73,7 @@ class ExtractiveResult:
     scores: dict[str, float] = field(default_factory=dict)
     reading: object | None = None  # the reader's full reading (reader answerer only)
     checks: ExtractiveResult | None = None  # the earlier answerer's analysis it was given
+    reply: str | None = None  # said instead of the plain refusal (e.g. "which article?")
 
 
 # Phrases that only say what kind of answer is wanted ("vào ngày nào", "là ai"); they are

@@ -22,6 +22,13 @@ from assistant.reader.answerer import ReaderAnswerer, answer_span
 from assistant.reader.runtime import Reader, shared_reader
 from assistant.refusal import RefusalModel, default_model
 from assistant.retriever import FusionConfig, HybridRetriever
+from assistant.summary import (
+    TOPIC_COVERAGE,
+    SummaryRequest,
+    choose_article,
+    summarize,
+    summary_request,
+)
 from index.config import Settings
 from index.embedders import Embedder, get_embedder
 from index.errors import ConfigError, HoidapError, IndexEmpty, InvalidQuestion
@@ -40,6 +47,10 @@ EMPTY_INDEX_MESSAGE = (
     "Chưa có bài viết nào được lập chỉ mục. Hãy chạy `hoidap index` (hoặc `make run`) rồi thử lại."
 )
 
+
+ASK_TOPIC = (
+    "Bạn muốn tóm tắt bài viết nào? Hãy nêu chủ đề của bài, ví dụ «Tóm tắt bài viết về Nam Định»."
+)
 
 _DEFAULT = object()
 ANSWERERS = ("reader", "rules")
@@ -288,6 +299,8 @@ class Assistant:
     def _prepare_fresh(self, question: str, history: list[dict] | None):
         history = trim_history(_clean_history(history), self.settings.memory_tokens)
         standalone = self.standalone_question(question, history)
+        if (request := summary_request(standalone)) is not None:
+            return question, history, standalone, *self._summary(request)
         retriever = self.retriever
         query = query_text(standalone, self.settings.max_query_words)
         plan = retriever.plan(query)
@@ -310,6 +323,35 @@ class Assistant:
         if self.refusal is not None and analysis.evidence:
             analysis.support = self.refusal.probability(analysis.features)
         return question, history, standalone, retrieved, analysis
+
+    def _summary(self, request: SummaryRequest) -> tuple[list[ScoredChunk], ExtractiveResult]:
+        """ "Tóm tắt bài viết về Nam Định": the lead and key sentences of the article meant.
+
+        The passages handed on are the summary's own (their markers) and then the rest of
+        the article in order, up to ``top_k`` (what an LLM summarises from).
+        """
+        if not request.topic:
+            return [], ExtractiveResult([], 0.0, ["summary without a topic"], reply=ASK_TOPIC)
+        retriever = self.retriever
+        query = query_text(request.topic, self.settings.max_query_words)
+        found = retriever.retrieve(query, k=self.settings.top_k, plan=retriever.plan(query))
+
+        def idf(term: str) -> float:
+            return retriever.lexical.idf(term, "folded")
+
+        retriever.prefetch_articles(found)
+        chunks, coverage = choose_article(request.topic, found, retriever.article_chunks, idf)
+        if not chunks or coverage < TOPIC_COVERAGE:
+            return found, ExtractiveResult([], 0.0, ["no article on the requested topic"])
+        evidence = summarize(chunks, idf, request.topic)
+        passages: dict[str, ScoredChunk] = {}
+        for ev in evidence:
+            ev.passage = passages.setdefault(ev.passage.chunk.chunk_id, ev.passage)
+        for chunk in chunks:
+            if len(passages) >= max(self.settings.top_k, len(evidence)):
+                break
+            passages.setdefault(chunk.chunk_id, ScoredChunk(chunk, 1.0))
+        return list(passages.values()), ExtractiveResult(evidence, 1.0 if evidence else 0.0, [])
 
     def _cross_lingual_scoring(self, plan) -> dict:
         """An English question shares no words with the articles: rank sentences by embedding."""
@@ -401,7 +443,7 @@ class Assistant:
         yield {"type": "retrieved", "passages": len(retrieved)}
         notice = None
         citations: list[Citation] = []
-        text = REFUSAL_TEXT
+        text = analysis.reply or REFUSAL_TEXT
         if refused:
             yield {"type": "token", "text": text}
         elif self.llm is not None:

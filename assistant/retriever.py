@@ -87,6 +87,7 @@ class HybridRetriever:
         self._chunks: dict[str, Chunk] = {}
         self._articles: dict[str, str] = {}
         self._article_forms: dict[str, str] = {}
+        self._article_chunk_ids: dict[str, list[str]] = {}
 
     def plan(self, question: str) -> QueryPlan:
         return plan_query(question, restore=self.lexical.restore_diacritics)
@@ -115,6 +116,12 @@ class HybridRetriever:
                 for c in chunks:
                     self._chunks.setdefault(c.chunk_id, c)
                 self._articles[source] = " ".join(c.text for c in chunks)
+                self._article_chunk_ids[source] = [c.chunk_id for c in chunks]
+
+    def article_chunks(self, source: str) -> list[Chunk]:
+        """The passages of one article, in order (a summary reads them all)."""
+        self._fetch_articles([source])
+        return [self._chunks[cid] for cid in self._article_chunk_ids.get(source, [])]
 
     def article_text(self, source: str) -> str:
         """All passages of one article, in order (used to check names the question mentions)."""
