@@ -18,6 +18,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 from playwright import sync_api
+from test_example_questions import EXPECTED as EXPECTED_FACTS
 
 from assistant.answer import REFUSAL_TEXT, Answer, Citation
 from assistant.pipeline import EMPTY_INDEX_MESSAGE, LLM_FALLBACK_NOTICE, Assistant
@@ -324,3 +325,15 @@ def test_phone_layout_puts_the_sources_right_under_the_answer(browser, ui) -> No
         pg.screenshot(path=str(ROOT / "docs" / "ui-phone.png"), full_page=True)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("question", list(EXPECTED_FACTS))
+def test_every_example_chip_is_answered_with_a_citation(page, question: str) -> None:
+    """A chip is the first thing a new user clicks: it must fill the box and be answered."""
+    page.get_by_text(question, exact=True).first.click()
+    sync_api.expect(page.get_by_placeholder("Nhập câu hỏi")).to_have_value(question)
+    page.locator("#hoidap-send").click()
+    text = wait_answer(page)
+    assert EXPECTED_FACTS[question] in text and "[1]" in text and "Nguồn:" in text
+    card = page.locator("#hoidap-sources article.hoidap-source").first
+    sync_api.expect(card).to_contain_text(EXPECTED_FACTS[question])
