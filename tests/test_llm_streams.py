@@ -155,6 +155,32 @@ def test_one_caller_holds_at_most_its_share_of_answer_streams(
         assert statuses == [200] * 5 and len(llm_server.chat_requests()) == 5
 
 
+def test_a_client_leaving_a_silent_stream_gives_its_share_back_at_once(
+    llm_server, seed_settings, seed_assistant, tmp_path
+) -> None:
+    """A stalled answer sends nothing (no sentence is complete, so none is verified): the
+    server must notice the client leaving from the connection, not from a failed write."""
+    stall = "Đề án 06 kéo dài bao lâu?"
+    llm_server.set_default(Reply("answer", ANSWER))
+    llm_server.when("kéo dài", Reply("answer", "một câu rất chậm " * 30, token_delay=1))
+    env = {"HOIDAP_LLM_STREAM_SECONDS": "60", "HOIDAP_LLM_IDLE_TIMEOUT": "30"}
+    with _server(
+        seed_settings, seed_assistant, llm_server.url, tmp_path, env, streams_per_caller=1
+    ) as srv:
+        body = {"messages": [{"role": "user", "content": stall}]}
+        with httpx.Client(timeout=30) as client:
+            with client.stream("POST", f"{srv.url}/v1/chat", json=body) as r:
+                assert r.status_code == 200  # the answer is under way; leave before any token
+            assert _wait_for(lambda: any(stall in q.last_user for q in llm_server.chat_requests()))
+        started = time.perf_counter()
+        # The caller's only share was the dropped stream's: this waits until it is given back.
+        r = httpx.post(f"{srv.url}/v1/ask", json={"question": QUESTION}, timeout=60)
+        waited = time.perf_counter() - started
+        assert r.status_code == 200 and not r.json()["refused"]
+        assert waited < 5, f"the dropped stream kept its share for {waited:.1f} s"
+        assert _wait_for(lambda: llm_server.aborted >= 1, 10)  # its LLM connection was closed
+
+
 def _wait_for(fn, seconds: float = 30):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

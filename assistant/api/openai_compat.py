@@ -19,11 +19,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from assistant.answer import Answer
 from assistant.api.context import MODEL_ID, ApiContext
 from assistant.api.errors import INTERNAL_ERROR, ApiError
+from assistant.api.event_stream import EventStreamResponse
 from assistant.api.openapi import API_ERRORS, KEY_HEADERS
 from assistant.api.routes import SSE_HEADERS, split_chat
 from assistant.api.schemas import ChatCompletionOut, ChatCompletionRequest, Turn
@@ -172,10 +173,10 @@ def build_openai_router(ctx: ApiContext) -> APIRouter:
         if body.stream:
             first, gen = await ctx.runner.open_stream(question, history, who.owner)
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(
+            return EventStreamResponse(
                 completion_stream(ctx, first, gen, turns, include_usage),
-                media_type="text/event-stream",
                 headers=SSE_HEADERS,
+                on_disconnect=gen.cancel.set,
             )
         answer = await ctx.runner.ask(question, history, who.owner)  # leak-guarded inside
         text = reply_text(answer)

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from assistant.api.context import MODEL_ID, ApiContext
 from assistant.api.errors import INTERNAL_ERROR, ApiError
+from assistant.api.event_stream import EventStreamResponse
 from assistant.api.openapi import API_ERRORS, KEY_HEADERS
 from assistant.api.schemas import (
     AnswerOut,
@@ -137,8 +138,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
         history = ctx.check_history(earlier)
         ctx.runner.assistant.validate(question)
         first, gen = await ctx.runner.open_stream(question, history, who.owner)
-        return StreamingResponse(
-            chat_events(ctx, first, gen), media_type="text/event-stream", headers=SSE_HEADERS
+        return EventStreamResponse(
+            chat_events(ctx, first, gen), headers=SSE_HEADERS, on_disconnect=gen.cancel.set
         )
 
     @router.get(
