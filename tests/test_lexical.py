@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from index import lexical
 from index.config import Settings
 from index.lexical import FORMAT_VERSION, BM25Field, LexicalIndex, fingerprint
 from index.pipeline import lexical_path, load_lexical, run_index
@@ -95,6 +96,16 @@ def test_sparse_bm25_equals_the_term_by_term_formula_and_ranks_ties_by_order() -
         )
     twins = BM25Field([["x", "y"], ["x", "y"], ["z"]])
     assert [d for d, _ in twins.top(["x"], 1)] == [0]  # equal scores: the earlier chunk
+
+
+def test_weights_computed_in_blocks_equal_one_pass(monkeypatch) -> None:
+    rng = random.Random(11)
+    words = [f"w{i}" for i in range(60)]
+    docs = [[rng.choice(words) for _ in range(rng.randint(1, 40))] for _ in range(200)]
+    whole = BM25Field(docs).matrix
+    monkeypatch.setattr(lexical, "WEIGHT_BLOCK", 7)  # many blocks, some cutting no row
+    blocks = BM25Field(docs).matrix
+    assert (whole != blocks).nnz == 0 and blocks.nnz == whole.nnz
 
 
 def test_scraped_typo_is_found_by_the_correct_phrase(lex: LexicalIndex) -> None:
