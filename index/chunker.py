@@ -86,6 +86,31 @@ def _join(sentences: list[tuple[str, bool]]) -> str:
     return out
 
 
+# Joining sentences changes a BPE count by about a token per join (the separator, or a
+# merge across it); a packing decision is counted exactly only when the sum of the
+# sentences' own counts comes within this margin of the budget. Far from it, the answer
+# is the same and the joined text need not be encoded (most of chunking's time before).
+EXACT_COUNT_MARGIN = 16
+
+
+class _Packer:
+    """Token counts of sentence runs: the exact count of the joined text when a decision
+    is close, the sum of per-sentence counts (plus one per join) when it is not."""
+
+    def __init__(self, sentences: list[tuple[str, bool]]):
+        self.counts = {i: count_tokens(s) for i, (s, _) in enumerate(sentences)}
+        self.sentences = sentences
+
+    def exceeds(self, run: list[int], limit: int) -> bool:
+        estimate = sum(self.counts[i] for i in run) + len(run) - 1
+        if estimate + EXACT_COUNT_MARGIN <= limit:
+            return False
+        return count_tokens(self.text(run)) > limit
+
+    def text(self, run: list[int]) -> str:
+        return _join([self.sentences[i] for i in run])
+
+
 def _pack(
     sentences: list[tuple[str, bool]], max_tokens: int, overlap_tokens: int
 ) -> list[tuple[str, int]]:
@@ -94,26 +119,33 @@ def _pack(
     ``sentences`` are (text, opens a paragraph). Paragraph breaks survive inside a chunk,
     so headings and list items stay lines of their own for the answerers. Summing
     per-sentence counts undercounts by a token now and then (BPE merges differ once
-    sentences are joined), so every decision counts the real text.
+    sentences are joined), so every decision near the budget counts the real text
+    (``_Packer``).
     """
+    packer = _Packer(sentences)
     texts: list[tuple[str, int]] = []
-    current: list[tuple[str, bool]] = []
-    for sent in sentences:
-        if current and count_tokens(_join([*current, sent])) > max_tokens:
-            texts.append((_join(current), count_tokens(_join(current))))
+    current: list[int] = []
+
+    def close(run: list[int]) -> None:
+        text = packer.text(run)
+        texts.append((text, count_tokens(text)))
+
+    for i in range(len(sentences)):
+        if current and packer.exceeds([*current, i], max_tokens):
+            close(current)
             # Carry the tail sentences (up to the overlap budget) into the next chunk.
-            carry: list[tuple[str, bool]] = []
+            carry: list[int] = []
             for prev in reversed(current):
                 candidate = [prev, *carry]
-                if count_tokens(_join(candidate)) > overlap_tokens:
+                if packer.exceeds(candidate, overlap_tokens):
                     break
-                if count_tokens(_join([*candidate, sent])) > max_tokens:
+                if packer.exceeds([*candidate, i], max_tokens):
                     break
                 carry = candidate
             current = carry
-        current.append(sent)
+        current.append(i)
     if current:
-        texts.append((_join(current), count_tokens(_join(current))))
+        close(current)
     return texts
 
 

@@ -375,9 +375,9 @@ class LexicalIndex:
         for name, field in self.fields.items():
             terms = sorted(field.vocab, key=field.vocab.__getitem__)
             arrays[f"{name}.vocab"], arrays[f"{name}.vocab_at"] = _blob(terms)
-            arrays[f"{name}.data"] = field.tf.data.astype(np.int32)
-            arrays[f"{name}.indices"] = field.tf.indices.astype(np.int32)
-            arrays[f"{name}.indptr"] = field.tf.indptr.astype(np.int64)
+            arrays[f"{name}.data"] = field.tf.data.astype(np.int32, copy=False)
+            arrays[f"{name}.indices"] = field.tf.indices.astype(np.int32, copy=False)
+            arrays[f"{name}.indptr"] = field.tf.indptr.astype(np.int64, copy=False)
             arrays[f"{name}.params"] = np.array([field.k1, field.b], dtype=np.float64)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # article text: owner only
@@ -399,10 +399,16 @@ class LexicalIndex:
 
 
 def _blob(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Strings as one UTF-8 byte array and their end offsets (no pickling on load)."""
-    encoded = [x.encode("utf-8") for x in strings]
-    ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
-    return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), ends
+    """Strings as one UTF-8 byte array and their end offsets (no pickling on load).
+
+    Appended one at a time: a list of encoded strings, their join and a copy of that
+    made saving the largest moment of an index run (three copies of every text)."""
+    buffer = bytearray()
+    ends = np.empty(len(strings), dtype=np.int64)
+    for i, x in enumerate(strings):
+        buffer += x.encode("utf-8")
+        ends[i] = len(buffer)
+    return np.frombuffer(buffer, dtype=np.uint8), ends
 
 
 def _unblob(data: np.ndarray, ends: np.ndarray) -> list[str]:

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from index.chunker import chunk_article
-from index.clean import clean_article
 from index.config import Settings
 from index.embedders import Embedder, get_embedder
 from index.errors import HoidapError
 from index.lexical import LexicalIndex, fingerprint
-from index.loader import MIB, FileError, discover_sources, read_file
-from index.manifest import Manifest, chunking_key, file_digest
+from index.loader import MIB, FileError, discover_sources
+from index.manifest import Manifest, chunking_key
+from index.prepare import PrepareOptions, prepare_files
 from index.private import private_dir
 from index.store import ChunkStore
 from index.types import Chunk
@@ -144,7 +143,7 @@ def load_lexical(
     return lex
 
 
-def _progress(total: int, enabled: bool, desc: str):
+def _progress(total: int, enabled: bool, desc: str, unit: str = "đoạn"):
     from tqdm import tqdm
 
     terminal = sys.stderr.isatty()
@@ -152,11 +151,53 @@ def _progress(total: int, enabled: bool, desc: str):
         total=total,
         disable=not enabled,
         desc=desc,
-        unit="đoạn",
+        unit=unit,
         leave=not terminal,  # in a log (make run, CI) the last line stays as the record
         mininterval=0.1 if terminal else 5.0,
         ascii=not terminal,
     )
+
+
+class _StoreWriter:
+    """Embeds and stores new chunks in batches as they come.
+
+    The store's generation is bumped before the first write, so a run killed half-way
+    leaves a store that no manifest describes (the next run then reads the store)."""
+
+    def __init__(self, store: ChunkStore, embedder: Embedder):
+        self.store, self.embedder = store, embedder
+        self.added: list[Chunk] = []
+        self.bumped = False
+        self._pending: list[Chunk] = []
+        self._vectors: list[np.ndarray] = []
+        self._unembedded: list[Chunk] = []
+
+    def add(self, chunk: Chunk) -> None:
+        self.added.append(chunk)
+        self._unembedded.append(chunk)
+        if len(self._unembedded) >= max(1, self.embedder.batch_size):
+            self._embed()
+        if len(self._pending) >= self.embedder.store_batch:
+            self._store()
+
+    def _embed(self) -> None:
+        part, self._unembedded = self._unembedded, []
+        if part:
+            self._vectors.append(self.embedder.embed_passages([c.embedding_text() for c in part]))
+            self._pending += part
+
+    def _store(self) -> None:
+        if not self._pending:
+            return
+        if not self.bumped:
+            self.store.bump_generation()
+            self.bumped = True
+        self.store.upsert(self._pending, np.concatenate(self._vectors))
+        self._pending, self._vectors = [], []
+
+    def close(self) -> None:
+        self._embed()
+        self._store()
 
 
 def run_index(
@@ -197,14 +238,20 @@ def run_index(
         manifest = Manifest.load(manifest_path(settings))
         if manifest is not None and not manifest.trusted(generation, chunking):
             manifest = None
+        # The manifest stands for the store's metadata while nobody else has written to it.
+        existing_meta = dict(manifest.chunks) if manifest is not None else store.id_metadata()
+        existing = {cid: str(meta.get("source", "")) for cid, meta in existing_meta.items()}
         desired: dict[str, Chunk] = {}  # chunks of files read and chunked in this run
         known_ids: set[str] = set()  # chunks of files unchanged since the manifest
         digests: dict[str, str] = {}
         sources_seen: set[str] = set()
         ok_sources: set[str] = set()
+        # A file whose name another file already took is refused before anything is read.
+        slots: list[FileError | None] = []
+        tasks: list[tuple[Path, str, str | None]] = []
         for path, source in files:
             if source in sources_seen:
-                errors.append(
+                slots.append(
                     FileError(
                         path,
                         f"another file is already indexed as {source!r}; rename one",
@@ -212,41 +259,43 @@ def run_index(
                     )
                 )
                 continue
-            raw = read_file(path, max_bytes=max_bytes, source=source)
-            if isinstance(raw, FileError):
-                errors.append(raw)
-                sources_seen.add(source)
+            sources_seen.add(source)
+            slots.append(None)
+            tasks.append((path, source, manifest.files.get(source) if manifest else None))
+        options = PrepareOptions(max_bytes, settings.chunk_tokens, settings.chunk_overlap)
+        writer = _StoreWriter(store, embedder)
+        prepared = prepare_files(tasks, options)
+        bar, files_done = None, 0  # the bar appears with the first file that has new chunks
+        for slot in slots:
+            if slot is not None:
+                errors.append(slot)
                 continue
-            digest = file_digest(raw.data)
-            if manifest is not None and manifest.files.get(source) == digest:
-                known_ids.update(manifest.chunks_of(source))  # same bytes, same chunks
-                digests[source] = digest
-                sources_seen.add(source)
-                ok_sources.add(source)
+            done = next(prepared)
+            files_done += 1
+            if bar is not None:
+                bar.update(1)
+            if done.error is not None:
+                errors.append(done.error)
                 continue
-            article, _ = clean_article(raw.text, raw.source, raw.data)
-            if not article.body.strip():
-                errors.append(
-                    FileError(
-                        path,
-                        "no article text left after cleaning (only page furniture)",
-                        "không còn nội dung bài viết sau khi làm sạch",
-                    )
-                )
-                sources_seen.add(raw.source)
+            digests[done.source] = done.digest or ""
+            ok_sources.add(done.source)
+            if done.unchanged:
+                known_ids.update(manifest.chunks_of(done.source))  # same bytes, same chunks
                 continue
-            for chunk in chunk_article(article, settings.chunk_tokens, settings.chunk_overlap):
+            for chunk in done.chunks:
+                if chunk.chunk_id not in existing and chunk.chunk_id not in desired:
+                    writer.add(chunk)  # embedded and stored while later files are chunked
                 desired[chunk.chunk_id] = chunk
-            digests[source] = digest
-            sources_seen.add(raw.source)
-            ok_sources.add(raw.source)
+            if bar is None and writer.added and progress:
+                bar = _progress(len(tasks), True, "Lập chỉ mục", unit="tệp")
+                bar.update(files_done)
+        writer.close()
+        if bar is not None:
+            bar.close()
         summary.files = len(ok_sources)
         summary.errors = [str(e) for e in errors]
 
-        # The manifest stands for the store's metadata while nobody else has written to it.
-        existing_meta = dict(manifest.chunks) if manifest is not None else store.id_metadata()
-        existing = {cid: str(meta.get("source", "")) for cid, meta in existing_meta.items()}
-        to_add = [c for cid, c in desired.items() if cid not in existing]
+        to_add = writer.added
         summary.unchanged = len(desired) - len(to_add) + len(known_ids)
         # Unchanged passages of an edited article keep their vectors but may have moved
         # (position) or belong to a new version (hash, author): refresh their metadata.
@@ -264,22 +313,9 @@ def run_index(
             if cid not in wanted and (src in ok_sources or (prune and src not in sources_seen))
         ]
         changes = bool(rebuild or to_add or stale or moved)
-        if changes:  # first: a run killed half-way leaves a store no manifest describes
-            store.bump_generation()
+        if changes and not writer.bumped:
+            store.bump_generation()  # before the first write: see _StoreWriter
         store.update_metadata(moved)
-        bar = _progress(len(to_add), progress and bool(to_add), "Nhúng")
-        batch = max(1, embedder.batch_size)
-        pending: list[Chunk] = []
-        pending_vectors: list[np.ndarray] = []
-        for start in range(0, len(to_add), batch):
-            part = to_add[start : start + batch]
-            pending += part
-            pending_vectors.append(embedder.embed_passages([c.embedding_text() for c in part]))
-            if len(pending) >= embedder.store_batch or start + batch >= len(to_add):
-                store.upsert(pending, np.concatenate(pending_vectors))
-                pending, pending_vectors = [], []
-            bar.update(len(part))
-        bar.close()
         summary.new = len(to_add)
         if stale:
             store.delete(stale)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,17 @@ class Chunk:
 
     def metadata(self) -> dict:
         """Flat metadata as stored in Chroma (no None values allowed there)."""
-        meta = asdict(self)
-        meta.pop("text")
-        meta.pop("chunk_id")
-        return {k: ("" if v is None else v) for k, v in meta.items()}
+        # Written out rather than ``asdict``: called for every chunk of an index run, where
+        # asdict's deep copy cost ~0.1 ms a chunk.
+        return {
+            "source": self.source,
+            "title": self.title,
+            "date": self.date or "",
+            "author": self.author or "",
+            "position": self.position,
+            "article_hash": self.article_hash,
+            "n_tokens": self.n_tokens,
+        }
 
     @classmethod
     def from_store(cls, chunk_id: str, text: str, meta: dict) -> Chunk:

@@ -195,3 +195,42 @@ def test_chunk_metadata_round_trips_through_the_store_format() -> None:
     meta = chunk.metadata()
     assert None not in meta.values()
     assert Chunk.from_store(chunk.chunk_id, chunk.text, meta) == chunk
+
+
+def _pack_counting_every_join(sentences, max_tokens: int, overlap: int) -> list[str]:
+    """The packing rule with an exact count of the joined text at every decision."""
+    from index.chunker import _join
+
+    def size(run):
+        return count_tokens(_join(run))
+
+    texts, current = [], []
+    for sent in sentences:
+        if current and size([*current, sent]) > max_tokens:
+            texts.append(_join(current))
+            carry = []
+            for prev in reversed(current):
+                candidate = [prev, *carry]
+                if size(candidate) > overlap or size([*candidate, sent]) > max_tokens:
+                    break
+                carry = candidate
+            current = carry
+        current.append(sent)
+    return texts + ([_join(current)] if current else [])
+
+
+@pytest.mark.parametrize("budget, overlap", [(220, 40), (60, 10), (30, 12)])
+def test_counting_only_near_the_budget_packs_as_counting_every_join(budget, overlap) -> None:
+    """Sums of sentence counts decide far from the budget; the chunks must not change."""
+    from index.chunker import _pack
+
+    for path in SEEDS:
+        article = _seed_article(path)
+        sentences = [
+            (s, j == 0)
+            for para in article.body.split("\n")
+            for j, s in enumerate(split_sentences(para))
+            if count_tokens(s) <= budget
+        ]
+        packed = [text for text, _ in _pack(sentences, budget, overlap)]
+        assert packed == _pack_counting_every_join(sentences, budget, overlap)

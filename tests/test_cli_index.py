@@ -55,7 +55,10 @@ def test_summary_line_then_nothing_new(tmp_path: Path) -> None:
     first = hoidap(home, str(PAGES))
     assert first.returncode == 0, first.stderr
     # Not a terminal (make run's log, CI): progress is reported as plain lines, on stderr only.
-    assert "Nhúng: 100%" in first.stderr and "\r" not in first.stderr.rstrip("\n").split("\n")[-1]
+    assert (
+        "Lập chỉ mục: 100%" in first.stderr
+        and "\r" not in first.stderr.rstrip("\n").split("\n")[-1]
+    )
     m = SUMMARY_RE.match(first.stdout.strip())
     assert m, first.stdout
     files, chunks, new, unchanged, removed = map(int, m.groups())
@@ -115,7 +118,7 @@ def test_bad_inputs_are_named_and_the_good_files_still_index(tmp_path: Path) -> 
     _no_traceback(result)
     assert result.returncode == 0  # some files indexed
     assert SUMMARY_RE.match(result.stdout.strip()).group(1) == "5"
-    lines = [ln for ln in result.stderr.strip().split("\n") if not ln.startswith("Nhúng:")]
+    lines = [ln for ln in result.stderr.strip().split("\n") if not ln.startswith("Lập chỉ mục:")]
     assert len(lines) == 3  # one per bad input, besides the progress lines
     for name, why in [
         ("rong.txt", "file is empty"),
@@ -179,7 +182,7 @@ def test_a_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
-    """With stderr on a terminal, a tqdm bar shows embedding progress."""
+    """With stderr on a terminal, a tqdm bar shows indexing progress over the files."""
     leader, follower = pty.openpty()
     # A fresh pty is 0x0 characters, where tqdm draws an empty bar: give it a real size.
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
@@ -210,7 +213,7 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
         os.close(leader)
     assert proc.returncode == 0
     bar = output.decode("utf-8", "replace")
-    assert re.search(r"Nhúng: +\d+%\|.*\| \d+/\d+ \[", bar), bar
+    assert re.search(r"Lập chỉ mục: +\d+%\|.*\| \d+/\d+ \[", bar), bar
     assert SUMMARY_RE.match(stdout.strip())
 
 

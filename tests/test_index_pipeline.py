@@ -484,10 +484,11 @@ def test_an_unchanged_rerun_reads_neither_the_store_nor_the_articles_again(
     corpus: Path, fake_settings: Settings, monkeypatch
 ) -> None:
     import index.pipeline as pipeline
+    import index.prepare as prepare
 
     first = run_index([corpus], fake_settings)
     _forbid(monkeypatch, ChunkStore, "id_metadata", "metadata read back from the store")
-    _forbid(monkeypatch, pipeline, "chunk_article", "an unchanged file was chunked again")
+    _forbid(monkeypatch, prepare, "chunk_article", "an unchanged file was chunked again")
     _forbid(monkeypatch, pipeline, "load_lexical", "the lexical index was reloaded")
     second = run_index([corpus], fake_settings)
     assert (second.new, second.removed, second.unchanged, second.chunks) == (
@@ -501,16 +502,16 @@ def test_an_unchanged_rerun_reads_neither_the_store_nor_the_articles_again(
 def test_with_a_manifest_an_edit_rechunks_only_its_file(
     corpus: Path, fake_settings: Settings, monkeypatch
 ) -> None:
-    import index.pipeline as pipeline
+    import index.prepare as prepare
 
     run_index([corpus], fake_settings)
     target = corpus / "nong-nghiep-so.txt"
     text = target.read_text(encoding="utf-8")
     target.write_text(text.replace("hơn 1.200 hộ nông dân", "hơn 1.300 hộ nông dân"))
     chunked = []
-    real = pipeline.chunk_article
+    real = prepare.chunk_article
     monkeypatch.setattr(
-        pipeline, "chunk_article", lambda a, *r: chunked.append(a.source) or real(a, *r)
+        prepare, "chunk_article", lambda a, *r: chunked.append(a.source) or real(a, *r)
     )
     _forbid(monkeypatch, ChunkStore, "id_metadata", "metadata read back from the store")
     second = run_index([corpus], fake_settings)

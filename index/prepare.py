@@ -1,0 +1,166 @@
+"""Read, clean and chunk article files, in a worker process when there are many.
+
+Storing is the index run's other half: Chroma holds the interpreter lock while it writes
+(measured: a Python thread made almost no progress beside an upsert), so on a multi-core
+machine the pure-Python half (reading, cleaning, chunking with token counts) goes to worker
+processes while the main process embeds and stores what they have already chunked. Small
+runs stay in one process: starting a worker costs about a second.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.chunker import chunk_article
+from index.clean import clean_article
+from index.loader import FileError, read_file
+from index.manifest import file_digest
+from index.types import Chunk
+
+# Below this many files the work stays in-process (a worker's start-up would dominate).
+WORKER_MIN_FILES = 200
+# Files per task sent to the worker: large enough that pickling is not the cost, small
+# enough that the main process gets work early.
+TASK_FILES = 16
+
+
+@dataclass
+class PreparedFile:
+    """One file's outcome: its chunks, or "unchanged since the manifest", or an error."""
+
+    path: Path
+    source: str
+    digest: str | None = None
+    unchanged: bool = False  # same bytes as the manifest records: not cleaned or chunked
+    chunks: list[Chunk] = field(default_factory=list)
+    error: FileError | None = None
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    max_bytes: int
+    chunk_tokens: int
+    chunk_overlap: int
+
+
+def prepare_file(
+    path: Path, source: str, known_digest: str | None, options: PrepareOptions
+) -> PreparedFile:
+    """Read one file and, unless its bytes are those of ``known_digest``, clean and chunk it."""
+    raw = read_file(path, max_bytes=options.max_bytes, source=source)
+    if isinstance(raw, FileError):
+        return PreparedFile(path, source, error=raw)
+    digest = file_digest(raw.data)
+    if known_digest is not None and known_digest == digest:
+        return PreparedFile(path, source, digest=digest, unchanged=True)
+    article, _ = clean_article(raw.text, raw.source, raw.data)
+    if not article.body.strip():
+        error = FileError(
+            path,
+            "no article text left after cleaning (only page furniture)",
+            "không còn nội dung bài viết sau khi làm sạch",
+        )
+        return PreparedFile(path, source, error=error)
+    chunks = chunk_article(article, options.chunk_tokens, options.chunk_overlap)
+    return PreparedFile(path, source, digest=digest, chunks=chunks)
+
+
+def _prepare_many(
+    tasks: list[tuple[Path, str, str | None]], options: PrepareOptions
+) -> list[PreparedFile]:
+    return [prepare_file(path, source, known, options) for path, source, known in tasks]
+
+
+def worker_count() -> int:
+    """Worker processes for a large run: one per core beyond the main process' own."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+class _Worker:
+    """A child Python process fed pickled tasks on stdin, answering on stdout.
+
+    A plain child process rather than multiprocessing: nothing of the caller's main module
+    is re-imported or re-run in it, and nothing is forked from a process running Chroma's
+    threads."""
+
+    def __init__(self, tasks: list[list[tuple[Path, str, str | None]]], options: PrepareOptions):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from index.prepare import _serve; _serve()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        self._stderr: list[bytes] = []
+        # Tasks are written from a thread so that a full pipe never blocks both sides.
+        threading.Thread(target=self._feed, args=(tasks, options), daemon=True).start()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _feed(self, tasks, options) -> None:
+        try:
+            for task in tasks:
+                pickle.dump((task, options), self.proc.stdin)
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):  # the worker died: reported by result()
+            pass
+
+    def _drain(self) -> None:
+        self._stderr.append(self.proc.stderr.read())
+
+    def result(self) -> list[PreparedFile]:
+        try:
+            return pickle.load(self.proc.stdout)
+        except (EOFError, pickle.UnpicklingError) as exc:
+            self.proc.wait(timeout=30)
+            tail = b"".join(self._stderr).decode("utf-8", "replace")[-2000:]
+            raise RuntimeError(
+                f"the indexing worker process stopped (exit code {self.proc.returncode}): {tail}"
+            ) from exc
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+def prepare_files(
+    files: Iterable[tuple[Path, str, str | None]],
+    options: PrepareOptions,
+    workers: int | None = None,
+) -> Iterator[PreparedFile]:
+    """``PreparedFile`` for each (path, source, manifest digest), in the order given."""
+    files = list(files)
+    workers = worker_count() if workers is None else workers
+    if workers < 1 or len(files) < WORKER_MIN_FILES:
+        for path, source, known in files:
+            yield prepare_file(path, source, known, options)
+        return
+    tasks = [files[i : i + TASK_FILES] for i in range(0, len(files), TASK_FILES)]
+    # Task i goes to worker i mod n, so reading the workers in turn keeps the files' order.
+    pool = [_Worker(tasks[w::workers], options) for w in range(min(workers, len(tasks)))]
+    try:
+        for i in range(len(tasks)):
+            yield from pool[i % len(pool)].result()
+    finally:
+        for worker in pool:
+            worker.close()
+
+
+def _serve() -> None:
+    """The worker's loop: (task, options) in, its ``PreparedFile`` list out, until EOF."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            task, options = pickle.load(stdin)
+        except EOFError:
+            return
+        pickle.dump(_prepare_many(task, options), stdout)
+        stdout.flush()
