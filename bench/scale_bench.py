@@ -153,6 +153,21 @@ def measure(
     return result
 
 
+def cpu_vector_extensions() -> list[str]:
+    """The SIMD extensions the CPU reports: timings differ between AVX2 and AVX-512 hosts."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")),
+        [],
+    )
+    return sorted(
+        f for f in flags if f in {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"}
+    )
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -172,7 +187,11 @@ def main(argv=None) -> None:
 
             rows.append(measure(size, contexts, questions, Settings.load().embedder, Path(tmp)))
     report = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "vector_extensions": cpu_vector_extensions(),
+        },
         "rows": rows,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

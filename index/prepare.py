@@ -20,6 +20,7 @@ from pathlib import Path
 
 from index.chunker import chunk_article
 from index.clean import clean_article
+from index.errors import HoidapError
 from index.loader import FileError, read_file
 from index.manifest import file_digest
 from index.types import Chunk
@@ -121,8 +122,13 @@ class _Worker:
         except (EOFError, pickle.UnpicklingError) as exc:
             self.proc.wait(timeout=30)
             tail = b"".join(self._stderr).decode("utf-8", "replace")[-2000:]
-            raise RuntimeError(
-                f"the indexing worker process stopped (exit code {self.proc.returncode}): {tail}"
+            raise HoidapError(
+                f"The indexing worker process stopped (exit code {self.proc.returncode}); "
+                f"nothing of this run's unfinished files was stored. Run `hoidap index` again; "
+                f"its output was: {tail}",
+                "Tiến trình phụ lập chỉ mục đã dừng giữa chừng; các tệp chưa xong chưa được lưu. "
+                "Hãy chạy lại `hoidap index`.",
+                code="index_worker_failed",
             ) from exc
 
     def close(self) -> None:

@@ -71,3 +71,14 @@ def test_an_index_run_through_the_worker_stores_the_same_chunks(tmp_path, monkey
     assert stored("worker") == stored("alone")
     again = run_index([SEEDS], settings("worker"))
     assert (again.new, again.unchanged) == (0, alone.chunks)
+
+
+def test_a_worker_that_fails_is_reported_with_its_reason(mixed, monkeypatch) -> None:
+    from index.errors import HoidapError
+
+    monkeypatch.setattr(prepare, "WORKER_MIN_FILES", 0)
+    broken = PrepareOptions(20 * MIB, 5, 0)  # the chunker refuses a 5-token budget
+    with pytest.raises(HoidapError, match="chunk budget must be at least 20") as caught:
+        list(prepare_files(mixed, broken, workers=1))
+    assert caught.value.code == "index_worker_failed"
+    assert "chạy lại" in caught.value.message_vi
