@@ -98,7 +98,7 @@ class _Packer:
     is close, the sum of per-sentence counts (plus one per join) when it is not."""
 
     def __init__(self, sentences: list[tuple[str, bool]]):
-        self.counts = {i: count_tokens(s) for i, (s, _) in enumerate(sentences)}
+        self.counts = [count_tokens(s) for s, _ in sentences]
         self.sentences = sentences
 
     def exceeds(self, run: list[int], limit: int) -> bool:
