@@ -150,19 +150,25 @@ def prepare_files(
             yield prepare_file(path, source, known, options)
         return
     tasks = [files[i : i + TASK_FILES] for i in range(0, len(files), TASK_FILES)]
+    n = min(workers, len(tasks))
     # Task i goes to worker i mod n, so reading the workers in turn keeps the files' order.
-    pool = [_Worker(tasks[w::workers], options) for w in range(min(workers, len(tasks)))]
+    pool = [_Worker(tasks[w::n], options) for w in range(n)]
     try:
         for i in range(len(tasks)):
-            yield from pool[i % len(pool)].result()
+            yield from pool[i % n].result()
     finally:
         for worker in pool:
             worker.close()
 
 
 def _serve() -> None:
-    """The worker's loop: (task, options) in, its ``PreparedFile`` list out, until EOF."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    """The worker's loop: (task, options) in, its ``PreparedFile`` list out, until EOF.
+
+    Results go to a private copy of the stdout descriptor; anything else the process
+    prints lands on stderr, so a stray print cannot corrupt the result stream."""
+    stdin = sys.stdin.buffer
+    stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     while True:
         try:
             task, options = pickle.load(stdin)
