@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -102,18 +103,57 @@ def _env(home: Path, embedder: str) -> dict[str, str]:
     return env
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) of the child, and its stdout."""
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of ``root`` and all its descendants now (the store writer and the
+    chunking workers are child processes of an index run)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid = int(entry.name)
+        parents[pid] = int(fields.get("PPid", "0").strip() or 0)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024 if "VmRSS" in fields else 0
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    return sum(rss.get(pid, 0.0) for pid in tree)
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """Wall seconds, peak RSS (MB) of the largest single process and of the process tree (sampled
+    every 0.2 s, summed over the child and its descendants), and its stdout."""
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err)
+        tree_peak = [0.0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                tree_peak[0] = max(tree_peak[0], _tree_rss_mb(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         out = proc.stdout.read().decode()
         _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
+        sampler.join()
         wall = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
             err.seek(0)
             raise SystemExit(f"{' '.join(cmd[:4])} failed: {err.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, out
+    peak = usage.ru_maxrss / 1024
+    return wall, peak, max(peak, tree_peak[0]), out
 
 
 def disk_mb(folder: Path) -> float:
@@ -127,12 +167,12 @@ def measure(
     corpus, home = work / f"corpus-{size}", work / f"home-{size}"
     articles = write_corpus(corpus, contexts, n_contexts)
     index_cmd = [sys.executable, "-m", "assistant.cli", "index", str(corpus), "--json"]
-    first_s, first_rss, out = timed(index_cmd, _env(home, embedder))
+    first_s, first_rss, first_tree, out = timed(index_cmd, _env(home, embedder))
     summary = json.loads(out)
-    rerun_s, rerun_rss, out = timed(index_cmd, _env(home, embedder))
+    rerun_s, rerun_rss, _, out = timed(index_cmd, _env(home, embedder))
     rerun = json.loads(out)
     probe = [sys.executable, "-c", ASK_PROBE, json.dumps(questions[:61], ensure_ascii=False)]
-    _, _, out = timed(probe, _env(home, embedder))
+    _, _, _, out = timed(probe, _env(home, embedder))
     ask = json.loads(out.strip().splitlines()[-1])
     result = {
         "target_chunks": size,
@@ -141,6 +181,7 @@ def measure(
         "embedder": embedder,
         "index_s": round(first_s, 1),
         "index_peak_rss_mb": round(first_rss, 1),
+        "index_peak_tree_rss_mb": round(first_tree, 1),
         "rerun_s": round(rerun_s, 1),
         "rerun_new": rerun["new"],
         "rerun_peak_rss_mb": round(rerun_rss, 1),

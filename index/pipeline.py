@@ -25,9 +25,10 @@ from index.errors import HoidapError
 from index.lexical import LexicalIndex, fingerprint
 from index.loader import MIB, FileError, discover_sources
 from index.manifest import Manifest, chunking_key
-from index.prepare import PrepareOptions, prepare_files
+from index.prepare import PrepareOptions, prepare_files, worker_count
 from index.private import private_dir
 from index.store import ChunkStore
+from index.store_process import STORE_PROCESS_MIN_FILES, StoreProcess
 from index.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,9 @@ class IndexSummary:
 
 
 @contextmanager
-def index_lock(settings: Settings) -> Iterator[None]:
-    """One writer at a time per data directory."""
+def index_lock(settings: Settings) -> Iterator[int]:
+    """One writer at a time per data directory; yields the lock's descriptor (a child
+    process that inherits it keeps the directory locked until it exits)."""
     private_dir(settings.home)
     with open(settings.home / ".index.lock", "w") as fh:
         try:
@@ -65,7 +67,7 @@ def index_lock(settings: Settings) -> Iterator[None]:
                 f"Một tiến trình `hoidap index` khác đang chạy trên {settings.home}; hãy đợi nó xong.",
                 code="index_busy",
             ) from exc
-        yield
+        yield fh.fileno()
 
 
 def manifest_path(settings: Settings) -> Path:
@@ -162,10 +164,16 @@ class _StoreWriter:
     """Embeds and stores new chunks in batches as they come.
 
     The store's generation is bumped before the first write, so a run killed half-way
-    leaves a store that no manifest describes (the next run then reads the store)."""
+    leaves a store that no manifest describes (the next run then reads the store). With
+    ``separate`` (large runs), the writes go through a ``StoreProcess``; ``close`` waits
+    for it and reopens this process' client, which has not seen them."""
 
-    def __init__(self, store: ChunkStore, embedder: Embedder):
+    def __init__(
+        self, store: ChunkStore, embedder: Embedder, separate: bool = False, lock_fd: int = -1
+    ):
         self.store, self.embedder = store, embedder
+        self.separate, self.lock_fd = separate, lock_fd
+        self._process: StoreProcess | None = None
         self.added: list[Chunk] = []
         self.bumped = False
         self._pending: list[Chunk] = []
@@ -192,12 +200,39 @@ class _StoreWriter:
         if not self.bumped:
             self.store.bump_generation()
             self.bumped = True
-        self.store.upsert(self._pending, np.concatenate(self._vectors))
+            if self.separate:
+                self._process = StoreProcess(
+                    self.store.settings, self.embedder.identity, self.lock_fd
+                )
+        sink = self._process or self.store
+        sink.upsert(self._pending, np.concatenate(self._vectors))
         self._pending, self._vectors = [], []
 
     def close(self) -> None:
-        self._embed()
-        self._store()
+        try:
+            self._embed()
+            self._store()
+        finally:
+            if self._process is not None:
+                try:
+                    self._process.close()
+                finally:
+                    self.store.reopen()
+
+    def abort(self) -> None:
+        """After an error: the batches not yet written are dropped, as a kill would."""
+        if self._process is not None:
+            self._process.abort()
+            self.store.reopen()
+
+    def __enter__(self) -> _StoreWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def run_index(
@@ -216,7 +251,7 @@ def run_index(
     summary = IndexSummary(embedder=embedder.identity, store=store.location)
     max_bytes = int(settings.max_file_mb * MIB)
 
-    with index_lock(settings):
+    with index_lock(settings) as lock_fd:
         files, errors = discover_sources(paths)
         if errors and (prune or rebuild):
             # A mistyped or empty folder must not read as "every article was removed".
@@ -263,33 +298,34 @@ def run_index(
             slots.append(None)
             tasks.append((path, source, manifest.files.get(source) if manifest else None))
         options = PrepareOptions(max_bytes, settings.chunk_tokens, settings.chunk_overlap)
-        writer = _StoreWriter(store, embedder)
+        separate = len(tasks) >= STORE_PROCESS_MIN_FILES and worker_count() >= 1
+        writer = _StoreWriter(store, embedder, separate, lock_fd)
         prepared = prepare_files(tasks, options)
         bar, files_done = None, 0  # the bar appears with the first file that has new chunks
-        for slot in slots:
-            if slot is not None:
-                errors.append(slot)
-                continue
-            done = next(prepared)
-            files_done += 1
-            if bar is not None:
-                bar.update(1)
-            if done.error is not None:
-                errors.append(done.error)
-                continue
-            digests[done.source] = done.digest or ""
-            ok_sources.add(done.source)
-            if done.unchanged:
-                known_ids.update(manifest.chunks_of(done.source))  # same bytes, same chunks
-                continue
-            for chunk in done.chunks:
-                if chunk.chunk_id not in existing and chunk.chunk_id not in desired:
-                    writer.add(chunk)  # embedded and stored while later files are chunked
-                desired[chunk.chunk_id] = chunk
-            if bar is None and writer.added and progress:
-                bar = _progress(len(tasks), True, "Lập chỉ mục", unit="tệp")
-                bar.update(files_done)
-        writer.close()
+        with writer:  # on an error the store process is stopped, not waited for
+            for slot in slots:
+                if slot is not None:
+                    errors.append(slot)
+                    continue
+                done = next(prepared)
+                files_done += 1
+                if bar is not None:
+                    bar.update(1)
+                if done.error is not None:
+                    errors.append(done.error)
+                    continue
+                digests[done.source] = done.digest or ""
+                ok_sources.add(done.source)
+                if done.unchanged:
+                    known_ids.update(manifest.chunks_of(done.source))  # same bytes, same chunks
+                    continue
+                for chunk in done.chunks:
+                    if chunk.chunk_id not in existing and chunk.chunk_id not in desired:
+                        writer.add(chunk)  # embedded and stored while later files are chunked
+                    desired[chunk.chunk_id] = chunk
+                if bar is None and writer.added and progress:
+                    bar = _progress(len(tasks), True, "Lập chỉ mục", unit="tệp")
+                    bar.update(files_done)
         if bar is not None:
             bar.close()
         summary.files = len(ok_sources)
