@@ -22,7 +22,7 @@ import numpy as np
 from index.config import Settings
 from index.embedders import Embedder, get_embedder
 from index.errors import HoidapError
-from index.lexical import LexicalIndex, fingerprint
+from index.lexical import LexicalBuilder, LexicalIndex, fingerprint
 from index.loader import MIB, FileError, discover_sources
 from index.manifest import Manifest, chunking_key
 from index.prepare import PrepareOptions, prepare_files, worker_count
@@ -105,12 +105,16 @@ def load_lexical(
     *,
     ids: list[str] | None = None,
     in_memory: dict[str, Chunk] | None = None,
+    counted: LexicalBuilder | None = None,
 ) -> LexicalIndex:
     """The lexical index matching the store: the saved one, brought up to date with the
     chunks added to or removed from the store since (only those are read and tokenized),
     or rebuilt when missing or unreadable. Chunks in ``in_memory`` (those an index run
-    just chunked) are not read back from the store."""
+    just chunked) are not read back from the store; ``counted`` (an index run into an
+    empty store counts its chunks as they come) is used when it holds exactly ``ids``."""
     path = lexical_path(settings)
+    if counted is not None and ids is not None and counted.fingerprint == fingerprint(ids):
+        return _saved(counted.build(), settings)
     lex = LexicalIndex.load(path)
     if ids is None:  # opening: the manifest of the last index run vouches for the store
         manifest = Manifest.load(manifest_path(settings))
@@ -140,7 +144,11 @@ def load_lexical(
         lex = LexicalIndex.from_chunks(ordered)
     if lex.fingerprint != current:  # the store moved meanwhile: read it all
         lex = LexicalIndex.from_chunks(store.all_chunks())
-    lex.save(path)
+    return _saved(lex, settings)
+
+
+def _saved(lex: LexicalIndex, settings: Settings) -> LexicalIndex:
+    lex.save(lexical_path(settings))
     (settings.lexical_dir / f"{settings.collection}-{LEGACY_LEXICAL_FILE}").unlink(missing_ok=True)
     return lex
 
@@ -300,6 +308,8 @@ def run_index(
         options = PrepareOptions(max_bytes, settings.chunk_tokens, settings.chunk_overlap)
         separate = len(tasks) >= STORE_PROCESS_MIN_FILES and worker_count() >= 1
         writer = _StoreWriter(store, embedder, separate, lock_fd)
+        # Into an empty store, the lexical index is counted while the chunks come, not after.
+        counted = LexicalBuilder() if not existing else None
         prepared = prepare_files(tasks, options)
         bar, files_done = None, 0  # the bar appears with the first file that has new chunks
         with writer:  # on an error the store process is stopped, not waited for
@@ -322,6 +332,8 @@ def run_index(
                 for chunk in done.chunks:
                     if chunk.chunk_id not in existing and chunk.chunk_id not in desired:
                         writer.add(chunk)  # embedded and stored while later files are chunked
+                        if counted is not None:
+                            counted.add(chunk)
                     desired[chunk.chunk_id] = chunk
                 if bar is None and writer.added and progress:
                     bar = _progress(len(tasks), True, "Lập chỉ mục", unit="tệp")
@@ -365,7 +377,7 @@ def run_index(
             and lexical_path(settings).is_file()
         )
         if changes or not lexical_current:
-            load_lexical(store, settings, ids=ids, in_memory=desired)
+            load_lexical(store, settings, ids=ids, in_memory=desired, counted=counted)
         if changes or not generation:  # running servers reload what changed
             generation = store.bump_generation()
         _save_manifest(

@@ -108,6 +108,38 @@ def test_weights_computed_in_blocks_equal_one_pass(monkeypatch) -> None:
     assert (whole != blocks).nnz == 0 and blocks.nnz == whole.nnz
 
 
+@pytest.mark.parametrize("block", [1 << 20, 7])
+def test_counts_lengths_and_totals_match_a_dense_count(monkeypatch, block: int) -> None:
+    """The counts are scattered into term rows block by block and summed in blocks; the
+    result must be the plain term x document count table (with empty documents and terms
+    that only a later block uses)."""
+    monkeypatch.setattr(lexical, "WEIGHT_BLOCK", block)
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(50)]
+    docs = [
+        [rng.choice(words[: 10 + i // 4]) for _ in range(rng.randint(0, 30))] for i in range(150)
+    ]
+    counts = lexical._Counts({}, batch=13)
+    for terms in docs:
+        counts.add(terms)
+    vocab = counts.vocab
+    tf = counts.matrix()
+    dense = np.zeros((len(vocab), len(docs)), dtype=np.int64)
+    for d, terms in enumerate(docs):
+        for term, n in Counter(terms).items():
+            dense[vocab[term], d] = n
+    assert tf.has_canonical_format and (tf.toarray() == dense).all()
+    field = BM25Field.from_counts(tf, vocab)
+    assert (field.totals == dense.sum(axis=1)).all()
+    assert field.avgdl == pytest.approx(dense.sum() / len(docs))
+    order = np.array(rng.sample(range(len(docs)), len(docs)))
+    again = lexical._Counts({}, batch=13)
+    for terms in docs:
+        again.add(terms)
+    permuted = again.matrix(order)
+    assert permuted.has_canonical_format and (permuted.toarray() == dense[:, order]).all()
+
+
 def test_scraped_typo_is_found_by_the_correct_phrase(lex: LexicalIndex) -> None:
     assert _top(lex, "chuyển đổi số người đứng đầu") == "typo"
     hits = dict(lex.search("chuyển đổi số", k=10))
@@ -280,6 +312,46 @@ def test_added_and_removed_chunks_update_the_index_as_a_rebuild_would(
         assert candidate.restore_diacritics("hai san") == "hải sản"
 
 
+def _seed_chunks() -> list[Chunk]:
+    from index.chunker import chunk_article
+    from index.clean import clean_article
+
+    seeds = Path(__file__).resolve().parents[1] / "seeds"
+    chunks = []
+    for path in sorted(seeds.iterdir()):
+        article, _ = clean_article(path.read_text(encoding="utf-8"), path.name)
+        chunks += chunk_article(article, 120, 20)
+    return chunks
+
+
+@pytest.mark.parametrize("arrival", ["sorted", "shuffled"])
+def test_counting_chunks_as_they_come_builds_what_from_chunks_builds(arrival: str) -> None:
+    """An index run into an empty store counts its chunks in the order they arrive; the
+    index it saves is the one built from the same chunks in (source, position) order."""
+    chunks = _seed_chunks()
+    ordered = sorted(chunks, key=lambda c: (c.source, c.position))
+    arriving = list(ordered)
+    if arrival == "shuffled":
+        random.Random(3).shuffle(arriving)
+    builder = lexical.LexicalBuilder()
+    for chunk in arriving:
+        builder.add(chunk)
+    assert builder.fingerprint == fingerprint(c.chunk_id for c in chunks)
+    built, want = builder.build(), LexicalIndex.from_chunks(ordered)
+    assert built.chunk_ids == want.chunk_ids and built.texts == want.texts
+    for name in ("accented", "folded"):
+        got_field, want_field = built.fields[name], want.fields[name]
+        assert set(got_field.vocab) == set(want_field.vocab)
+        if arrival == "sorted":  # the same term ids too
+            assert got_field.vocab == want_field.vocab
+            assert (got_field.tf != want_field.tf).nnz == 0
+    for query in ("chuyển đổi số", "chinh phu so", "Đề án 06", "kinh tế số năm 2025"):
+        for name in ("accented", "folded"):
+            got, expected = built.search(query, field=name), want.search(query, field=name)
+            assert [c for c, _ in got] == [c for c, _ in expected], (query, name)
+            assert [s for _, s in got] == pytest.approx([s for _, s in expected], rel=1e-6)
+
+
 def test_the_saved_index_is_readable_by_its_owner_only(lex: LexicalIndex, tmp_path: Path) -> None:
     path = tmp_path / "bm25.npz"
     lex.save(path)
@@ -302,6 +374,16 @@ def test_the_index_run_leaves_a_lexical_index_matching_the_store(indexed) -> Non
     saved = LexicalIndex.load(lexical_path(settings))
     assert saved is not None and set(saved.chunk_ids) == _ids_in_store(store)
     assert saved.fingerprint == fingerprint(_ids_in_store(store))
+
+
+def test_the_index_counted_during_a_run_equals_a_rebuild_from_the_store(indexed) -> None:
+    settings, store = indexed
+    saved = LexicalIndex.load(lexical_path(settings))
+    rebuilt = LexicalIndex.from_chunks(store.all_chunks())
+    assert saved.chunk_ids == rebuilt.chunk_ids and saved.texts == rebuilt.texts
+    for name in ("accented", "folded"):
+        assert saved.fields[name].vocab == rebuilt.fields[name].vocab
+        assert (saved.fields[name].tf != rebuilt.fields[name].tf).nnz == 0
 
 
 def test_opening_an_unchanged_store_reads_no_ids(indexed, monkeypatch) -> None:
