@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -310,9 +310,10 @@ def run_index(
         writer = _StoreWriter(store, embedder, separate, lock_fd)
         # Into an empty store, the lexical index is counted while the chunks come, not after.
         counted = LexicalBuilder() if not existing else None
-        prepared = prepare_files(tasks, options)
         bar, files_done = None, 0  # the bar appears with the first file that has new chunks
-        with writer:  # on an error the store process is stopped, not waited for
+        # On an error the store process is stopped, not waited for; the chunking workers are
+        # closed (and reaped) as soon as the last file is read, not when the run ends.
+        with writer, closing(prepare_files(tasks, options)) as prepared:
             for slot in slots:
                 if slot is not None:
                     errors.append(slot)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+import index.pipeline as pipeline
 import index.prepare as prepare
 from index.config import Settings
 from index.loader import MIB
@@ -17,6 +19,19 @@ from index.store import ChunkStore
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
+
+
+def _children() -> set[int]:
+    """This process' child processes, zombies included."""
+    me, found = os.getpid(), set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if int(fields.get("PPid", "0")) == me:
+            found.add(int(status.parent.name))
+    return found
 
 
 @pytest.fixture
@@ -59,7 +74,17 @@ def test_an_index_run_through_the_worker_stores_the_same_chunks(tmp_path, monkey
     alone = run_index([SEEDS], settings("alone"))
     monkeypatch.setattr(prepare, "WORKER_MIN_FILES", 0)
     monkeypatch.setattr(prepare, "worker_count", lambda: 1)
+    before, after_reading = _children(), []
+    real_load_lexical = pipeline.load_lexical
+
+    def load_lexical(*args, **kwargs):  # runs once every file is read and chunked
+        after_reading.append(_children())
+        return real_load_lexical(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_lexical", load_lexical)
     worker = run_index([SEEDS], settings("worker"))
+    # The worker was reaped once the last file was read, not left a zombie until the end.
+    assert after_reading == [before] and _children() == before
     assert (worker.files, worker.chunks, worker.new) == (alone.files, alone.chunks, alone.new)
 
     def stored(name: str) -> dict:
