@@ -97,8 +97,8 @@ class _Packer:
     """Token counts of sentence runs: the exact count of the joined text when a decision
     is close, the sum of per-sentence counts (plus one per join) when it is not."""
 
-    def __init__(self, sentences: list[tuple[str, bool]]):
-        self.counts = [count_tokens(s) for s, _ in sentences]
+    def __init__(self, sentences: list[tuple[str, bool]], counts: list[int] | None = None):
+        self.counts = counts if counts is not None else [count_tokens(s) for s, _ in sentences]
         self.sentences = sentences
 
     def exceeds(self, run: list[int], limit: int) -> bool:
@@ -112,7 +112,10 @@ class _Packer:
 
 
 def _pack(
-    sentences: list[tuple[str, bool]], max_tokens: int, overlap_tokens: int
+    sentences: list[tuple[str, bool]],
+    max_tokens: int,
+    overlap_tokens: int,
+    counts: list[int] | None = None,
 ) -> list[tuple[str, int]]:
     """Greedy packing of whole sentences; sizes are exact token counts of the joined text.
 
@@ -120,9 +123,9 @@ def _pack(
     so headings and list items stay lines of their own for the answerers. Summing
     per-sentence counts undercounts by a token now and then (BPE merges differ once
     sentences are joined), so every decision near the budget counts the real text
-    (``_Packer``).
+    (``_Packer``). ``counts``, when given, are the sentences' own token counts.
     """
-    packer = _Packer(sentences)
+    packer = _Packer(sentences, counts)
     texts: list[tuple[str, int]] = []
     current: list[int] = []
 
@@ -164,11 +167,18 @@ def chunk_article(article: Article, max_tokens: int = 220, overlap_tokens: int =
             f"overlap must be between 0 and half the budget ({max_tokens // 2}), got {overlap_tokens}"
         )
     sentences: list[tuple[str, bool]] = []
+    counts: list[int] = []  # each sentence is counted once, here, and reused by the packer
     for para in article.body.split("\n"):
         for j, sent in enumerate(_split_line(para)):
-            pieces = _split_long(sent, max_tokens) if count_tokens(sent) > max_tokens else [sent]
-            sentences.extend((p, j == 0 and k == 0) for k, p in enumerate(pieces))
-    texts = _pack(sentences, max_tokens, overlap_tokens)
+            n = count_tokens(sent)
+            if n <= max_tokens:
+                sentences.append((sent, j == 0))
+                counts.append(n)
+                continue
+            for k, piece in enumerate(_split_long(sent, max_tokens)):
+                sentences.append((piece, j == 0 and k == 0))
+                counts.append(count_tokens(piece))
+    texts = _pack(sentences, max_tokens, overlap_tokens, counts)
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     for pos, (text, n) in enumerate(texts):

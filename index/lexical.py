@@ -208,7 +208,12 @@ class _Counts:
 
     def add(self, terms: Sequence[str]) -> None:
         vocab = self.vocab
-        self._ids.extend([vocab.setdefault(term, len(vocab)) for term in terms])
+        ids = list(map(vocab.get, terms))  # known terms at C speed; most are known
+        if None in ids:
+            for k, term in enumerate(terms):
+                if ids[k] is None:
+                    ids[k] = vocab.setdefault(term, len(vocab))
+        self._ids.extend(ids)
         self._lengths.append(len(terms))
         if len(self._lengths) == self.batch:
             self._flush()
