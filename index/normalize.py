@@ -198,7 +198,7 @@ def fold(text: str) -> str:
     """Remove every Vietnamese diacritic (and đ -> d); lower-cases too."""
     # Folding is per character (NFD's reordering never crosses a space, which is a
     # starter), so each space-separated piece is folded once and cached: a corpus repeats
-    # its pieces far more than its texts (the lexical field and the store fold every chunk).
+    # its pieces far more than its texts (the folded lexical field folds every chunk).
     return " ".join(map(_fold_piece, text.lower().split(" ")))
 
 
