@@ -122,10 +122,10 @@ def parse_date(line: str) -> str | None:
     return stated.isoformat() if 1900 < year < 2200 else None
 
 
-def _is_caption(line: str, title_key: str) -> bool:
+def _is_caption(line: str, key: str, title_key: str) -> bool:
+    """``key`` is the line's match form (the caller has it already)."""
     if any(rx.search(line) for rx in CAPTION_RES):
         return True
-    key = match_form(line)
     # A short line that repeats the title with a prefix ("Tiêu điểm - <title>").
     return bool(title_key) and title_key in key and len(key) < len(title_key) + 40
 
@@ -201,7 +201,7 @@ def clean_article(
             report.dropped.append((line, rule))
         elif TEASER_LINK_RE.match(line) and len(line) < 120:
             report.dropped.append((line, "truncated teaser link"))
-        elif _is_caption(line, title_key):
+        elif _is_caption(line, key, title_key):
             report.dropped.append((line, "image caption"))
         elif PHOTO_CREDIT_RE.search(line) and len(PHOTO_CREDIT_RE.sub("", line)) < 25:
             report.dropped.append((line, "photo credit"))
