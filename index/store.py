@@ -2,6 +2,11 @@
 
 The collection records the embedder's identity in its metadata; opening it with a
 different embedder is refused, because vectors from two models are not comparable.
+
+A chunk's text is stored as a metadata value (``TEXT_KEY``), not as a Chroma document:
+Chroma builds a full-text index over documents that hoidap never queries (its lexical
+index is its own), and writing it was half of the store's CPU time at 100 k chunks.
+Indexes written before keep their texts as documents and are read as they are.
 """
 
 from __future__ import annotations
@@ -25,6 +30,14 @@ from index.types import Chunk
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 _COLLECTION_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9._-]{1,510})[a-zA-Z0-9]$")
 log = logging.getLogger(__name__)
+TEXT_KEY = "text"
+
+
+def _stored_chunk(chunk_id: str, document: str | None, meta: dict | None) -> Chunk:
+    """A chunk read back from Chroma: its text from the metadata, or from the document
+    in a collection written before texts moved there."""
+    meta = meta or {}
+    return Chunk.from_store(chunk_id, document or str(meta.get(TEXT_KEY, "")), meta)
 
 
 def _chroma_settings():
@@ -237,8 +250,7 @@ class ChunkStore:
             self.collection.upsert,
             ids=[c.chunk_id for c in chunks],
             embeddings=np.asarray(vectors, dtype=np.float32),
-            documents=[c.text for c in chunks],
-            metadatas=[c.metadata() for c in chunks],
+            metadatas=[{**c.metadata(), TEXT_KEY: c.text} for c in chunks],
         )
 
     def delete(self, ids: Iterable[str]) -> None:
@@ -255,7 +267,7 @@ class ChunkStore:
         return {cid: str(meta.get("source", "")) for cid, meta in self.id_metadata().items()}
 
     def id_metadata(self) -> dict[str, dict]:
-        """chunk_id -> stored metadata for every chunk (no documents, no vectors)."""
+        """chunk_id -> stored metadata for every chunk (no texts, no vectors)."""
         out: dict[str, dict] = {}
         total = self.count()
         for offset in range(0, total, 1000):
@@ -263,7 +275,9 @@ class ChunkStore:
                 "read", self.collection.get, include=["metadatas"], limit=1000, offset=offset
             )
             for cid, meta in zip(got["ids"], got["metadatas"], strict=False):
-                out[cid] = dict(meta or {})
+                meta = dict(meta or {})
+                meta.pop(TEXT_KEY, None)
+                out[cid] = meta
         return out
 
     def update_metadata(self, chunks: Sequence[Chunk]) -> None:
@@ -289,7 +303,7 @@ class ChunkStore:
                 include=["documents", "metadatas"],
             )
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
-                found[cid] = Chunk.from_store(cid, doc or "", meta or {})
+                found[cid] = _stored_chunk(cid, doc, meta)
         return [found[cid] for cid in ids if cid in found]
 
     def chunks_of_sources(self, sources: Sequence[str]) -> dict[str, list[Chunk]]:
@@ -303,7 +317,7 @@ class ChunkStore:
             "read", self.collection.get, where=where, include=["documents", "metadatas"]
         )
         for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
-            chunk = Chunk.from_store(cid, doc or "", meta or {})
+            chunk = _stored_chunk(cid, doc, meta)
             out.setdefault(chunk.source, []).append(chunk)
         return {source: sorted(cs, key=lambda c: c.position) for source, cs in out.items()}
 
@@ -319,7 +333,7 @@ class ChunkStore:
                 offset=offset,
             )
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=False):
-                chunks.append(Chunk.from_store(cid, doc or "", meta or {}))
+                chunks.append(_stored_chunk(cid, doc, meta))
         chunks.sort(key=lambda c: (c.source, c.position))
         return chunks
 
@@ -348,7 +362,7 @@ class ChunkStore:
             include=["documents", "metadatas", "distances"],
         )
         return [
-            (Chunk.from_store(cid, doc or "", meta or {}), 1.0 - float(dist))
+            (_stored_chunk(cid, doc, meta), 1.0 - float(dist))
             for cid, doc, meta, dist in zip(
                 got["ids"][0],
                 got["documents"][0],

@@ -11,7 +11,7 @@ import pytest
 from index.config import Settings
 from index.errors import ConfigError, EmbedderMismatch, StoreUnavailable
 from index.pipeline import run_index
-from index.store import ChunkStore
+from index.store import TEXT_KEY, ChunkStore
 from index.types import Chunk
 
 PAGES = Path(__file__).resolve().parent / "data" / "pages"
@@ -56,6 +56,36 @@ def test_chunks_round_trip_with_their_metadata(store: ChunkStore) -> None:
     assert store.all_chunks() == sorted(chunks, key=lambda c: (c.source, c.position))
     assert store.id_sources() == {c.chunk_id: c.source for c in chunks}
     assert store.id_metadata()["id-b.txt-0"]["date"] == ""  # Chroma has no None
+
+
+def test_texts_are_kept_out_of_chromas_full_text_documents(store: ChunkStore) -> None:
+    """Chroma indexes documents for full-text search, which costs write time and disk;
+    texts live in the metadata instead, and metadata reads used for change detection
+    do not carry them."""
+    store.upsert([_chunk(0), _chunk(1)], _vectors(2))
+    raw = store.collection.get(ids=["id-a.txt-0"], include=["documents", "metadatas"])
+    assert raw["documents"] == [None]
+    assert raw["metadatas"][0][TEXT_KEY] == _chunk(0).text
+    assert TEXT_KEY not in store.id_metadata()["id-a.txt-0"]
+    assert store.id_metadata()["id-a.txt-0"] == _chunk(0).metadata()
+    assert store.get_chunks(["id-a.txt-1"]) == [_chunk(1)]
+    assert store.query(_vectors(2)[1], k=1)[0][0] == _chunk(1)
+
+
+def test_a_collection_written_with_documents_still_reads_its_texts(store: ChunkStore) -> None:
+    """Indexes built before texts moved into the metadata keep working without a rebuild,
+    also when new chunks are added to them."""
+    old = [_chunk(0), _chunk(1)]
+    store.collection.upsert(
+        ids=[c.chunk_id for c in old],
+        embeddings=_vectors(2),
+        documents=[c.text for c in old],
+        metadatas=[c.metadata() for c in old],
+    )
+    store.upsert([_chunk(2)], _vectors(3)[2:])
+    assert store.all_chunks() == [_chunk(0), _chunk(1), _chunk(2)]
+    assert store.chunks_of_sources(["a.txt"])["a.txt"] == [_chunk(0), _chunk(1), _chunk(2)]
+    assert store.query(_vectors(3)[0], k=1)[0][0] == _chunk(0)
 
 
 def test_query_returns_cosine_similarity(store: ChunkStore) -> None:
