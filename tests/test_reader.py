@@ -217,10 +217,12 @@ def test_toy_training_end_to_end(tmp_path, monkeypatch):
             "1",
             "--listwise",
             "1.0",
+            "--synthetic",
+            "50",
         ]
     )
     card = json.loads((out / "reader.json").read_text())
-    assert card["listwise"] == 1.0
+    assert card["listwise"] == 1.0 and card["synthetic"] == 50
     assert card["layers"] == 1 and card["examples"] > 0 and card["steps"] >= 1
     assert 0.0 <= card["threshold"] <= 1.0 and card["llm_floor"] <= card["threshold"]
     assert (out / "reader.onnx").is_file()

@@ -146,6 +146,22 @@ def revalidate(args) -> dict:
     return choose_threshold(Path(args.out), val)
 
 
+def synthetic_examples(args, val: list[Example]) -> list[Example]:
+    """Examples of in-situ questions (``evals.reader.synthetic``) made from the training
+    collections' contexts, leaving out the contexts of validation questions."""
+    from evals.reader.data import build_examples, read_collection
+    from evals.reader.synthetic import synthetic_rows
+
+    held = {e.question for e in val}
+    contexts = []
+    for name in args.train:
+        rows = read_collection(Path(args.data), name)
+        val_contexts = {r.context for r in rows if r.question in held}
+        contexts += [r.context for r in rows if r.context not in val_contexts]
+    rows = synthetic_rows(contexts, args.seed, args.synthetic)
+    return build_examples(rows, "synthetic", args.seed)
+
+
 def train(args) -> dict:
     import torch
 
@@ -161,6 +177,9 @@ def train(args) -> dict:
     train_set, val = split_examples(examples, rng)
     if args.max_examples:
         train_set = train_set[: args.max_examples]
+    if args.synthetic:
+        train_set += synthetic_examples(args, val)
+        random.Random(args.seed).shuffle(train_set)
     encoded = [x for x in (_encode(tok, e, args.max_length) for e in train_set) if x is not None]
     net = from_e5(weights, args.layers)
     net.train()
@@ -251,6 +270,9 @@ def main(argv=None) -> None:
     p.add_argument(
         "--listwise", type=float, default=0.0, help="weight of the in-window ranking loss"
     )
+    p.add_argument(
+        "--synthetic", type=int, default=0, help="in-situ questions added to training (at most)"
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument(
         "--revalidate", action="store_true", help="only re-choose the threshold of --out"
@@ -289,6 +311,7 @@ def _run(args) -> None:
         "batch": args.batch,
         "lr": args.lr,
         "listwise": args.listwise,
+        "synthetic": args.synthetic,
         "max_length": args.max_length,
         "examples": result["examples"],
         "steps": result["steps"],
