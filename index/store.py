@@ -5,7 +5,7 @@ different embedder is refused, because vectors from two models are not comparabl
 
 A chunk's text is stored as a metadata value (``TEXT_KEY``), not as a Chroma document:
 Chroma builds a full-text index over documents that hoidap never queries (its lexical
-index is its own), and writing it was half of the store's CPU time at 100 k chunks.
+index is its own), and writing it cost a third of the store's CPU time per chunk.
 Indexes written before keep their texts as documents and are read as they are.
 """
 

@@ -6,7 +6,7 @@ question word where the answer was ("bị phạt tù 05 năm" -> "bị phạt t�
 date gives a well-formed question whose answer is that span, with the sentence as its
 answer sentence. Only the clause around the answer is kept, so the question does not
 copy the whole sentence, and only clauses with a single number are used, so the answer
-is unambiguous inside them.
+is unambiguous inside them. A definition "X là Y" gives "X là gì?" with Y as the answer.
 
 The rows go through ``data.build_examples`` like annotated ones (positive window, passage
 negative, swapped-detail negative). Deterministic for a seed.
@@ -134,13 +134,13 @@ def questions_from(
             options.append((sentence, -1, -1, made))
     rng.shuffle(options)
     for sentence, s, e, phrase in options:
-        if s < 0:
-            question, answer = phrase
-            if context.count(answer) == 1 and len(rows) < per_context:
-                rows.append(Row(question[0].upper() + question[1:], answer, context, True))
-            continue
         if len(rows) >= per_context:
             break
+        if s < 0:
+            question, answer = phrase
+            if context.count(answer) == 1:
+                rows.append(Row(question[0].upper() + question[1:], answer, context, True))
+            continue
         answer = sentence[s:e]
         if context.count(answer) != 1:
             continue
@@ -148,7 +148,7 @@ def questions_from(
         if cut is None:
             continue
         clause, cs, ce = cut
-        if len(_NUMBER_RE.findall(clause[:cs] + clause[ce:])) or len(clause[:cs].split()) < 3:
+        if _NUMBER_RE.search(clause[:cs] + clause[ce:]) or len(clause[:cs].split()) < 3:
             continue
         question = f"{clause[:cs]}{phrase}{clause[ce:]}".strip()
         question = _LIST_MARK_RE.sub("", question).strip(" ,")
