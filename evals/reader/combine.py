@@ -114,7 +114,10 @@ def read_validation(model: Path, root: Path, cache: Path, seed: int, limit: int)
     return rows
 
 
-def combine(rows: list[dict]) -> dict:
+def combine(rows: list[dict], target: float = TARGET_FALSE_REFUSALS) -> dict:
+    """``target``: the share of each validation collection's answerable questions the
+    threshold may refuse (the LLM floor: ``TARGET_LLM_FALSE_REFUSALS``, never above it)."""
+
     def ranked_at(w: float):
         return [choose(r["question"], r["reading"], r["checks"], w) for r in rows]
 
@@ -153,12 +156,13 @@ def combine(rows: list[dict]) -> dict:
     for i in pick_idx:
         if labels[i] == 1:
             by_collection.setdefault(rows[i]["collection"], []).append(support[i])
-    t = min(threshold_at(v, TARGET_FALSE_REFUSALS) for v in by_collection.values())
+    t = min(threshold_at(v, target) for v in by_collection.values())
     floor = min(threshold_at(v, TARGET_LLM_FALSE_REFUSALS) for v in by_collection.values())
     reader_only = [float(v["best_logit"]) for v in values]
     return {
         "threshold": round(t, 6),
-        "llm_floor": round(floor, 6),
+        "llm_floor": round(min(floor, t), 6),
+        "threshold_target_false_refusals": target,
         "answerability": model.to_json(),
         "combiner": {
             "check_score_weight": best_w,
@@ -179,8 +183,7 @@ def combine(rows: list[dict]) -> dict:
             if pick_neg
             else None,
             "threshold_by_collection": {
-                name: round(threshold_at(v, TARGET_FALSE_REFUSALS), 6)
-                for name, v in sorted(by_collection.items())
+                name: round(threshold_at(v, target), 6) for name, v in sorted(by_collection.items())
             },
         },
     }
@@ -206,7 +209,16 @@ def main(argv=None) -> None:
     p.add_argument("--data", default=str(DEFAULT_ROOT))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=150, help="answerable questions per collection")
+    p.add_argument(
+        "--false-refusals",
+        type=float,
+        default=TARGET_FALSE_REFUSALS,
+        help="share of each validation collection's answerable questions the threshold may "
+        "refuse (default %(default)s)",
+    )
     args = p.parse_args(argv)
+    if not 0.0 <= args.false_refusals < 1.0:
+        raise SystemExit(f"--false-refusals must be in [0, 1), got {args.false_refusals}.")
     model = Path(args.model)
     readings = Path(args.cache) / f"readings-{_model_key(model)}.pkl"
     if readings.is_file():  # the same model's readings: only the fit is redone
@@ -218,7 +230,7 @@ def main(argv=None) -> None:
                 f"No validation question was read with the reader in {model}; nothing to fit."
             )
         readings.write_bytes(pickle.dumps(rows))
-    result = combine(rows)
+    result = combine(rows, args.false_refusals)
     card_path = model / "reader.json"
     card = json.loads(card_path.read_text())
     card.update(result)

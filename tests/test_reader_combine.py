@@ -1,0 +1,70 @@
+"""How the reader's answerability thresholds are chosen on validation readings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.reader.runtime import Reading, SentenceScore
+
+
+def _reading(question: str, logits: list[float]) -> Reading:
+    sentences = [f"Câu số {i} nói về quy định thứ {i}." for i in range(len(logits))]
+    spans, scores, at = [], [], 0
+    for i, (s, logit) in enumerate(zip(sentences, logits, strict=True)):
+        spans.append((at, at + len(s)))
+        scores.append(SentenceScore(0, i, s, float(1 / (1 + np.exp(-logit))), logit, None))
+        at += len(s) + 1
+    return Reading(question, scores, [max(logits)], [" ".join(sentences)], [spans])
+
+
+def _rows(collection: str, answerable_mean: float, n: int, rng: np.random.Generator) -> list:
+    rows = []
+    for i in range(n):
+        answerable = i % 3 != 0
+        best = rng.normal(answerable_mean if answerable else -2.0, 1.0)
+        question = f"Quy định thứ {i} là gì?"
+        rows.append(
+            {
+                "collection": collection,
+                "question": question,
+                "answerable": answerable,
+                "answers": ["quy định"] if answerable else [],
+                "reading": _reading(question, [best, best - 2.0]),
+                "checks": None,
+            }
+        )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def rows():
+    rng = np.random.default_rng(0)
+    return _rows("easy", 2.0, 150, rng) + _rows("hard", 0.5, 150, rng)
+
+
+def test_the_collection_whose_answers_score_lower_sets_the_threshold(rows):
+    from evals.reader.combine import combine
+
+    result = combine(rows)
+    by = result["combiner"]["threshold_by_collection"]
+    assert by["hard"] < by["easy"]
+    assert result["threshold"] == pytest.approx(by["hard"])
+    assert result["llm_floor"] <= result["threshold"]
+    assert result["threshold_target_false_refusals"] == 0.05
+
+
+def test_a_stricter_false_refusal_target_lowers_the_threshold(rows):
+    from evals.reader.combine import combine
+
+    loose, strict = combine(rows, 0.10), combine(rows, 0.01)
+    assert strict["threshold"] < loose["threshold"]
+    assert strict["llm_floor"] <= strict["threshold"]
+    assert strict["threshold_target_false_refusals"] == 0.01
+
+
+def test_an_impossible_false_refusal_target_is_a_clear_error(tmp_path):
+    from evals.reader.combine import main
+
+    with pytest.raises(SystemExit, match="--false-refusals must be in"):
+        main(["--model", str(tmp_path), "--cache", str(tmp_path), "--false-refusals", "1.5"])
