@@ -7,8 +7,9 @@ on, ``train.split_examples``) and their swapped-detail versions are read once; t
 - the weight of the earlier answerer's sentence score in the ranking is chosen by grid
   search (the share of answerable questions whose first sentence holds the answer), and
 - the answerability model (reader outputs + the checks as inputs) is fitted on half of
-  the questions and its thresholds chosen on the other half (≤ 5 % false refusals, and
-  ≤ 2 % for the floor in front of an LLM, on each validation collection).
+  the questions and its thresholds chosen on the other half (≤ 5 % false refusals unless
+  ``--false-refusals`` says otherwise, and ≤ 2 % for the floor in front of an LLM, on each
+  validation collection).
 
 The seed QA sets are never used. Results go into the model's ``reader.json``.
 
