@@ -349,3 +349,35 @@ def test_the_answer_cites_the_best_sentence_and_its_neighbour_when_it_ranks_seco
     retrieved = _retrieved(passage, "Một đoạn khác hẳn.")
     result = ReaderAnswerer(_ScriptedReader(logits), passages=2).analyse("Hỏi gì?", retrieved)
     assert [(retrieved.index(e.passage), e.position) for e in result.evidence] == cited
+
+
+@pytest.mark.parametrize(
+    "margin, logits, cited",
+    [
+        (1.0, [[0.0, 3.0, -1.0, -1.0], [2.5]], [(0, 1), (1, 0)]),  # close, other passage: both
+        (1.0, [[0.0, 3.0, -1.0, 2.5], [-2.0]], [(0, 1), (0, 3)]),  # close, same passage: in order
+        (1.0, [[0.0, 3.0, -1.0, -1.0], [1.5]], [(0, 1)]),  # runner-up further than the margin
+        (1.0, [[0.0, 2.0, -1.0, -1.0], [3.0]], [(1, 0), (0, 1)]),  # the best one's passage first
+    ],
+)
+def test_a_runner_up_within_the_fitted_margin_is_cited_too(margin, logits, cited):
+    from assistant.reader.answerer import ReaderAnswerer
+
+    passage = "Câu thứ nhất khá dài. Câu thứ hai trả lời. Câu thứ ba bổ sung. Câu thứ tư khác."
+    reader = _ScriptedReader(logits)
+    reader.card["combiner"]["second_sentence_margin"] = margin
+    retrieved = _retrieved(passage, "Một đoạn khác hẳn.")
+    result = ReaderAnswerer(reader, passages=2).analyse("Hỏi gì?", retrieved)
+    assert [(retrieved.index(e.passage), e.position) for e in result.evidence] == cited
+
+
+def test_the_runner_up_margin_buys_a_second_sentence_only_when_it_brings_answers():
+    from evals.reader.combine import choose_margin
+
+    def table(gains):  # margin -> (contains, sentences)
+        return {str(m): {"contains": c, "sentences": n} for m, (c, n) in gains.items()}
+
+    # +5 points for 0.3 more sentences: a second sentence holds the answer 1 time in 6.
+    assert choose_margin(table({None: (0.60, 1.2), 1.0: (0.65, 1.5), 1e9: (0.66, 2.0)})) == 1.0
+    # +2 points for 0.4 more sentences (1 in 20): not worth it.
+    assert choose_margin(table({None: (0.60, 1.2), 1.0: (0.62, 1.6), 1e9: (0.63, 2.0)})) is None

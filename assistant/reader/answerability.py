@@ -1,7 +1,8 @@
 """Does any retrieved sentence answer the question? A small learned model over the reader.
 
 Inputs are the reader's own outputs (best sentence logit, the passage logit, the margin
-over the runner-up, the span head's strongest token in the sentence) and how much of the question the best sentence, its neighbours and
+over the runner-up, the span head's strongest token in the sentence), retrieval's dense
+cosine for the passage, and how much of the question the best sentence, its neighbours and
 its passage contain (shares of the question's content syllables and syllable pairs,
 compared without accents; names and numbers the passage lacks). The weights are fitted
 on validation questions of the training collections (``evals/reader/validate.py``),
@@ -26,6 +27,7 @@ FEATURES = (
     "passage_pair_coverage",
     "missing_rare",
     "span_logit",
+    "dense_best",
 )
 # The hand-written checks of the earlier answerer (assistant/extractive.py, slots.py), as
 # inputs: their weights are learned with the rest, on validation collections only.
@@ -54,6 +56,7 @@ def features(
     window: str,
     passage: str,
     span_logit: float = -50.0,
+    dense: float | None = None,
 ) -> dict[str, float]:
     """The model's inputs for the best sentence (``window``: it and its neighbours)."""
     q = _terms(question)
@@ -73,6 +76,9 @@ def features(
         "missing_rare": float(any(r not in lowered for r in rare)),
         # SQuAD-2-style readers weigh their best answer span against "no answer".
         "span_logit": max(-10.0, span_logit),
+        # Retrieval's cosine between the question and the best sentence's passage: how
+        # on-topic the passage is at all (an off-topic question's best passage scores low).
+        "dense_best": dense if dense is not None else 0.0,
     }
 
 

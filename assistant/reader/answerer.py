@@ -33,7 +33,9 @@ class ReaderAnswerer:
 
     def read(self, question: str, retrieved: list[ScoredChunk]) -> Reading:
         top = retrieved[: self.passages]
-        return self.reader.read(question, [(r.chunk.title, r.chunk.text) for r in top])
+        reading = self.reader.read(question, [(r.chunk.title, r.chunk.text) for r in top])
+        reading.dense = [float(r.dense) if r.dense is not None else 0.0 for r in top]
+        return reading
 
     def analyse(
         self, question: str, retrieved: list[ScoredChunk], checks: ExtractiveResult | None = None
@@ -44,21 +46,13 @@ class ReaderAnswerer:
         reading = self.read(question, retrieved)
         if not reading.sentences:
             return ExtractiveResult([], 0.0, ["no sentences"])
-        weight = float(self.reader.card.get("combiner", {}).get("check_score_weight", 0.0))
+        combiner = self.reader.card.get("combiner", {})
+        weight = float(combiner.get("check_score_weight", 0.0))
         ranked, values = choose(question, reading, checks, weight)
+        margin = combiner.get("second_sentence_margin")
+        scores = ranking_scores(ranked, checks, weight)
+        chosen = compose(reading, ranked, scores, margin, self.max_sentences)
         best = ranked[0]
-        chosen = [best]
-        partner = list_partner(reading, best)
-        if partner is not None:
-            chosen.append(partner)
-        # The runner-up joins when it is the best sentence's neighbour: a contiguous excerpt
-        # holds the answer more often than the best sentence alone (evals/README.md) and
-        # still reads as one point, not as a second, unrelated quotation.
-        for s in ranked[1:2]:
-            adjacent = s.passage == best.passage and abs(s.sentence - best.sentence) == 1
-            if len(chosen) < self.max_sentences and adjacent and s not in chosen:
-                chosen.append(s)
-        chosen.sort(key=lambda s: (s.passage, s.sentence))
         evidence = []
         for s in chosen:
             ev = Evidence(s.text, retrieved[s.passage], s.probability, s.probability, s.passage)
@@ -86,6 +80,43 @@ class ReaderAnswerer:
             reading=reading,
             checks=checks,
         )
+
+
+def ranking_scores(
+    ranked: list[SentenceScore], checks: ExtractiveResult | None, weight: float
+) -> list[float]:
+    """The score each sentence was ranked by: reader logit + ``weight`` x the check score."""
+    check_scores = checks.scores if checks is not None else {}
+    return [s.logit + weight * check_scores.get(match_form(s.text), 0.0) for s in ranked]
+
+
+def compose(
+    reading: Reading,
+    ranked: list[SentenceScore],
+    scores: list[float],
+    margin: float | None,
+    max_sentences: int = 2,
+) -> list[SentenceScore]:
+    """The sentences an answer cites, in reading order within a passage, passages by rank.
+
+    The best sentence; the sentence its list structure ties it to; and the runner-up when
+    it is the best one's neighbour (a contiguous excerpt still reads as one point) or,
+    with a ``margin`` fitted on validation questions (``evals.reader.combine``), when it
+    scores within ``margin`` of the best: the reader's first choice is often the wrong one
+    of two close candidates, and citing both holds the answer more often.
+    """
+    best = ranked[0]
+    chosen = [best]
+    partner = list_partner(reading, best)
+    if partner is not None:
+        chosen.append(partner)
+    for s, score in zip(ranked[1:2], scores[1:2], strict=True):
+        adjacent = s.passage == best.passage and abs(s.sentence - best.sentence) == 1
+        close = margin is not None and score >= scores[0] - float(margin)
+        if len(chosen) < max_sentences and (adjacent or close) and s not in chosen:
+            chosen.append(s)
+    order = {s.passage: i for i, s in reversed(list(enumerate(chosen)))}
+    return sorted(chosen, key=lambda s: (order[s.passage], s.sentence))
 
 
 def list_partner(reading: Reading, best: SentenceScore) -> SentenceScore | None:
@@ -146,6 +177,7 @@ def answerability_features(question: str, reading: Reading, ranked: list[Sentenc
         reading.window(best),
         reading.passage(best.passage),
         best.span_logit,
+        reading.dense[best.passage] if reading.dense else None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -194,6 +194,10 @@ class Reading:
     passage_logits: list[float]  # per passage: its best window's logit
     texts: list[str]  # per passage: title line + passage, as read
     spans: list[list[tuple[int, int]]]  # per passage: its sentences' character spans
+    # Per passage: retrieval's dense cosine with the question (set by the answerer; empty
+    # when the passages did not come from retrieval). An absolute relevance signal: the
+    # reader's logits are relative to what it was handed.
+    dense: list[float] = field(default_factory=list)
 
     def window(self, best: SentenceScore, radius: int = 1) -> str:
         """The best sentence with its neighbours, as the passage has them."""

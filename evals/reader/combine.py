@@ -30,10 +30,11 @@ import numpy as np
 
 from assistant.pipeline import Assistant
 from assistant.reader.answerability import CHECK_FEATURES, FEATURES, fit
-from assistant.reader.answerer import choose
+from assistant.reader.answerer import choose, compose, ranking_scores
 from evals.corpus import eval_settings, index_corpus
 from evals.datasets import load_squad
 from evals.metrics import contains_answer, token_f1
+from evals.reader.absent import absent_squad, pick_absent, seed_index
 from evals.reader.data import read_collection
 from evals.reader.train import DEFAULT_ROOT, split_examples
 from evals.reader.validate import (
@@ -46,6 +47,10 @@ from index.config import Settings
 from index.embedders import get_embedder
 
 WEIGHTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
+MARGINS = (None, 0.5, 1.0, 2.0, 3.0, 5.0, 1e9)  # None: the runner-up joins only as a neighbour
+# A second sentence is worth citing when, over the questions it is added to, it brings the
+# answer at least this often: the margin maximises contains - SENTENCE_COST x (sentences - 1).
+SENTENCE_COST = 0.1
 
 
 def validation_squad(root: Path, collection: str, questions: list[tuple[str, str, bool]]) -> dict:
@@ -65,11 +70,14 @@ def _gold_sentence(text: str, answers: list[str]) -> bool:
 
 
 def read_validation(model: Path, root: Path, cache: Path, seed: int, limit: int) -> list[dict]:
+    """Validation questions as the assistant reads them, per training collection: the
+    answerable ones and their swapped-detail versions over the whole collection, and up
+    to ``limit // 2`` answerable ones asked with their own context removed (``absent``)."""
     from evals.reader.data import load_examples
 
     card = json.loads((model / "reader.json").read_text())
     collections = card["train_collections"]
-    examples = load_examples(root, collections, seed)
+    examples = load_examples(root, collections, seed, bool(card.get("hard_negatives")))
     _, val = split_examples(examples, random.Random(seed))
     rows = []
     for name in collections:
@@ -86,32 +94,50 @@ def read_validation(model: Path, root: Path, cache: Path, seed: int, limit: int)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "validation.json"
         path.write_text(json.dumps(validation_squad(root, name, qs), ensure_ascii=False))
-        ds = load_squad(path)
-        base = Settings.load()
-        settings = dataclasses.replace(
-            eval_settings(base, folder),
-            answerer="reader",
-            reader_dir=str(model),
-            refusal_threshold=0.0,
+        rows += _read(model, path, folder, name)
+        collection = read_collection(root, name)
+        asked = {q for q, _, ok in qs if ok}
+        candidates = [i for i, r in enumerate(collection) if r.question in asked]
+        picked = pick_absent(collection, candidates, limit // 2, random.Random(f"{seed}:{name}"))
+        if picked:
+            absent = folder / "absent"
+            seed_index(folder / "index", absent / "index")
+            path = absent / "absent.json"
+            path.write_text(json.dumps(absent_squad(collection, picked, name), ensure_ascii=False))
+            rows += [dict(r, kind="absent") for r in _read(model, path, absent, name)]
+    return rows
+
+
+def _read(model: Path, path: Path, folder: Path, name: str) -> list[dict]:
+    """Every question of the SQuAD file ``path`` read by the reader over its corpus."""
+    ds = load_squad(path)
+    base = Settings.load()
+    settings = dataclasses.replace(
+        eval_settings(base, folder),
+        answerer="reader",
+        reader_dir=str(model),
+        refusal_threshold=0.0,
+    )
+    embedder = get_embedder(settings.embedder, settings)
+    index_corpus(ds.corpus, settings, embedder)
+    assistant = Assistant(settings, embedder=embedder)
+    rows = []
+    for item in ds.items:
+        analysis = assistant.analyse(item.question)
+        if analysis.reading is None:
+            continue
+        rows.append(
+            {
+                "collection": name,
+                "question": analysis.reading.question,
+                "answerable": item.answerable,
+                "kind": "answerable" if item.answerable else "swapped",
+                "answers": item.answers,
+                "reading": analysis.reading,
+                "checks": analysis.checks,
+            }
         )
-        embedder = get_embedder(settings.embedder, settings)
-        index_corpus(ds.corpus, settings, embedder)
-        assistant = Assistant(settings, embedder=embedder)
-        for item in ds.items:
-            analysis = assistant.analyse(item.question)
-            if analysis.reading is None:
-                continue
-            rows.append(
-                {
-                    "collection": name,
-                    "question": analysis.reading.question,
-                    "answerable": item.answerable,
-                    "answers": item.answers,
-                    "reading": analysis.reading,
-                    "checks": analysis.checks,
-                }
-            )
-        print(name, len(ds.items), "questions read", flush=True)
+    print(name, path.name, len(ds.items), "questions read", flush=True)
     return rows
 
 
@@ -134,6 +160,7 @@ def combine(rows: list[dict], target: float = TARGET_FALSE_REFUSALS) -> dict:
             best_w, best_acc = w, acc
     chosen = ranked_at(best_w)
     values = [v for _, v in chosen]
+    margins = answer_by_margin(rows, chosen, answerable, best_w)
     labels = [int(r["answerable"]) for r in rows]
     idx = np.arange(len(rows))
     fit_idx, pick_idx = idx[::2], idx[1::2]
@@ -168,6 +195,8 @@ def combine(rows: list[dict], target: float = TARGET_FALSE_REFUSALS) -> dict:
         "combiner": {
             "check_score_weight": best_w,
             "first_sentence_gold_by_weight": accs,
+            "answer_by_second_sentence_margin": margins,
+            "second_sentence_margin": choose_margin(margins),
             "validation_questions": len(rows),
             "answerable": int(sum(labels)),
             "auc_reader_logit": round(
@@ -180,9 +209,8 @@ def combine(rows: list[dict], target: float = TARGET_FALSE_REFUSALS) -> dict:
             "auc_answerability": round(auc(pick_pos, pick_neg), 4),
             "answerability_model": chosen_name,
             "auc_by_model": {k: round(v[0], 4) for k, v in candidates.items()},
-            "swapped_refused_at_threshold": round(float(np.mean(np.array(pick_neg) < t)), 4)
-            if pick_neg
-            else None,
+            "swapped_refused_at_threshold": _refused(rows, support, pick_idx, t, "swapped"),
+            "absent_refused_at_threshold": _refused(rows, support, pick_idx, t, "absent"),
             "threshold_by_collection": {
                 name: round(threshold_at(v, target), 6) for name, v in sorted(by_collection.items())
             },
@@ -190,9 +218,52 @@ def combine(rows: list[dict], target: float = TARGET_FALSE_REFUSALS) -> dict:
     }
 
 
+def answer_by_margin(rows: list[dict], chosen, answerable: list[int], weight: float) -> dict:
+    """Per runner-up margin: the share of answerable questions whose cited sentences hold
+    the answer, and how many sentences an answer cites on average."""
+    out = {}
+    for margin in MARGINS:
+        hits, lengths = [], []
+        for i in answerable:
+            ranked = chosen[i][0]
+            scores = ranking_scores(ranked, rows[i]["checks"], weight)
+            cited = compose(rows[i]["reading"], ranked, scores, margin)
+            hits.append(contains_answer(" ".join(s.text for s in cited), rows[i]["answers"]))
+            lengths.append(len(cited))
+        out[str(margin)] = {
+            "contains": round(float(np.mean(hits)), 4) if hits else None,
+            "sentences": round(float(np.mean(lengths)), 3) if lengths else None,
+        }
+    return out
+
+
+def choose_margin(by_margin: dict) -> float | None:
+    """The runner-up margin whose answers hold the gold most often, each extra sentence
+    cited costing ``SENTENCE_COST`` (ties: the shorter answers)."""
+    best, best_value = None, -1.0
+    for margin in MARGINS:
+        m = by_margin.get(str(margin), {})
+        if m.get("contains") is None:
+            continue
+        value = m["contains"] - SENTENCE_COST * (m["sentences"] - 1.0)
+        if value > best_value + 1e-9:
+            best, best_value = margin, value
+    return best
+
+
+def _refused(rows: list[dict], support, idx, threshold: float, kind: str) -> float | None:
+    """Share of the held half's unanswerable questions of ``kind`` refused at ``threshold``."""
+    picked = [
+        support[i]
+        for i in idx
+        if not rows[i]["answerable"] and rows[i].get("kind", "swapped") == kind
+    ]
+    return round(float(np.mean(np.array(picked) < threshold)), 4) if picked else None
+
+
 # Bumped whenever what the reader is given changes (sentence splitting, windows): cached
 # readings of an earlier version must not be fitted on.
-READING_VERSION = "4: line breaks end sentences; training-size windows; span logits"
+READING_VERSION = "5: retrieval's dense cosines; questions asked with their context absent"
 
 
 def _model_key(model: Path) -> str:

@@ -18,6 +18,7 @@ Everything is deterministic given the seed.
 from __future__ import annotations
 
 import csv
+import math
 import random
 import re
 from collections import Counter
@@ -290,10 +291,55 @@ def _similar_context(row: Row, others: list[Row], rng: random.Random) -> Row | N
     return best
 
 
-def build_examples(rows: list[Row], collection: str, seed: int) -> list[Example]:
-    """Positives, passage negatives and question negatives for one collection."""
+class OverlapIndex:
+    """IDF-weighted syllable overlap with a question, over one collection's contexts: the
+    context and the sentence a lexical retriever would hand over for it. Hard negatives
+    are what the reader meets in use: a passage that echoes the question's words but does
+    not hold the answer (the wrong answers of the earlier answerer were mostly these)."""
+
+    def __init__(self, contexts: list[str]):
+        self.contexts = list(dict.fromkeys(contexts))
+        self.sets = [set(_syllables(c)) for c in self.contexts]
+        df = Counter(t for terms in self.sets for t in terms)
+        n = len(self.sets)
+        self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+
+    def overlap(self, question: set[str], terms: set[str]) -> float:
+        return sum(self.idf.get(t, 0.0) for t in question & terms)
+
+    def best_other(self, question: str, context: str, answer: str) -> str | None:
+        """The context sharing the most (IDF-weighted) question syllables, other than
+        ``context`` and any that contains ``answer``."""
+        q = set(_syllables(question))
+        ranked = sorted(range(len(self.contexts)), key=lambda i: -self.overlap(q, self.sets[i]))
+        gold = match_form(answer)
+        for i in ranked[:5]:
+            other = self.contexts[i]
+            if other != context and gold not in match_form(other):
+                return other
+        return None
+
+    def best_sentence(self, question: str, text: str, spans, allowed: list[int]) -> int | None:
+        q = set(_syllables(question))
+        scored = [
+            (self.overlap(q, set(_syllables(text[spans[k][0] : spans[k][1]]))), k) for k in allowed
+        ]
+        return max(scored)[1] if scored else None
+
+
+def build_examples(
+    rows: list[Row], collection: str, seed: int, hard: bool = False
+) -> list[Example]:
+    """Positives, passage negatives and question negatives for one collection.
+
+    ``hard``: the passage negatives are the ones a retriever would hand over, both of them:
+    the window of the question's own context around its most question-like sentence
+    without the answer, and the window of the most question-like other context around its
+    most question-like sentence (``OverlapIndex``); otherwise one negative, a random window
+    of its own context or of a similar context from a sample (the shipped recipe)."""
     rng = random.Random(f"{seed}:{collection}")
     perturber = Perturber(rows, rng)
+    overlap = OverlapIndex([r.context for r in rows]) if hard else None
     out: list[Example] = []
     for row in rows:
         spans, hits, span = answer_sentences(row.context, row)
@@ -310,21 +356,13 @@ def build_examples(rows: list[Row], collection: str, seed: int) -> list[Example]
         out.append(
             Example(row.question, passage, labels, local_span, "positive", collection, dict(qid))
         )
-        # Passage negative: another window of the same context, else a similar context.
         rest = [k for k in range(len(spans)) if k not in range(i, j) and k not in hits]
-        neg = None
-        if rest and rng.random() < 0.5:
-            a, b = _window(spans, [rng.choice(rest)], rng)
-            if not any(h in range(a, b) for h in hits):
-                neg, _ = _cut(row.context, spans, a, b)
-        if neg is None:
-            other = _similar_context(row, [r for r in rows if r.context != row.context], rng)
-            if other is not None:
-                ospans = sentence_spans(other.context)
-                if ospans:
-                    a, b = _window(ospans, [rng.randrange(len(ospans))], rng)
-                    neg, _ = _cut(other.context, ospans, a, b)
-        if neg is not None:
+        negatives = (
+            _hard_negatives(row, spans, hits, rest, overlap, rng)
+            if overlap is not None
+            else _passage_negative(row, rows, spans, hits, rest, rng)
+        )
+        for neg in negatives:
             out.append(
                 Example(
                     row.question,
@@ -353,8 +391,46 @@ def build_examples(rows: list[Row], collection: str, seed: int) -> list[Example]
     return out
 
 
-def load_examples(root: Path, collections: list[str], seed: int) -> list[Example]:
+def _passage_negative(row: Row, rows: list[Row], spans, hits, rest, rng) -> list[str]:
+    """Another window of the same context, else a window of a similar context."""
+    neg = None
+    if rest and rng.random() < 0.5:
+        a, b = _window(spans, [rng.choice(rest)], rng)
+        if not any(h in range(a, b) for h in hits):
+            neg, _ = _cut(row.context, spans, a, b)
+    if neg is None:
+        other = _similar_context(row, [r for r in rows if r.context != row.context], rng)
+        if other is not None:
+            ospans = sentence_spans(other.context)
+            if ospans:
+                a, b = _window(ospans, [rng.randrange(len(ospans))], rng)
+                neg, _ = _cut(other.context, ospans, a, b)
+    return [neg] if neg is not None else []
+
+
+def _hard_negatives(row: Row, spans, hits, rest, overlap: OverlapIndex, rng) -> list[str]:
+    """The most question-like window of the own context without the answer, and of the
+    most question-like other context."""
+    out = []
+    k = overlap.best_sentence(row.question, row.context, spans, rest)
+    if k is not None:
+        a, b = _window(spans, [k], rng)
+        if not any(h in range(a, b) for h in hits):
+            out.append(_cut(row.context, spans, a, b)[0])
+    other = overlap.best_other(row.question, row.context, row.answer)
+    if other is not None:
+        ospans = sentence_spans(other)
+        k = overlap.best_sentence(row.question, other, ospans, list(range(len(ospans))))
+        if k is not None:
+            a, b = _window(ospans, [k], rng)
+            out.append(_cut(other, ospans, a, b)[0])
+    return out
+
+
+def load_examples(
+    root: Path, collections: list[str], seed: int, hard: bool = False
+) -> list[Example]:
     examples: list[Example] = []
     for name in collections:
-        examples.extend(build_examples(read_collection(root, name), name, seed))
+        examples.extend(build_examples(read_collection(root, name), name, seed, hard))
     return examples

@@ -4,8 +4,10 @@ For each held-out collection: a SQuAD-v2 file is written under ``--out`` with a 
 sample of its questions and, as unanswerable ones, swapped-detail versions of other
 questions (the same generator as training, ``evals.reader.data.Perturber``); then
 ``hoidap eval`` runs it with the reader that never saw the collection
-(``<models>/loo-<collection>``). The benchmark data stay in ``../shared``: nothing of
-them is written into the repository.
+(``<models>/loo-<collection>``). A second file asks up to ``ABSENT`` questions of the
+collection with their own context removed from the corpus (``evals.reader.absent``): the
+share refused is the ``absent_refused`` column. The benchmark data stay in ``../shared``:
+nothing of them is written into the repository.
 
     python -m evals.reader.loo --models /tmp/runs --out runs/loo [--limit 300]
 """
@@ -20,11 +22,14 @@ from pathlib import Path
 
 from evals.datasets import context_key
 from evals.metrics import contains_answer, token_f1
+from evals.reader.absent import absent_squad, pick_absent, seed_index
 from evals.reader.checks_table import allowed_checks
 from evals.reader.data import COLLECTIONS, Perturber, read_collection
 from evals.reader.train import DEFAULT_ROOT
 from evals.runner import EvalOptions, run_eval
 from index.config import Settings
+
+ABSENT = 100  # article-absent questions per held-out collection (evals.reader.absent)
 
 
 def heldout_squad(root: Path, name: str, limit: int, seed: int) -> dict:
@@ -97,6 +102,18 @@ def summarize(preds: list[dict]) -> dict:
     }
 
 
+def _evaluate(data: Path, absent: Path, folder: Path, run: str, settings: Settings) -> dict:
+    """The held-out file's figures plus the share of article-absent questions refused."""
+    result = run_eval(data, folder / run, settings, options=EvalOptions(plots=False))
+    figures = summarize(result.predictions)
+    # The absent run's index starts as a copy of the full one (only deletions to sync).
+    seed_index(folder / "run" / "index", folder / f"{run}-absent" / "index")
+    missed = run_eval(absent, folder / f"{run}-absent", settings, options=EvalOptions(plots=False))
+    figures["absent"] = len(missed.predictions)
+    figures["absent_refused"] = summarize(missed.predictions)["unanswerable_refused"]
+    return figures
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -124,6 +141,12 @@ def main(argv=None) -> None:
                 heldout_squad(Path(args.data), name, args.limit, args.seed), ensure_ascii=False
             )
         )
+        rows = read_collection(Path(args.data), name)
+        picked = pick_absent(
+            rows, list(range(len(rows))), ABSENT, random.Random(f"{args.seed}:absent:{name}")
+        )
+        absent = folder / "absent.json"
+        absent.write_text(json.dumps(absent_squad(rows, picked, name), ensure_ascii=False))
         if args.prepare:
             continue
         model = Path(args.models) / f"{args.tag}-{name}"
@@ -135,9 +158,9 @@ def main(argv=None) -> None:
             if not (rules_dir / "index").exists():  # the same embedded corpus, not embedded twice
                 (folder / "run" / "index").mkdir(parents=True, exist_ok=True)
                 (rules_dir / "index").symlink_to((folder / "run" / "index").resolve())
-            run = run_eval(data, rules_dir, settings, options=EvalOptions(plots=False))
-            table[f"{name} (rules)"] = summarize(run.predictions)
-            print(name, "rules", json.dumps(table[f"{name} (rules)"]), flush=True)
+            key = f"{name} (rules)"
+            table[key] = _evaluate(data, absent, folder, "run-rules", settings)
+            print(name, "rules", json.dumps(table[key]), flush=True)
             continue
         if checks.is_file():  # the checks that may refuse alone, judged without this collection
             card_path = model / "reader.json"
@@ -145,8 +168,7 @@ def main(argv=None) -> None:
             card["blocking_checks"] = allowed_checks(json.loads(checks.read_text())["table"], name)
             card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
         settings = dataclasses.replace(Settings.load(), answerer="reader", reader_dir=str(model))
-        run = run_eval(data, folder / "run", settings, options=EvalOptions(plots=False))
-        table[name] = summarize(run.predictions)
+        table[name] = _evaluate(data, absent, folder, "run", settings)
         table[name]["reader"] = str(model)
         print(name, json.dumps(table[name]), flush=True)
     if table:  # merged with earlier runs of other collections

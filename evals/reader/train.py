@@ -141,7 +141,7 @@ def revalidate(args) -> dict:
     """Re-choose the threshold of an exported model on its own validation split."""
     from evals.reader.validate import choose_threshold
 
-    examples = load_examples(Path(args.data), args.train, args.seed)
+    examples = load_examples(Path(args.data), args.train, args.seed, args.hard_negatives)
     _, val = split_examples(examples, random.Random(args.seed))
     return choose_threshold(Path(args.out), val)
 
@@ -159,7 +159,7 @@ def synthetic_examples(args, val: list[Example]) -> list[Example]:
         val_contexts = {r.context for r in rows if r.question in held}
         contexts += [r.context for r in rows if r.context not in val_contexts]
     rows = synthetic_rows(contexts, args.seed, args.synthetic)
-    return build_examples(rows, "synthetic", args.seed)
+    return build_examples(rows, "synthetic", args.seed, args.hard_negatives)
 
 
 def train(args) -> dict:
@@ -172,7 +172,7 @@ def train(args) -> dict:
     torch.manual_seed(args.seed)
     weights = E5Weights()
     tok = E5Tokenizer(weights)
-    examples = load_examples(Path(args.data), args.train, args.seed)
+    examples = load_examples(Path(args.data), args.train, args.seed, args.hard_negatives)
     rng = random.Random(args.seed)
     train_set, val = split_examples(examples, rng)
     if args.max_examples:
@@ -273,6 +273,11 @@ def main(argv=None) -> None:
     p.add_argument(
         "--synthetic", type=int, default=0, help="in-situ questions added to training (at most)"
     )
+    p.add_argument(
+        "--hard-negatives",
+        action="store_true",
+        help="passage negatives a retriever would hand over (evals.reader.data.OverlapIndex)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument(
         "--revalidate", action="store_true", help="only re-choose the threshold of --out"
@@ -312,6 +317,7 @@ def _run(args) -> None:
         "lr": args.lr,
         "listwise": args.listwise,
         "synthetic": args.synthetic,
+        "hard_negatives": args.hard_negatives,
         "max_length": args.max_length,
         "examples": result["examples"],
         "steps": result["steps"],
