@@ -155,8 +155,9 @@ class LLMAnswerer:
         # Streaming is per call (``.stream``); ``.invoke`` stays a plain JSON request.
         # Answer streams get their own client whose read timeout is ``idle_timeout``: a
         # stalled server (no token for that long) ends the read, so the thread serving it
-        # is freed instead of waiting out the whole timeout.
-        import httpx
+        # is freed instead of waiting out the whole timeout. The timeouts go as a (connect,
+        # read, write, pool) tuple: the openai client takes that whichever httpx package it
+        # is built on (openai 3 moved to httpx2, which rejects an ``httpx.Timeout``).
 
         def client(timeout):
             return ChatOpenAI(
@@ -170,9 +171,8 @@ class LLMAnswerer:
             )
 
         self._chat = client(self.timeout)
-        self._stream_chat = client(
-            httpx.Timeout(self.timeout, read=min(self.idle_timeout, self.timeout))
-        )
+        read = min(self.idle_timeout, self.timeout)
+        self._stream_chat = client((self.timeout, read, self.timeout, self.timeout))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LLMAnswerer:
