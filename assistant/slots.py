@@ -13,32 +13,32 @@ when the question has no diacritics, except where they say otherwise.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from index.lexicon import Lexicon, alternation, per_lexicon
-from index.normalize import fold, match_form
+from index.normalize import fold, has_diacritics, match_form
 
 # Checked in this order: the first family whose question words occur wins
-# ("quyết định số mấy" asks for a document number, not for a count).
+# ("quyết định số mấy" asks for a document number, not for a count). Written with their
+# accents; a question typed without any is matched against the same words folded, and only
+# then: folding an accented question would read "máy" (machine) as "mấy" (how many).
 _TYPE_PATTERNS: list[tuple[str, str]] = [
-    ("abbreviation", r"viết tắt|viet tat|stand for|stands for"),
-    ("docnum", r"số hiệu|văn bản số|số mấy|so hieu|so may"),
-    ("year", r"năm nào|năm bao nhiêu|nam nao|which year|what year"),
-    ("day", r"ngày nào|ngày mấy|ngày bao nhiêu|ngay nao|ngay may|what date"),
+    ("abbreviation", r"viết tắt|stand for|stands for"),
+    ("docnum", r"số hiệu|văn bản số|số mấy"),
+    ("year", r"năm nào|năm bao nhiêu|which year|what year"),
+    ("day", r"ngày nào|ngày mấy|ngày bao nhiêu|what date"),
     (
         "date",
-        r"khi nào|bao giờ|lúc nào|thời điểm nào|thời gian nào|thời hạn nào|tháng nào"
-        r"|khi nao|bao gio|thoi gian nao|when",
+        r"khi nào|bao giờ|lúc nào|thời điểm nào|thời gian nào|thời hạn nào|tháng nào|when",
     ),
-    (
-        "number",
-        r"bao nhiêu|mấy|bao nhieu|may|số lượng|tỷ lệ|tỉ lệ|how many|how much|percent",
-    ),
+    ("number", r"bao nhiêu|mấy|số lượng|tỷ lệ|tỉ lệ|how many|how much|percent"),
     ("person", r"ai|who|whom"),
 ]
 _TYPE_RES = [(name, re.compile(rf"\b(?:{rx})\b")) for name, rx in _TYPE_PATTERNS]
+_FOLDED_TYPE_RES = [(name, re.compile(rf"\b(?:{fold(rx)})\b")) for name, rx in _TYPE_PATTERNS]
 
 YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 # Any date-like mention, for "khi nào": 30/11, 19-7, năm 2021, tháng 6, quý III.
@@ -51,7 +51,13 @@ DAY_RE = re.compile(r"\b\d{1,2}\s*[/-]\s*\d{1,2}\b|\bng[aà]y\s+\d{1,2}\b")
 # Document numbers carry letters: 09-NQ/TU, 122/KH-UBND, 64/2007/NĐ-CP (not 7/2023).
 DOCNUM_RE = re.compile(r"\b\d+\w*(?:[/-][\wđĐ]+)+")
 # Runs of two or more capitalised words: names of people, places and organisations.
-NAME_RUN_RE = re.compile(r"(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠ][\wÀ-ỹ&]*)+", re.U)
+# Every Vietnamese capital letter (Ủ, Ứ, Ấ, Ố, … as well as A-Z and Đ).
+_CAPITALS = "A-Z" + "".join(
+    c
+    for c in map(chr, range(0xC0, 0x1EFA))
+    if unicodedata.category(c) == "Lu" and unicodedata.name(c).startswith("LATIN CAPITAL")
+)
+NAME_RUN_RE = re.compile(rf"(?:[{_CAPITALS}][\wÀ-ỹ&]*)(?:\s+[{_CAPITALS}][\wÀ-ỹ&]*)+", re.U)
 
 # "Ai là …" / "… là ai": the question asks who someone is, so a name must answer it.
 _IDENTITY_RE = re.compile(r"\b(?:ai la|la ai|who is|who was)\b")
@@ -118,8 +124,10 @@ _FIRST_RE = re.compile(r"(\w+)\s+(?:đầu tiên|dau tien)\b")
 def answer_type(question: str) -> str | None:
     """abbreviation, docnum, year, day, date, number, person or None (no particular type)."""
     form = match_form(question)
-    for name, rx in _TYPE_RES:
-        if rx.search(form) or rx.search(fold(form)):
+    accented = has_diacritics(form)
+    text = form if accented else fold(form)
+    for name, rx in _TYPE_RES if accented else _FOLDED_TYPE_RES:
+        if rx.search(text):
             return name
     # "Thứ trưởng Bộ Tài chính nào phát biểu?" asks for a person too.
     if _words().which_holder_re.search(fold(form)):

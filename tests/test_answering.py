@@ -120,6 +120,13 @@ def test_a_number_must_count_the_asked_unit() -> None:
         ("Thứ trưởng Bộ Tài chính nào phát biểu?", "person"),
         ("Giam doc So TT&TT la ai?", "person"),
         ("Bộ nào chủ trì?", None),
+        # Accents decide: "máy" (machine) is not "mấy" (how many); typed without any
+        # accent, the folded words are matched.
+        ("Máy chủ của Trung tâm đặt ở đâu?", None),
+        ("Trung tâm có mấy máy chủ?", "number"),
+        ("trung tam co bao nhieu may chu", "number"),
+        ("Hormon này được tiết ra khi nào?", "date"),
+        ("khi nao nop ho so", "date"),
     ],
 )
 def test_answer_types(question: str, kind: str | None) -> None:
@@ -567,3 +574,10 @@ def test_cli_unknown_option_names_the_problem(tmp_path) -> None:
     done = _hoidap("ask", "Đề án 06?", "--bogus", home=tmp_path)
     assert done.returncode == 2
     assert "--bogus" in done.stderr
+
+
+def test_names_start_with_any_vietnamese_capital() -> None:
+    from assistant.slots import NAME_RUN_RE
+
+    text = "Ông Ứng Văn Ấn và bà Ủ Thị Ốc gặp Ông Đặng Ổn; Ủy ban họp."
+    assert NAME_RUN_RE.findall(text) == ["Ông Ứng Văn Ấn", "Ủ Thị Ốc", "Ông Đặng Ổn"]
