@@ -384,6 +384,7 @@ class ExtractiveAnswerer:
         if unit and folded:
             unit = fold(unit)
         q_nums = query_numbers(question)
+        version_years = slots.document_years(question)
         names = [
             n if place_or_person_names([n]) else self._extend_name(n, question)
             for n in (query_names(question) if self.check_names else [])
@@ -455,7 +456,9 @@ class ExtractiveAnswerer:
                 window_nums = set(_NUMBER_RE.findall(" ".join(sentences[max(0, si - 1) : si + 1])))
                 window_nums |= meta_nums | {n.lstrip("0") for n in window_nums}
                 missing_nums = {
-                    n for n in q_nums if n not in window_nums and n.lstrip("0") not in window_nums
+                    n
+                    for n in q_nums - version_years
+                    if n not in window_nums and n.lstrip("0") not in window_nums
                 }
                 # A year the article states elsewhere is usually the frame of a whole list
                 # ("Về kế hoạch CĐS năm 2022, … Bộ X …"), not a fact the sentence lacks.

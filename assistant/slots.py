@@ -75,6 +75,7 @@ class _Words:
     # Words that open the name of a body after a title ("Chủ tịch Ủy ban …", "… UBND tỉnh").
     body_words: frozenset[str]
     which_holder_re: re.Pattern  # "Thứ trưởng Bộ Tài chính nào …"
+    document_year_re: re.Pattern  # "Bộ luật Dân sự 2015", "Luật Đất đai năm 2013"
 
 
 @per_lexicon
@@ -88,7 +89,17 @@ def _words(lex: Lexicon) -> _Words:
         which_holder_re=re.compile(
             rf"\b(?:{alternation(fold(t) for t in titles)})\b(?:\s+[\w&]+){{0,5}}?\s+nao\b"
         ),
+        document_year_re=re.compile(
+            rf"\b(?:{alternation(fold(k) for k in lex.document_kinds)})\b"
+            r"(?:\s+[^\W\d]+){0,6}?\s+(?:nam\s+)?((?:19|20)\d\d)\b"
+        ),
     )
+
+
+def document_years(question: str) -> set[str]:
+    """Years that name the version of a document the question asks about ("Theo Bộ luật
+    Dân sự 2015, …"): the passage quoting that document need not repeat them."""
+    return set(_words().document_year_re.findall(fold(match_form(question))))
 
 
 def __getattr__(name: str) -> Any:

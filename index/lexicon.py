@@ -31,7 +31,7 @@ ENV_VAR = "HOIDAP_LEXICON"
 DEFAULT_NAME = "data/lexicon.json"
 
 _DICT_SECTIONS = ("abbreviations", "glossary", "misspellings")
-_LIST_SECTIONS = ("titles", "org_heads", "body_words", "examples")
+_LIST_SECTIONS = ("titles", "org_heads", "body_words", "document_kinds", "examples")
 SECTIONS = _DICT_SECTIONS + _LIST_SECTIONS
 
 T = TypeVar("T")
@@ -47,6 +47,7 @@ class Lexicon:
     org_heads: list[str] = field(default_factory=list)  # words opening an organisation name
     body_words: list[str] = field(default_factory=list)  # more words opening a body's name
     misspellings: dict[str, str] = field(default_factory=dict)  # scraping typo -> fix
+    document_kinds: list[str] = field(default_factory=list)  # "bộ luật", "nghị định", ...
     examples: list[str] = field(default_factory=list)  # the UI's example questions
 
 

@@ -148,6 +148,7 @@ def test_replacing_file_drops_the_defaults(tmp_path, monkeypatch) -> None:
     assert query.translate_glossary("the Ministry of Justice") == "the Ministry of Justice"
     assert match_form("chuyển đối số") == "chuyển đối số"
     assert slots.answer_type("Thứ trưởng Bộ Tài chính nào phát biểu?") is None
+    assert slots.document_years("Theo Bộ luật Dân sự 2015, ai được thừa kế?") == set()
     assert abbreviations.abbreviations_spelled_out("bộ thông tin và truyền thông") == []
     assert ui_format.example_questions() == []
 
@@ -206,3 +207,39 @@ def test_a_missing_file_is_a_config_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "nowhere.json"))
     with pytest.raises(ConfigError, match="nowhere.json.*does not exist"):
         load_lexicon()
+
+
+@pytest.mark.parametrize(
+    ("question", "years"),
+    [
+        ("Theo Bộ luật Dân sự 2015, ai được thừa kế?", {"2015"}),
+        ("Luật Đất đai năm 2013 quy định thời hạn sử dụng đất bao lâu?", {"2013"}),
+        ("theo luat hinh su 2017 thi bi phat bao nhieu nam", {"2017"}),
+        ("Năm 2022, Nam Định xếp thứ mấy?", set()),  # a fact of the question, not a version
+        ("Kế hoạch CĐS năm 2022 giao nhiệm vụ gì?", set()),
+    ],
+)
+def test_a_year_after_a_kind_of_document_names_its_version(question, years) -> None:
+    assert slots.document_years(question) == years
+
+
+def test_a_version_year_the_passage_does_not_repeat_is_not_a_missing_number() -> None:
+    from assistant.extractive import ExtractiveAnswerer
+    from index.lexical import LexicalIndex
+    from index.types import Chunk, ScoredChunk
+
+    text = "Người thành niên là người từ đủ mười tám tuổi trở lên. Người chưa thành niên là người chưa đủ mười tám tuổi."
+    chunk = Chunk("c0", "luat.txt", "Điều 20. Người thành niên", None, None, text, 0, "h")
+    answerer = ExtractiveAnswerer(LexicalIndex.from_chunks([chunk]))
+    law = answerer.analyse(
+        "Theo Bộ luật Dân sự 2015, người thành niên là người bao nhiêu tuổi?",
+        [ScoredChunk(chunk, 1.0)],
+        False,
+    )
+    plan = answerer.analyse(
+        "Theo kế hoạch 2015, người thành niên là người bao nhiêu tuổi?",
+        [ScoredChunk(chunk, 1.0)],
+        False,
+    )
+    assert law.features["number_missing"] == 0.0
+    assert plan.features["number_missing"] == 1.0
