@@ -87,7 +87,11 @@ def ranking_scores(
 ) -> list[float]:
     """The score each sentence was ranked by: reader logit + ``weight`` x the check score."""
     check_scores = checks.scores if checks is not None else {}
-    return [s.logit + weight * check_scores.get(match_form(s.text), 0.0) for s in ranked]
+    return [_ranking_score(s, check_scores, weight) for s in ranked]
+
+
+def _ranking_score(s: SentenceScore, check_scores: dict[str, float], weight: float) -> float:
+    return s.logit + weight * check_scores.get(match_form(s.text), 0.0)
 
 
 def compose(
@@ -153,9 +157,8 @@ def choose(
     check_scores = checks.scores if checks is not None else {}
 
     def key(s: SentenceScore):
-        bonus = weight * check_scores.get(match_form(s.text), 0.0)
         # Ties go to the better-ranked passage, then the earlier sentence.
-        return (-(s.logit + bonus), s.passage, s.sentence)
+        return (-_ranking_score(s, check_scores, weight), s.passage, s.sentence)
 
     ranked = sorted(reading.sentences, key=key)
     values = {
