@@ -263,7 +263,9 @@ def _refused(rows: list[dict], support, idx, threshold: float, kind: str) -> flo
 
 # Bumped whenever what the reader is given changes (sentence splitting, windows): cached
 # readings of an earlier version must not be fitted on.
-READING_VERSION = "6: dense cosines; context-absent questions; version years are not missing numbers"
+READING_VERSION = (
+    "6: dense cosines; context-absent questions; version years are not missing numbers"
+)
 
 
 def _model_key(model: Path) -> str:
