@@ -50,7 +50,7 @@ class ReaderAnswerer:
         weight = float(combiner.get("check_score_weight", 0.0))
         ranked, values = choose(question, reading, checks, weight)
         margin = combiner.get("second_sentence_margin")
-        scores = ranking_scores(ranked, checks, weight)
+        scores = ranking_scores(ranked[:2], checks, weight)  # all compose compares
         chosen = compose(reading, ranked, scores, margin, self.max_sentences)
         best = ranked[0]
         evidence = []
@@ -101,7 +101,8 @@ def compose(
     margin: float | None,
     max_sentences: int = 2,
 ) -> list[SentenceScore]:
-    """The sentences an answer cites, in reading order within a passage, passages by rank.
+    """The sentences an answer cites, in reading order within a passage, passages by rank
+    (``scores``: the ranking scores of at least the first two of ``ranked``).
 
     The best sentence; the sentence its list structure ties it to; and the runner-up when
     it is the best one's neighbour (a contiguous excerpt still reads as one point) or,
