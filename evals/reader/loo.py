@@ -28,6 +28,7 @@ from evals.reader.data import COLLECTIONS, Perturber, read_collection
 from evals.reader.train import DEFAULT_ROOT
 from evals.runner import EvalOptions, run_eval
 from index.config import Settings
+from index.normalize import strip_marks
 
 ABSENT = 100  # article-absent questions per held-out collection (evals.reader.absent)
 
@@ -114,6 +115,16 @@ def _evaluate(data: Path, absent: Path, folder: Path, run: str, settings: Settin
     return figures
 
 
+def typed_accent_free(squad: dict) -> dict:
+    """The same file with every question typed without diacritics («Nam Dinh ban hanh ke
+    hoach so may?»), as staff often type: the assistant must restore them itself."""
+    for article in squad["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                qa["question"] = strip_marks(qa["question"])
+    return squad
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -127,6 +138,11 @@ def main(argv=None) -> None:
     p.add_argument("--tag", default="loo", help="reader folder prefix: <models>/<tag>-<collection>")
     p.add_argument("--prepare", action="store_true", help="only write the held-out files")
     p.add_argument(
+        "--accent-free",
+        action="store_true",
+        help="ask every question without diacritics (use another --out: the files differ)",
+    )
+    p.add_argument(
         "--answerer", default="reader", choices=["reader", "rules"], help="rules: the baseline"
     )
     args = p.parse_args(argv)
@@ -135,18 +151,16 @@ def main(argv=None) -> None:
     for name in args.collections:
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
+        typed = typed_accent_free if args.accent_free else (lambda squad: squad)
         data = folder / "heldout.json"
-        data.write_text(
-            json.dumps(
-                heldout_squad(Path(args.data), name, args.limit, args.seed), ensure_ascii=False
-            )
-        )
+        heldout = heldout_squad(Path(args.data), name, args.limit, args.seed)
+        data.write_text(json.dumps(typed(heldout), ensure_ascii=False))
         rows = read_collection(Path(args.data), name)
         picked = pick_absent(
             rows, list(range(len(rows))), ABSENT, random.Random(f"{args.seed}:absent:{name}")
         )
         absent = folder / "absent.json"
-        absent.write_text(json.dumps(absent_squad(rows, picked, name), ensure_ascii=False))
+        absent.write_text(json.dumps(typed(absent_squad(rows, picked, name)), ensure_ascii=False))
         if args.prepare:
             continue
         model = Path(args.models) / f"{args.tag}-{name}"
