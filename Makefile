@@ -7,7 +7,7 @@ STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 CHROMIUM  ?= /usr/bin/chromium
 
-.PHONY: run test lint format index eval bench browser clean train-reader loo-reader
+.PHONY: run test lint format index eval bench browser clean train-reader loo-reader question-prior
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ train-reader: $(STAMP_DEV)
 	$(BIN)/python -m evals.reader.combine --model assistant/reader/model --cache runs/combine
 	$(BIN)/python -m evals.reader.loo --out runs/loo --prepare
 	$(BIN)/python -m evals.reader.checks_table --loo runs/loo --model assistant/reader/model
+
+## make question-prior: rebuild index/data/question_ngrams.json (accent restoration) from ../shared/benchmarks
+question-prior: $(STAMP_DEV)
+	$(BIN)/python -m evals.question_prior --measure --out index/data/question_ngrams.json --weight 0.4
 
 ## make loo-reader: the leave-one-collection-out readers and their held-out figures (runs/loo)
 loo-reader: $(STAMP_DEV)

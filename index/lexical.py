@@ -13,13 +13,14 @@ import hashlib
 import math
 import os
 import zipfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
+from index.accents import QuestionPrior, SyllableCounts, question_prior, restore
 from index.normalize import fold, lexical_terms, match_form, syllables, terms_of_form
 from index.private import private_dir
 from index.types import Chunk
@@ -365,7 +366,7 @@ class LexicalIndex:
                 counts.add(text)
             fields = counts.fields()
         self.fields = fields
-        self._restoration: tuple[dict, dict] | None = None
+        self._restoration: SyllableCounts | None = None
         self._forms: dict[int, str] = {}
 
     @classmethod
@@ -432,14 +433,13 @@ class LexicalIndex:
         return form
 
     # -- diacritic restoration -------------------------------------------------------
-    def _restoration_table(self) -> tuple[dict, dict]:
+    def _restoration_table(self) -> SyllableCounts:
         """Accented forms per folded syllable and syllable pair, with their corpus counts.
 
         Read off the accented field's vocabulary (its terms are the syllables and pairs of
         every chunk), so it costs one pass over the vocabulary, not over the corpus."""
         if self._restoration is None:
-            uni: dict[str, Counter] = defaultdict(Counter)
-            bi: dict[tuple[str, str], Counter] = defaultdict(Counter)
+            counts = SyllableCounts()
             field = self.fields["accented"]
             for term, i in field.vocab.items():
                 count = int(field.totals[i])
@@ -447,37 +447,23 @@ class LexicalIndex:
                     continue
                 parts = term.split("_")
                 if len(parts) == 1:
-                    uni[fold(term)][term] += count
+                    counts.unigrams.setdefault(fold(term), Counter())[term] += count
                 elif len(parts) == 2 and all(parts):
                     a, b = parts
-                    bi[(fold(a), fold(b))][(a, b)] += count
-            self._restoration = (uni, bi)
+                    counts.bigrams.setdefault((fold(a), fold(b)), Counter())[(a, b)] += count
+            self._restoration = counts
         return self._restoration
 
-    def restore_diacritics(self, query: str) -> str:
-        """Best-guess accented form of an accent-free query, from the corpus' own usage.
-
-        Each syllable takes the accented form seen most often next to its neighbours
-        (bigrams), falling back to its most frequent form alone; unknown syllables stay.
-        """
+    def restore_diacritics(self, query: str, prior: QuestionPrior | None | bool = True) -> str:
+        """Best-guess accented form of an accent-free query (``index.accents``): from the
+        corpus' own usage, mixed with how questions are worded (``prior``: True for the
+        shipped table, None for the corpus alone). Unknown syllables stay."""
         words = syllables(query)
         if not words:
             return query
-        uni, bi = self._restoration_table()
-        folded = [fold(w) for w in words]
-        out = []
-        for i, f in enumerate(folded):
-            votes: Counter = Counter()
-            if i > 0:
-                for (_, b), c in bi.get((folded[i - 1], f), Counter()).items():
-                    votes[b] += c * 3
-            if i + 1 < len(folded):
-                for (a, _), c in bi.get((f, folded[i + 1]), Counter()).items():
-                    votes[a] += c * 3
-            if not votes:
-                votes = uni.get(f, Counter())
-            out.append(votes.most_common(1)[0][0] if votes else words[i])
-        return " ".join(out)
+        if prior is True:
+            prior = question_prior()
+        return " ".join(restore(words, self._restoration_table(), prior or None))
 
     # -- persistence -----------------------------------------------------------------
     def save(self, path: Path) -> None:

@@ -1,0 +1,157 @@
+"""Restoring the diacritics of a question typed without them.
+
+Each syllable of an accent-free question takes the accented form that its neighbours make
+most likely, from two sources of syllable counts:
+
+- the corpus being searched (``LexicalIndex``): its names and terms («hoa don dien tu» →
+  «hóa đơn điện tử»);
+- how questions are worded (``index/data/question_ngrams.json``): the question words that
+  passages seldom use. Restored from passages alone, «bao nhieu» became «bảo nhiều», «nao»
+  «não» in a medical corpus, «lau» «lau» instead of «lâu». The table is learned from
+  Vietnamese QA questions (``python -m evals.question_prior``), keeping only syllables and
+  pairs that questions of several domains share, so it holds the language of asking, not
+  any domain's words.
+
+Each source's votes become a distribution over the accented forms, and the two are mixed
+with the table's ``weight`` (chosen leaving one domain out; ``evals/README.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from index.normalize import fold
+
+PRIOR_FILE = "question_ngrams.json"
+# Weight of how a folded pair was written against its syllables taken one by one.
+PAIR_SHARE = 0.999
+
+
+@dataclass
+class SyllableCounts:
+    """Accented forms per folded syllable and per folded syllable pair, with counts."""
+
+    unigrams: dict[str, Counter] = field(default_factory=dict)
+    bigrams: dict[tuple[str, str], Counter] = field(default_factory=dict)
+
+    def add(self, accented: list[str], count: int = 1) -> None:
+        """Count one run of accented, lower-case syllables."""
+        for i, word in enumerate(accented):
+            self.unigrams.setdefault(fold(word), Counter())[word] += count
+            if i:
+                prev = accented[i - 1]
+                key = (fold(prev), fold(word))
+                self.bigrams.setdefault(key, Counter())[(prev, word)] += count
+
+    def pair_votes(self, folded: list[str], i: int) -> Counter:
+        """Accented forms of syllable ``i`` from the pairs it makes with its neighbours."""
+        votes: Counter = Counter()
+        if i > 0:
+            for (_, b), c in self.bigrams.get((folded[i - 1], folded[i]), Counter()).items():
+                votes[b] += c
+        if i + 1 < len(folded):
+            for (a, _), c in self.bigrams.get((folded[i], folded[i + 1]), Counter()).items():
+                votes[a] += c
+        return votes
+
+    def alone_votes(self, folded: list[str], i: int) -> Counter:
+        """Accented forms of syllable ``i`` seen on its own, whatever its neighbours."""
+        return Counter(self.unigrams.get(folded[i], Counter()))
+
+    def to_json(self) -> dict:
+        return {
+            "unigrams": {f: dict(c) for f, c in sorted(self.unigrams.items())},
+            "bigrams": {
+                f"{a} {b}": {f"{x} {y}": n for (x, y), n in c.items()}
+                for (a, b), c in sorted(self.bigrams.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> SyllableCounts:
+        unigrams = {f: Counter(forms) for f, forms in data.get("unigrams", {}).items()}
+        bigrams = {}
+        for pair, forms in data.get("bigrams", {}).items():
+            a, b = pair.split(" ")
+            bigrams[(a, b)] = Counter({tuple(k.split(" ")): n for k, n in forms.items()})
+        return cls(unigrams, bigrams)
+
+
+@dataclass
+class QuestionPrior:
+    counts: SyllableCounts
+    weight: float  # share of the question table in the mix (0: the corpus alone)
+
+
+@lru_cache(maxsize=1)
+def question_prior() -> QuestionPrior | None:
+    """The shipped question table, or None when it is missing (restore from the corpus)."""
+    try:
+        text = resources.files("index").joinpath("data", PRIOR_FILE).read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError):
+        return None
+    data = json.loads(text)
+    return QuestionPrior(SyllableCounts.from_json(data), float(data.get("weight", 0.0)))
+
+
+def _distribution(votes: Counter) -> dict[str, float]:
+    total = sum(votes.values())
+    return {form: n / total for form, n in votes.items()} if total else {}
+
+
+def _mix(corpus: Counter, prior: Counter, weight: float) -> dict:
+    """The two sources' distributions mixed; a source with no votes leaves it to the other."""
+    a, b = _distribution(corpus), _distribution(prior)
+    if not a or not b:
+        return a or b
+    mixed = {form: p * (1.0 - weight) for form, p in a.items()}
+    for form, p in b.items():
+        mixed[form] = mixed.get(form, 0.0) + weight * p
+    return mixed
+
+
+def restore(words: list[str], corpus: SyllableCounts, prior: QuestionPrior | None) -> list[str]:
+    """The accented guess for each of ``words`` (syllables typed without diacritics).
+
+    The most likely sequence under a syllable-pair model (Viterbi): a pair of accented
+    neighbours scores by how often the sources wrote that folded pair that way, backed off
+    to each syllable's own most common forms (``PAIR_SHARE``). So «bao nhieu» is read as a
+    whole: «bảo» may be the corpus' commonest «bao», but nobody writes «bảo nhiêu».
+    A syllable neither source knows stays as typed."""
+    if not words:
+        return []
+    folded = [fold(w) for w in words]
+    weight = prior.weight if prior is not None else 0.0
+    table = prior.counts if prior is not None else SyllableCounts()
+    alone = [
+        _mix(corpus.unigrams.get(f, Counter()), table.unigrams.get(f, Counter()), weight)
+        or {word: 1.0}
+        for f, word in zip(folded, words, strict=True)
+    ]
+    best = {form: math.log(p + 1e-12) for form, p in alone[0].items()}
+    back: list[dict[str, str]] = []
+    for i in range(1, len(words)):
+        key = (folded[i - 1], folded[i])
+        pairs = _mix(corpus.bigrams.get(key, Counter()), table.bigrams.get(key, Counter()), weight)
+        scores, links = {}, {}
+        for y, py in alone[i].items():
+            options = []
+            for x, score in best.items():
+                edge = py * alone[i - 1][x]
+                if pairs:
+                    edge = PAIR_SHARE * pairs.get((x, y), 0.0) + (1 - PAIR_SHARE) * edge
+                options.append((score + math.log(edge + 1e-12), x))
+            scores[y], links[y] = max(options)
+        best = scores
+        back.append(links)
+    form = max(best, key=best.__getitem__)
+    out = [form]
+    for links in reversed(back):
+        form = links[form]
+        out.append(form)
+    return out[::-1]
