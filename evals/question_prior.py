@@ -91,6 +91,13 @@ def main(argv=None) -> None:
     p.add_argument("--out", help="write the table here (index/data/question_ngrams.json)")
     p.add_argument("--weight", type=float, default=None, help="mixing weight to write")
     p.add_argument("--min-domains", type=int, default=2)
+    p.add_argument(
+        "--collections",
+        nargs="+",
+        default=list(COLLECTIONS),
+        choices=list(COLLECTIONS),
+        help="questions to learn from (leave one out to measure on it: HOIDAP_QUESTION_PRIOR)",
+    )
     p.add_argument("--measure", action="store_true", help="leave-one-collection-out table")
     args = p.parse_args(argv)
     root = Path(args.data)
@@ -99,12 +106,12 @@ def main(argv=None) -> None:
     if args.out:
         if args.weight is None:
             raise SystemExit("error: --weight is required with --out (choose it with --measure)")
-        questions = {n: [r.question for r in read_collection(root, n)] for n in COLLECTIONS}
+        questions = {n: [r.question for r in read_collection(root, n)] for n in args.collections}
         counts = question_counts(questions, args.min_domains)
         data = {
             "_about": (
                 "Syllables and syllable pairs of Vietnamese questions that questions of at "
-                f"least {args.min_domains} of the collections {', '.join(COLLECTIONS)} use, "
+                f"least {args.min_domains} of the collections {', '.join(args.collections)} use, "
                 "with their counts: how questions are worded, for restoring accent-free "
                 "questions (index/accents.py). Rebuilt by python -m evals.question_prior."
             ),

@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
+from index.errors import HoidapError
 from index.normalize import fold
 
 PRIOR_FILE = "question_ngrams.json"
+PRIOR_ENV = "HOIDAP_QUESTION_PRIOR"
 # Weight of how a folded pair was written against its syllables taken one by one.
 PAIR_SHARE = 0.999
 
@@ -88,15 +92,41 @@ class QuestionPrior:
     weight: float  # share of the question table in the mix (0: the corpus alone)
 
 
-@lru_cache(maxsize=1)
 def question_prior() -> QuestionPrior | None:
-    """The shipped question table, or None when it is missing (restore from the corpus)."""
+    """The question table: ``HOIDAP_QUESTION_PRIOR`` names another one (a deployment whose
+    users ask in another register, or a measurement leaving one domain out); else the
+    shipped one, or None when it is missing (restore from the corpus alone)."""
+    return _load_prior(os.environ.get(PRIOR_ENV, ""))
+
+
+@lru_cache(maxsize=4)
+def _load_prior(path: str) -> QuestionPrior | None:
     try:
-        text = resources.files("index").joinpath("data", PRIOR_FILE).read_text(encoding="utf-8")
-    except (FileNotFoundError, OSError):
-        return None
-    data = json.loads(text)
-    return QuestionPrior(SyllableCounts.from_json(data), float(data.get("weight", 0.0)))
+        if path:
+            text = Path(path).read_text(encoding="utf-8")
+        else:
+            text = resources.files("index").joinpath("data", PRIOR_FILE).read_text("utf-8")
+    except (FileNotFoundError, OSError) as exc:
+        if not path:
+            return None
+        raise HoidapError(
+            f"{PRIOR_ENV}={path} cannot be read ({exc.strerror or exc}); point it at a table "
+            "written by python -m evals.question_prior, or unset it.",
+            f"Không đọc được {PRIOR_ENV}={path}; hãy chỉ tới bảng do "
+            "python -m evals.question_prior tạo ra, hoặc bỏ biến này.",
+            code="bad_question_prior",
+        ) from None
+    try:
+        data = json.loads(text)
+        return QuestionPrior(SyllableCounts.from_json(data), float(data.get("weight", 0.0)))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise HoidapError(
+            f"The question table {path or PRIOR_FILE} is malformed ({exc}); rebuild it with "
+            "python -m evals.question_prior.",
+            f"Bảng câu hỏi {path or PRIOR_FILE} bị lỗi; hãy tạo lại bằng "
+            "python -m evals.question_prior.",
+            code="bad_question_prior",
+        ) from None
 
 
 def _distribution(votes: Counter) -> dict[str, float]:

@@ -8,6 +8,7 @@ import pytest
 
 from evals.question_prior import question_counts
 from index.accents import QuestionPrior, SyllableCounts, question_prior, restore
+from index.errors import HoidapError
 from index.lexical import LexicalIndex
 from index.normalize import syllables
 
@@ -97,3 +98,24 @@ def test_lexical_index_restores_with_the_shipped_table(typed: str, expected: str
     )
     assert lex.restore_diacritics(typed) == expected
     assert lex.restore_diacritics(typed, prior=None) != expected or typed.endswith("la gi")
+
+
+def test_a_deployment_table_replaces_the_shipped_one(tmp_path, monkeypatch) -> None:
+    table = tmp_path / "prior.json"
+    table.write_text(json.dumps({"weight": 0.5, **counts_of("bảo nhiều", times=2).to_json()}))
+    monkeypatch.setenv("HOIDAP_QUESTION_PRIOR", str(table))
+    prior = question_prior()
+    assert prior is not None and prior.weight == 0.5
+    assert restore(["bao", "nhieu"], SyllableCounts(), prior) == ["bảo", "nhiều"]
+
+
+@pytest.mark.parametrize("content", [None, "{not json", '{"weight": "heavy"}'])
+def test_an_unreadable_table_is_a_clear_error(tmp_path, monkeypatch, content) -> None:
+    table = tmp_path / "prior.json"
+    if content is not None:
+        table.write_text(content)
+    monkeypatch.setenv("HOIDAP_QUESTION_PRIOR", str(table))
+    with pytest.raises(HoidapError) as err:
+        question_prior()
+    assert "HOIDAP_QUESTION_PRIOR" in err.value.message_en or "malformed" in err.value.message_en
+    assert "evals.question_prior" in err.value.message_en
