@@ -216,7 +216,9 @@ class HybridRetriever:
                 if marker.search(text) and (chunk := self.chunk(cid)) is not None:
                     if marker.search(chunk.text) is None:
                         continue  # the title matched, not the passage
-                    if any(r.chunk.chunk_id == cid for r in retrieved):
-                        return retrieved
+                    for i, r in enumerate(retrieved):  # retrieved, but maybe low: first
+                        if r.chunk.chunk_id == cid:
+                            rest = retrieved[:i] + retrieved[i + 1 :]
+                            return [ScoredChunk(r.chunk, top, r.dense, r.lexical), *rest][:k]
                     return [ScoredChunk(chunk, top), *retrieved][:k]
         return retrieved
