@@ -52,12 +52,8 @@ def syllable_accuracy(lexical: LexicalIndex, questions: list[str], prior) -> tup
     right = total = whole = 0
     for q in questions:
         gold = syllables(q)
-        guess = lexical.restore_diacritics(strip_marks(q), prior=prior).split(" ")
-        if len(guess) != len(gold):
-            guess = syllables(" ".join(guess))
-        ok = (
-            sum(a == b for a, b in zip(gold, guess, strict=False)) if len(guess) == len(gold) else 0
-        )
+        guess = syllables(lexical.restore_diacritics(strip_marks(q), prior=prior))
+        ok = sum(a == b for a, b in zip(gold, guess, strict=True)) if len(guess) == len(gold) else 0
         right, total, whole = right + ok, total + len(gold), whole + (ok == len(gold))
     return right / max(total, 1), whole / max(len(questions), 1)
 

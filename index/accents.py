@@ -12,8 +12,9 @@ most likely, from two sources of syllable counts:
   pairs that questions of several domains share, so it holds the language of asking, not
   any domain's words.
 
-Each source's votes become a distribution over the accented forms, and the two are mixed
-with the table's ``weight`` (chosen leaving one domain out; ``evals/README.md``).
+Each source's counts become distributions over the accented forms of a syllable and of a
+pair, mixed with the table's ``weight`` (chosen leaving one domain out; `evals/README.md`),
+and the question is read as the likeliest sequence of accented syllables (``restore``).
 """
 
 from __future__ import annotations
@@ -52,21 +53,6 @@ class SyllableCounts:
                 key = (fold(prev), fold(word))
                 self.bigrams.setdefault(key, Counter())[(prev, word)] += count
 
-    def pair_votes(self, folded: list[str], i: int) -> Counter:
-        """Accented forms of syllable ``i`` from the pairs it makes with its neighbours."""
-        votes: Counter = Counter()
-        if i > 0:
-            for (_, b), c in self.bigrams.get((folded[i - 1], folded[i]), Counter()).items():
-                votes[b] += c
-        if i + 1 < len(folded):
-            for (a, _), c in self.bigrams.get((folded[i], folded[i + 1]), Counter()).items():
-                votes[a] += c
-        return votes
-
-    def alone_votes(self, folded: list[str], i: int) -> Counter:
-        """Accented forms of syllable ``i`` seen on its own, whatever its neighbours."""
-        return Counter(self.unigrams.get(folded[i], Counter()))
-
     def to_json(self) -> dict:
         return {
             "unigrams": {f: dict(c) for f, c in sorted(self.unigrams.items())},
@@ -89,7 +75,9 @@ class SyllableCounts:
 @dataclass
 class QuestionPrior:
     counts: SyllableCounts
-    weight: float  # share of the question table in the mix (0: the corpus alone)
+    # Share of the question table where both sources know a syllable or pair (where only
+    # one does, that one decides).
+    weight: float
 
 
 def question_prior() -> QuestionPrior | None:
