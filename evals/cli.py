@@ -63,6 +63,11 @@ def register(subparsers) -> None:
     p.add_argument("--no-judge", action="store_true", help="skip the LLM faithfulness judge")
     p.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--accent-free",
+        action="store_true",
+        help="ask every question without diacritics (as staff often type); gold unchanged",
+    )
     p.set_defaults(func=_cmd_eval)
     sub = p.add_subparsers(dest="eval_command", metavar="{compare,gate}")
     c = sub.add_parser("compare", help="per-metric deltas and changed questions of two runs")
@@ -111,6 +116,7 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         progress=not args.quiet,
         judge=not args.no_judge,
         plots=not args.no_plots,
+        accent_free=args.accent_free,
     )
     run = run_eval(args.dataset, out, settings, options=options)
     print(f"{run.report['dataset']['name']}: {_summary(run.report)}")

@@ -28,6 +28,7 @@ from evals.scoring import aggregate, depth_for, outcome, score_prediction
 from index.config import Settings
 from index.embedders import Embedder, get_embedder
 from index.errors import HoidapError, InvalidQuestion
+from index.normalize import strip_marks
 from index.types import ScoredChunk
 
 
@@ -39,6 +40,7 @@ class EvalOptions:
     progress: bool = False  # tqdm bar on stderr
     judge: bool = True  # LLM faithfulness judge, when an endpoint is configured
     plots: bool = True
+    accent_free: bool = False  # ask every question without diacritics, as staff often type
 
 
 @dataclass
@@ -64,6 +66,15 @@ class QueryMemo(Embedder):
         if self._last is None or self._last[0] != text:
             self._last = (text, self.inner.embed_query(text))
         return self._last[1]
+
+
+def typed_accent_free(item: QAItem) -> QAItem:
+    """The question (and the turns before it) as typed without diacritics: «Nam Dinh ban
+    hanh ke hoach so may?». The assistant must restore them itself; the gold stays."""
+    history = item.history and [
+        {**turn, "content": strip_marks(turn.get("content") or "")} for turn in item.history
+    ]
+    return dataclasses.replace(item, question=strip_marks(item.question), history=history)
 
 
 def external_fusion(settings: Settings, k: int) -> FusionConfig:
@@ -179,6 +190,8 @@ def run_eval(
     path, out_dir = Path(dataset), Path(out_dir)
     ds = load_dataset(path)
     items = ds.items[: options.limit] if options.limit else list(ds.items)
+    if options.accent_free:
+        items = [typed_accent_free(item) for item in items]
     out_dir.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
@@ -206,6 +219,7 @@ def run_eval(
             **identity.config_identity(assistant.settings, assistant, assistant.embedder.identity),
             "k": options.k,
             "retrieval_only": retrieval_only,
+            "accent_free": options.accent_free,
         },
         "versions": identity.package_versions(),
         "git": identity.git_commit(),

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from evals.runner import EvalOptions, run_eval
+from evals.datasets import QAItem
+from evals.runner import EvalOptions, run_eval, typed_accent_free
 from index.config import Settings
+from index.normalize import strip_marks
 
 DATA = Path(__file__).resolve().parent / "data" / "eval"
 BEIR = DATA / "beir_vi"
@@ -166,6 +168,32 @@ def test_seed_qa_subset_with_real_assistant(seed_settings, seed_assistant, tmp_p
     assert set(report["per_kind"]) == {"fact", "number", "followup", "unanswerable"}
     assert (out / "score_distribution.png").stat().st_size > 1000
     assert report["retrieval"]["n_judged"] == 4  # the unanswerable one has no gold source
+
+
+@pytest.mark.slow
+def test_accent_free_run_asks_without_diacritics_and_keeps_the_gold(
+    seed_settings, seed_assistant, tmp_path
+):
+    options = EvalOptions(judge=False, plots=False, accent_free=True)
+    run = run_eval(
+        SEED_QA_5, tmp_path / "plain", seed_settings, assistant=seed_assistant, options=options
+    )
+    by_id = {p["id"]: p for p in run.predictions}
+    assert by_id["q027"]["question"] == (
+        "Theo bao cao cua Google, kinh te so Viet Nam nam 2022 tang truong bao nhieu?"
+    )
+    assert by_id["q001"]["gold"]["answers"] == ["Phạm Minh Chính"]  # the gold keeps its accents
+    assert run.report["config"]["accent_free"] is True
+    # Restored well enough to answer: the number and the name come back with their accents.
+    assert "28%" in by_id["q027"]["answer"]
+    assert "Phạm Minh Chính" in by_id["q001"]["answer"]
+    # A follow-up's history is typed the same way.
+    assert all(
+        turn["content"] == strip_marks(turn["content"])
+        for turn in typed_accent_free(
+            QAItem("x", "Còn năm 2023?", history=[{"role": "user", "content": "Kinh tế số?"}])
+        ).history
+    )
 
 
 def test_wrong_format_gets_a_clear_error(tmp_path, capsys):

@@ -28,7 +28,6 @@ from evals.reader.data import COLLECTIONS, Perturber, read_collection
 from evals.reader.train import DEFAULT_ROOT
 from evals.runner import EvalOptions, run_eval
 from index.config import Settings
-from index.normalize import strip_marks
 
 ABSENT = 100  # article-absent questions per held-out collection (evals.reader.absent)
 
@@ -103,26 +102,18 @@ def summarize(preds: list[dict]) -> dict:
     }
 
 
-def _evaluate(data: Path, absent: Path, folder: Path, run: str, settings: Settings) -> dict:
+def _evaluate(
+    data: Path, absent: Path, folder: Path, run: str, settings: Settings, options: EvalOptions
+) -> dict:
     """The held-out file's figures plus the share of article-absent questions refused."""
-    result = run_eval(data, folder / run, settings, options=EvalOptions(plots=False))
+    result = run_eval(data, folder / run, settings, options=options)
     figures = summarize(result.predictions)
     # The absent run's index starts as a copy of the full one (only deletions to sync).
     seed_index(folder / "run" / "index", folder / f"{run}-absent" / "index")
-    missed = run_eval(absent, folder / f"{run}-absent", settings, options=EvalOptions(plots=False))
+    missed = run_eval(absent, folder / f"{run}-absent", settings, options=options)
     figures["absent"] = len(missed.predictions)
     figures["absent_refused"] = summarize(missed.predictions)["unanswerable_refused"]
     return figures
-
-
-def typed_accent_free(squad: dict) -> dict:
-    """The same file with every question typed without diacritics («Nam Dinh ban hanh ke
-    hoach so may?»), as staff often type: the assistant must restore them itself."""
-    for article in squad["data"]:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                qa["question"] = strip_marks(qa["question"])
-    return squad
 
 
 def main(argv=None) -> None:
@@ -140,27 +131,27 @@ def main(argv=None) -> None:
     p.add_argument(
         "--accent-free",
         action="store_true",
-        help="ask every question without diacritics (use another --out: the files differ)",
+        help="ask every question without diacritics (hoidap eval --accent-free)",
     )
     p.add_argument(
         "--answerer", default="reader", choices=["reader", "rules"], help="rules: the baseline"
     )
     args = p.parse_args(argv)
     out = Path(args.out)
+    options = EvalOptions(plots=False, accent_free=args.accent_free)
     table = {}
     for name in args.collections:
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
-        typed = typed_accent_free if args.accent_free else (lambda squad: squad)
         data = folder / "heldout.json"
         heldout = heldout_squad(Path(args.data), name, args.limit, args.seed)
-        data.write_text(json.dumps(typed(heldout), ensure_ascii=False))
+        data.write_text(json.dumps(heldout, ensure_ascii=False))
         rows = read_collection(Path(args.data), name)
         picked = pick_absent(
             rows, list(range(len(rows))), ABSENT, random.Random(f"{args.seed}:absent:{name}")
         )
         absent = folder / "absent.json"
-        absent.write_text(json.dumps(typed(absent_squad(rows, picked, name)), ensure_ascii=False))
+        absent.write_text(json.dumps(absent_squad(rows, picked, name), ensure_ascii=False))
         if args.prepare:
             continue
         model = Path(args.models) / f"{args.tag}-{name}"
@@ -173,7 +164,7 @@ def main(argv=None) -> None:
                 (folder / "run" / "index").mkdir(parents=True, exist_ok=True)
                 (rules_dir / "index").symlink_to((folder / "run" / "index").resolve())
             key = f"{name} (rules)"
-            table[key] = _evaluate(data, absent, folder, "run-rules", settings)
+            table[key] = _evaluate(data, absent, folder, "run-rules", settings, options)
             print(name, "rules", json.dumps(table[key]), flush=True)
             continue
         if checks.is_file():  # the checks that may refuse alone, judged without this collection
@@ -182,7 +173,7 @@ def main(argv=None) -> None:
             card["blocking_checks"] = allowed_checks(json.loads(checks.read_text())["table"], name)
             card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
         settings = dataclasses.replace(Settings.load(), answerer="reader", reader_dir=str(model))
-        table[name] = _evaluate(data, absent, folder, "run", settings)
+        table[name] = _evaluate(data, absent, folder, "run", settings, options)
         table[name]["reader"] = str(model)
         print(name, json.dumps(table[name]), flush=True)
     if table:  # merged with earlier runs of other collections
