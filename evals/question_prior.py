@@ -20,6 +20,7 @@ from pathlib import Path
 from evals.reader.data import COLLECTIONS, read_collection
 from evals.reader.train import DEFAULT_ROOT
 from index.accents import QuestionPrior, SyllableCounts
+from index.errors import HoidapError
 from index.lexical import LexicalIndex
 from index.normalize import strip_marks, syllables
 
@@ -47,7 +48,9 @@ def question_counts(questions_by_domain: dict[str, list[str]], min_domains: int)
     return merged
 
 
-def syllable_accuracy(lexical: LexicalIndex, questions: list[str], prior) -> tuple[float, float]:
+def syllable_accuracy(
+    lexical: LexicalIndex, questions: list[str], prior: QuestionPrior | None
+) -> tuple[float, float]:
     """Share of syllables, and of whole questions, restored exactly."""
     right = total = whole = 0
     for q in questions:
@@ -96,6 +99,13 @@ def main(argv=None) -> None:
     )
     p.add_argument("--measure", action="store_true", help="leave-one-collection-out table")
     args = p.parse_args(argv)
+    try:
+        _run(args)
+    except HoidapError as exc:  # a missing data folder: a clear message, not a traceback
+        raise SystemExit(f"error: {exc.message_en}") from None
+
+
+def _run(args: argparse.Namespace) -> None:
     root = Path(args.data)
     if args.measure:
         measure(root)
