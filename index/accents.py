@@ -45,13 +45,18 @@ class SyllableCounts:
     bigrams: dict[tuple[str, str], Counter] = field(default_factory=dict)
 
     def add(self, accented: list[str], count: int = 1) -> None:
-        """Count one run of accented, lower-case syllables."""
+        """Count one run of accented, lower-case syllables: each syllable and each pair."""
         for i, word in enumerate(accented):
-            self.unigrams.setdefault(fold(word), Counter())[word] += count
+            self.add_syllable(word, count)
             if i:
-                prev = accented[i - 1]
-                key = (fold(prev), fold(word))
-                self.bigrams.setdefault(key, Counter())[(prev, word)] += count
+                self.add_pair(accented[i - 1], word, count)
+
+    def add_syllable(self, word: str, count: int) -> None:
+        self.unigrams.setdefault(fold(word), Counter())[word] += count
+
+    def add_pair(self, first: str, second: str, count: int) -> None:
+        key = (fold(first), fold(second))
+        self.bigrams.setdefault(key, Counter())[(first, second)] += count
 
     def to_json(self) -> dict:
         return {

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import sparse
 
 from index.accents import QuestionPrior, SyllableCounts, question_prior, restore
-from index.normalize import fold, lexical_terms, match_form, syllables, terms_of_form
+from index.normalize import lexical_terms, match_form, syllables, terms_of_form
 from index.private import private_dir
 from index.types import Chunk
 
@@ -447,10 +447,9 @@ class LexicalIndex:
                     continue
                 parts = term.split("_")
                 if len(parts) == 1:
-                    counts.unigrams.setdefault(fold(term), Counter())[term] += count
+                    counts.add_syllable(term, count)
                 elif len(parts) == 2 and all(parts):
-                    a, b = parts
-                    counts.bigrams.setdefault((fold(a), fold(b)), Counter())[(a, b)] += count
+                    counts.add_pair(*parts, count)
             self._restoration = counts
         return self._restoration
 
