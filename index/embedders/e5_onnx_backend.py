@@ -39,7 +39,7 @@ class E5OnnxEmbedder(Embedder):
         return shared_engine(self.precision).embed(list(texts), "passage: ")
 
     def embed_query(self, text: str) -> np.ndarray:
-        return shared_engine(self.precision).embed([text], "query: ")[0]
+        return shared_engine(self.precision).embed([text], "query: ", graph="query")[0]
 
 
 @register_embedder("e5-onnx")
