@@ -215,7 +215,7 @@ class E5OnnxEngine:
         self._weights = weights
         self._models: dict[str, bytes] = {}
         self._sessions: dict[str, object] = {}
-        self._bulk_sessions: dict[str, object] = {}
+        self._bulk_sessions: dict[int, object] = {}
         self._lock = threading.Lock()
 
     def _float_matmuls(self, graph: str) -> frozenset[str]:
@@ -263,10 +263,11 @@ class E5OnnxEngine:
         """A single-threaded session of ``graph`` for running several windows side by side
         (built on the first multi-window call, so a server that only embeds questions never
         holds it)."""
+        key = id(self._models[graph])  # graphs sharing a model share its bulk session too
         with self._lock:
-            if graph not in self._bulk_sessions:
-                self._bulk_sessions[graph] = make_session(self._models[graph], "", 1)
-        return self._bulk_sessions[graph]
+            if key not in self._bulk_sessions:
+                self._bulk_sessions[key] = make_session(self._models[graph], "", 1)
+        return self._bulk_sessions[key]
 
     def _windows(self, text: str, prefix: str) -> list[list[int]]:
         """``<s> content </s>`` token ids of each window of at most 512 positions."""
