@@ -31,7 +31,14 @@ ENV_VAR = "HOIDAP_LEXICON"
 DEFAULT_NAME = "data/lexicon.json"
 
 _DICT_SECTIONS = ("abbreviations", "glossary", "misspellings")
-_LIST_SECTIONS = ("titles", "org_heads", "body_words", "document_kinds", "examples")
+_LIST_SECTIONS = (
+    "titles",
+    "org_heads",
+    "body_words",
+    "document_kinds",
+    "examples",
+    "back_references",
+)
 SECTIONS = _DICT_SECTIONS + _LIST_SECTIONS
 
 T = TypeVar("T")
@@ -49,6 +56,8 @@ class Lexicon:
     misspellings: dict[str, str] = field(default_factory=dict)  # scraping typo -> fix
     document_kinds: list[str] = field(default_factory=list)  # "bộ luật", "nghị định", ...
     examples: list[str] = field(default_factory=list)  # the UI's example questions
+    # Sentence openers that name nothing themselves ("Tỉnh sẽ …", "Ông cho biết …").
+    back_references: list[str] = field(default_factory=list)
 
 
 def default_path() -> Path:

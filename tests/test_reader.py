@@ -154,8 +154,36 @@ def test_shipped_reader_size_and_no_embedding_copy():
     assert files[0].stat().st_size <= 30 * 1024 * 1024
 
 
+def _toy_squad(rows: list[dict], english: bool = False) -> dict:
+    """SQuAD-v2 JSON of ``rows``: every third question unanswerable (SQuAD 2.0's kind),
+    or with ``english`` the same ids asked in English (XQuAD's paired file)."""
+    paragraphs = []
+    for i, r in enumerate(rows):
+        impossible = not english and i % 3 == 2
+        qa = {"id": f"q{i}", "question": r["question"], "is_impossible": impossible}
+        if english:
+            qa["question"] = f"What is {r['answer'].split()[0]}?"
+        qa["answers"] = (
+            []
+            if impossible
+            else [{"text": r["answer"], "answer_start": r["context"].find(r["answer"])}]
+        )
+        paragraphs.append({"context": r["context"], "qas": [qa]})
+    return {"version": "v2.0", "data": [{"title": "toy", "paragraphs": paragraphs}]}
+
+
+def _write_open_sets(folder: Path, rows: list[dict]) -> None:
+    from evals.reader.open_sets import OPEN_COLLECTIONS
+
+    for files in OPEN_COLLECTIONS.values():
+        for file in files:
+            data = _toy_squad(rows, english=file.endswith("_en.json"))
+            (folder / file).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
 def _toy_benchmarks(folder: Path) -> Path:
-    """Three tiny collections in the benchmark CSV layouts, from the seed articles."""
+    """Tiny collections in the benchmark CSV layouts and the open sets' SQuAD-v2 layout,
+    from the seed articles."""
     folder.mkdir()
     text = (ROOT / "seeds").glob("*.txt")
     paragraphs = []
@@ -189,6 +217,7 @@ def _toy_benchmarks(folder: Path) -> Path:
                 row = {"idx": i, "index": i, "split": "train", "label": 0, **r}
                 row["extractive answer"] = row["abstractive answer"] = r["answer"]
                 w.writerow({k: row[k] for k in header})
+    _write_open_sets(folder, rows)
     return folder
 
 
@@ -222,6 +251,8 @@ def test_toy_training_end_to_end(tmp_path, monkeypatch):
         ]
     )
     card = json.loads((out / "reader.json").read_text())
+    assert card["train_collections"] == ["squad2_vi", "xquad", "nanibot"]  # open licences only
+    assert not (out / "checkpoint.pt").exists()  # a finished run leaves no checkpoint
     assert card["listwise"] == 1.0 and card["synthetic"] == 50
     assert card["layers"] == 1 and card["examples"] > 0 and card["steps"] >= 1
     assert 0.0 <= card["threshold"] <= 1.0 and card["llm_floor"] <= card["threshold"]
@@ -238,6 +269,62 @@ def test_toy_training_end_to_end(tmp_path, monkeypatch):
         np.testing.assert_allclose(
             _graph_probabilities(reader, ref), ref["probabilities"], atol=0.01
         )
+
+
+def test_open_sets_keep_unanswerable_and_english_questions_with_their_paragraph(tmp_path):
+    from evals.reader.data import build_examples, read_collection
+
+    data = _toy_benchmarks(tmp_path / "bench")
+    squad = read_collection(data, "squad2_vi")
+    assert sum(r.impossible for r in squad) == 4 and all(
+        r.answer for r in squad if not r.impossible
+    )
+    xquad = read_collection(data, "xquad")
+    english = [r for r in xquad if r.question.startswith("What is")]
+    assert len(english) == 12  # paired with the Vietnamese paragraph and answer of its id
+    by_group = {r.group: r for r in xquad if not r.question.startswith("What is")}
+    assert all(r.context == by_group[r.group].context and r.answer in r.context for r in english)
+    examples = build_examples(squad, "squad2_vi", seed=0)
+    adversarial = [e for e in examples if e.meta.get("adversarial")]
+    assert len(adversarial) == 4
+    assert all(e.kind == "question_negative" and not any(e.labels) for e in adversarial)
+    # Real unanswerable questions replace the programmatic swaps in that collection.
+    assert not any("swap" in e.meta for e in examples)
+
+
+@pytest.mark.slow
+def test_an_interrupted_training_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """Stopped right after its first checkpoint and run again, training ends where an
+    uninterrupted run of the same recipe ends."""
+    pytest.importorskip("torch")
+    import torch
+
+    from evals.reader.train import Checkpoint, main
+
+    data = _toy_benchmarks(tmp_path / "bench")
+    args = ["--data", str(data), "--layers", "1", "--batch", "4", "--threads", "1"]
+    args += ["--checkpoint-every", "3", "--train", "squad2_vi", "nanibot"]
+    main([*args, "--out", str(tmp_path / "whole")])
+    whole = json.loads((tmp_path / "whole" / "reader.json").read_text())
+
+    original = Checkpoint.save
+
+    def save_then_stop(self, *state):
+        original(self, *state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "save", save_then_stop)
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, "--out", str(out)])
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
+    monkeypatch.setattr(Checkpoint, "save", original)
+    main([*args, "--out", str(out)])
+    resumed = json.loads((out / "reader.json").read_text())
+    assert resumed["steps"] == whole["steps"] > 3 and not (out / "checkpoint.pt").exists()
+    assert resumed["final_loss"] == pytest.approx(whole["final_loss"], abs=1e-4)
+    for a, b in zip(resumed["reference"], whole["reference"], strict=True):
+        np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-5)
 
 
 def test_missing_training_collection_is_a_clear_error(tmp_path):
@@ -302,6 +389,23 @@ def test_a_list_item_is_cited_with_the_sentence_that_opens_its_list():
     assert list_partner(reading, s[1]) is s[2]  # a lead-in brings its first item
     assert list_partner(reading, s[4]) is None
     assert list_partner(reading, s[0]) is None
+
+
+def test_a_sentence_opening_with_a_back_reference_is_cited_with_the_one_before():
+    from assistant.reader.answerer import back_reference_partner
+
+    reading, s = _reading_of(
+        [
+            "Quảng Ninh là địa phương dẫn đầu chỉ số chuyển đổi số cấp tỉnh năm 2022.",
+            "Tỉnh sẽ hoàn thành xây dựng chính quyền số vào năm 2025.",
+            "Tỉnh Nam Định ban hành kế hoạch số 122 về chuyển đổi số.",
+            "Ông cho biết dữ liệu là tài nguyên mới.",
+        ]
+    )
+    assert back_reference_partner(reading, s[1]) is s[0]
+    assert back_reference_partner(reading, s[2]) is None  # a name follows: it names itself
+    assert back_reference_partner(reading, s[3]) is s[2]
+    assert back_reference_partner(reading, s[0]) is None  # nothing before it
 
 
 class _ScriptedReader:

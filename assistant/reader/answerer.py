@@ -15,12 +15,25 @@ import re
 from assistant.extractive import Evidence, ExtractiveResult
 from assistant.reader.answerability import check_features, features, fired_checks
 from assistant.reader.runtime import Reader, Reading, SentenceScore
+from index.lexicon import per_lexicon
 from index.normalize import match_form
 from index.types import ScoredChunk
 
 # A list item ("a) …", "2. …", "- …") means little without the sentence that opens its list.
 LIST_ITEM_RE = re.compile(r"^\s*(?:[a-zđ]\)|\d{1,3}[.)]\s|[-–•+*]\s)", re.I)
 LEAD_IN_END = ":"
+
+
+@per_lexicon
+def _back_reference_re(lex) -> re.Pattern | None:
+    """A sentence opening with a word that names nothing itself («Tỉnh sẽ …», «Ông cho
+    biết …»): one of the lexicon's ``back_references`` followed by a lower-case word or a
+    comma, so «Tỉnh Quảng Ninh …» (a name follows) is not one."""
+    words = sorted(lex.back_references, key=len, reverse=True)
+    if not words:
+        return None
+    alternatives = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"^\s*(?:{alternatives})(?:\s+(?=[a-zđà-ỹ])|\s*,)")
 
 
 class ReaderAnswerer:
@@ -112,7 +125,7 @@ def compose(
     """
     best = ranked[0]
     chosen = [best]
-    partner = list_partner(reading, best)
+    partner = list_partner(reading, best) or back_reference_partner(reading, best)
     if partner is not None:
         chosen.append(partner)
     for s, score in zip(ranked[1:2], scores[1:2], strict=True):
@@ -148,6 +161,19 @@ def list_partner(reading: Reading, best: SentenceScore) -> SentenceScore | None:
         return None
     scored = {s.sentence: s for s in reading.sentences if s.passage == best.passage}
     return scored.get(target)
+
+
+def back_reference_partner(reading: Reading, best: SentenceScore) -> SentenceScore | None:
+    """The sentence before ``best`` when ``best`` opens with a back reference («Tỉnh sẽ …»):
+    cited with it, the answer names what the sentence is about."""
+    pattern = _back_reference_re()
+    if pattern is None or best.sentence == 0:
+        return None
+    text, (start, end) = reading.texts[best.passage], reading.spans[best.passage][best.sentence]
+    if not pattern.match(text[start:end]):
+        return None
+    scored = {s.sentence: s for s in reading.sentences if s.passage == best.passage}
+    return scored.get(best.sentence - 1)
 
 
 def choose(

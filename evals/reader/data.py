@@ -26,14 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.reader.inputs import WINDOW_CHARS, sentence_spans
+from evals.reader.open_sets import OPEN_COLLECTIONS, read_open_collection
 from index.errors import HoidapError
 from index.normalize import fold, match_form
 
+# Evaluation-only collections: their terms do not allow shipping a model trained on them.
 COLLECTIONS = {
     "vimedaqa": "vimedaqa_v2.csv",
     "alqac": "alqac.csv",
     "virhe4qa": "virhe4qa_v2.csv",
 }
+# What the shipped reader trains on (open licences, ``evals.reader.open_sets``).
+TRAINING_COLLECTIONS = tuple(OPEN_COLLECTIONS)
+ALL_COLLECTIONS = (*TRAINING_COLLECTIONS, *COLLECTIONS)
 _NUM_RE = re.compile(r"\d+(?:[.,/]\d+)*")
 _NAME_RE = re.compile(
     r"(?<!^)(?:[A-ZĐÂĂÊÔƠƯÁÀẢÃẠÉÈẺẼẸÍÌỈĨỊÓÒỎÕỌÚÙỦŨỤÝỲỶỸỴẤẦẨẪẬẮẰẲẴẶẾỀỂỄỆỐỒỔỖỘỚỜỞỠỢỨỪỬỮỰ][\wÀ-ỹ&]*)(?:\s+[A-ZĐÂĂÊÔƠƯÁÀẢÃẠÉÈẺẼẸÍÌỈĨỊÓÒỎÕỌÚÙỦŨỤÝỲỶỸỴẤẦẨẪẬẮẰẲẴẶẾỀỂỄỆỐỒỔỖỘỚỜỞỠỢỨỪỬỮỰ][\wÀ-ỹ&]*)*"
@@ -46,6 +51,8 @@ class Row:
     answer: str
     context: str
     extractive: bool  # the answer is a span of the context
+    impossible: bool = False  # an adversarial unanswerable question about this context
+    group: str = ""  # paragraph id: a validation split keeps a paragraph's questions together
 
 
 @dataclass
@@ -60,7 +67,10 @@ class Example:
 
 
 def read_collection(root: Path, name: str) -> list[Row]:
-    """Rows of one benchmark CSV (answers: the extractive column where there is one)."""
+    """Rows of one collection: an open SQuAD-v2 set, or a benchmark CSV (answers: the
+    extractive column where there is one)."""
+    if name in OPEN_COLLECTIONS:
+        return read_open_collection(root, name, Row)
     path = root / COLLECTIONS[name]
     if not path.is_file():
         raise HoidapError(
@@ -336,59 +346,70 @@ def build_examples(
     the window of the question's own context around its most question-like sentence
     without the answer, and the window of the most question-like other context around its
     most question-like sentence (``OverlapIndex``); otherwise one negative, a random window
-    of its own context or of a similar context from a sample (the shipped recipe)."""
+    of its own context or of a similar context from a sample (the shipped recipe).
+
+    A collection with real adversarial unanswerable questions (SQuAD 2.0's) gives each of
+    them as a question negative with the window its paragraph offers it, and gets no
+    programmatic swaps: the annotators' questions are the better negatives."""
     rng = random.Random(f"{seed}:{collection}")
-    perturber = Perturber(rows, rng)
-    overlap = OverlapIndex([r.context for r in rows]) if hard else None
+    answerable = [r for r in rows if not r.impossible]
+    perturber = None if len(answerable) < len(rows) else Perturber(rows, rng)
+    overlap = OverlapIndex([r.context for r in answerable]) if hard else None
     out: list[Example] = []
     for row in rows:
-        spans, hits, span = answer_sentences(row.context, row)
-        if not hits:
+        qid = {"qid": f"{collection}:{row.group or len(out)}", "answer": row.answer}
+        if row.impossible:
+            out.extend(_adversarial_example(row, collection, qid, rng))
             continue
-        i, j = _window(spans, hits, rng)
-        passage, offset = _cut(row.context, spans, i, j)
-        hit_abs = [spans[h] for h in hits]
-        labels = _labels_for(passage, offset, hit_abs)
-        if not any(labels):
-            continue
-        local_span = (span[0] - offset, span[1] - offset) if span else None
-        qid = {"qid": f"{collection}:{len(out)}", "answer": row.answer}
-        out.append(
-            Example(row.question, passage, labels, local_span, "positive", collection, dict(qid))
-        )
-        rest = [k for k in range(len(spans)) if k not in range(i, j) and k not in hits]
-        negatives = (
-            _hard_negatives(row, spans, hits, rest, overlap, rng)
-            if overlap is not None
-            else _passage_negative(row, rows, spans, hits, rest, rng)
-        )
-        for neg in negatives:
-            out.append(
-                Example(
-                    row.question,
-                    neg,
-                    [0] * len(sentence_spans(neg)),
-                    None,
-                    "passage_negative",
-                    collection,
-                    dict(qid),
-                )
-            )
-        swapped = perturber.perturb(row.question, row.context)
-        if swapped is not None:
-            q2, how = swapped
-            out.append(
-                Example(
-                    q2,
-                    passage,
-                    [0] * len(labels),
-                    None,
-                    "question_negative",
-                    collection,
-                    {**qid, "swap": how},
-                )
-            )
+        out.extend(_question_examples(row, answerable, collection, qid, rng, overlap, perturber))
     return out
+
+
+def _question_examples(row, rows, collection, qid, rng, overlap, perturber) -> list[Example]:
+    """The positive window of one answerable question, its passage negatives and, where the
+    ``perturber`` finds a detail to swap, its question negative."""
+    spans, hits, span = answer_sentences(row.context, row)
+    if not hits:
+        return []
+    i, j = _window(spans, hits, rng)
+    passage, offset = _cut(row.context, spans, i, j)
+    labels = _labels_for(passage, offset, [spans[h] for h in hits])
+    if not any(labels):
+        return []
+    local_span = (span[0] - offset, span[1] - offset) if span else None
+    out = [Example(row.question, passage, labels, local_span, "positive", collection, qid)]
+    rest = [k for k in range(len(spans)) if k not in range(i, j) and k not in hits]
+    negatives = (
+        _hard_negatives(row, spans, hits, rest, overlap, rng)
+        if overlap is not None
+        else _passage_negative(row, rows, spans, hits, rest, rng)
+    )
+    for neg in negatives:
+        zeros = [0] * len(sentence_spans(neg))
+        out.append(Example(row.question, neg, zeros, None, "passage_negative", collection, qid))
+    swapped = perturber.perturb(row.question, row.context) if perturber else None
+    if swapped is not None:
+        q2, how = swapped
+        meta = {**qid, "swap": how}
+        out.append(
+            Example(q2, passage, [0] * len(labels), None, "question_negative", collection, meta)
+        )
+    return out
+
+
+def _adversarial_example(row: Row, collection: str, qid: dict, rng) -> list[Example]:
+    """An annotator's unanswerable question with the window of its paragraph around the
+    sentence that shares most of its words (where it looks answerable)."""
+    spans = sentence_spans(row.context)
+    if not spans:
+        return []
+    words = set(_syllables(row.question))
+    overlap = [len(words & set(_syllables(row.context[a:b]))) for a, b in spans]
+    i, j = _window(spans, [max(range(len(spans)), key=overlap.__getitem__)], rng)
+    passage, _ = _cut(row.context, spans, i, j)
+    labels = [0] * len(sentence_spans(passage))
+    meta = {**qid, "adversarial": True}
+    return [Example(row.question, passage, labels, None, "question_negative", collection, meta)]
 
 
 def _passage_negative(row: Row, rows: list[Row], spans, hits, rest, rng) -> list[str]:

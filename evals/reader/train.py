@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.reader.inputs import MAX_LENGTH, encode_pair
-from evals.reader.data import COLLECTIONS, Example, load_examples
+from evals.reader.data import ALL_COLLECTIONS, TRAINING_COLLECTIONS, Example, load_examples
 from index.e5_tokenizer import E5Tokenizer
 from index.e5_weights import E5Weights
 from index.errors import HoidapError
@@ -197,17 +197,21 @@ def train(args) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
     )
-    started, step, log = time.time(), 0, []
+    checkpoint = Checkpoint(Path(args.out) / "checkpoint.pt", args)
+    resumed, log = checkpoint.restore(net, opt, sched)
+    started, step = time.time() - (log[-1]["s"] if log else 0.0), 0
     for _epoch in range(args.epochs):
-        rng.shuffle(batches)
+        rng.shuffle(batches)  # the same order on a resumed run: the steps done are skipped
         for b in batches:
+            step += 1
+            if step <= resumed:
+                continue
             loss = losses(net, _batch([encoded[i] for i in b], weights), args.listwise)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             sched.step()
-            step += 1
             if step % 20 == 0 or step == steps:
                 log.append(
                     {
@@ -217,6 +221,8 @@ def train(args) -> dict:
                     }
                 )
                 print(json.dumps(log[-1]), flush=True)
+            if step % args.checkpoint_every == 0 and step < steps:
+                checkpoint.save(net, opt, sched, step, log)
     net.eval()
     return {
         "net": net,
@@ -226,6 +232,56 @@ def train(args) -> dict:
         "seconds": round(time.time() - started, 1),
         "log": log,
     }
+
+
+class Checkpoint:
+    """Model, optimiser and schedule state every ``--checkpoint-every`` steps, so that an
+    interrupted ``make train-reader`` resumes where it stopped. A checkpoint of another
+    recipe (different arguments) is ignored, not resumed."""
+
+    def __init__(self, path: Path, args) -> None:
+        self.path = path
+        self.recipe = {
+            k: v
+            for k, v in sorted(vars(args).items())
+            if k not in ("out", "threads", "checkpoint_every")
+        }
+
+    def restore(self, net, opt, sched) -> tuple[int, list]:
+        import torch
+
+        if not self.path.is_file():
+            return 0, []
+        state = torch.load(self.path, weights_only=False)
+        if state.get("recipe") != self.recipe:
+            print(f"checkpoint {self.path} is of another recipe: starting afresh", flush=True)
+            return 0, []
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resuming from step {state['step']} ({self.path})", flush=True)
+        return state["step"], state["log"]
+
+    def save(self, net, opt, sched, step: int, log: list) -> None:
+        import torch
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "recipe": self.recipe,
+            "step": step,
+            "log": log,
+            "net": net.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.path)  # never a half-written checkpoint
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def reference_scores(net, examples: list[Example], max_length: int) -> list[dict]:
@@ -258,7 +314,14 @@ def reference_scores(net, examples: list[Example], max_length: int) -> list[dict
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(DEFAULT_ROOT), help="folder of the benchmark CSVs")
-    p.add_argument("--train", nargs="+", default=list(COLLECTIONS), choices=list(COLLECTIONS))
+    p.add_argument(
+        "--train",
+        nargs="+",
+        default=list(TRAINING_COLLECTIONS),
+        choices=list(ALL_COLLECTIONS),
+        help="open-licence sets by default; the others are evaluation-only (weights trained on "
+        "them must not ship)",
+    )
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layers", type=int, default=6)
@@ -279,6 +342,12 @@ def main(argv=None) -> None:
         help="passage negatives a retriever would hand over (evals.reader.data.OverlapIndex)",
     )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=100,
+        help="steps between checkpoints (<out>/checkpoint.pt); a rerun resumes from it",
+    )
     p.add_argument(
         "--revalidate", action="store_true", help="only re-choose the threshold of --out"
     )
@@ -308,6 +377,7 @@ def _run(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     export_reader(result["net"], out, args.max_length)
+    Checkpoint(out / "checkpoint.pt", args).clear()
     card = {
         "train_collections": args.train,
         "seed": args.seed,
