@@ -17,6 +17,7 @@ from index.errors import HoidapError
 
 EXIT_USAGE = 2
 EXIT_ERROR = 1
+EXIT_SKIPPED = 3  # `hoidap index`: some inputs were skipped, the others indexed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,10 +28,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"hoidap: lỗi / error: {message}\n")
 
 
+def index_summary_line(summary) -> str:
+    """What this run did, in one Vietnamese line (the store's totals last)."""
+    skipped = f"; bỏ qua {len(summary.errors)}" if summary.errors else ""
+    return (
+        f"Lần này đã đọc {summary.files - summary.pages} tệp, {summary.pages} trang web: "
+        f"bài mới {summary.articles_new}, đã đổi {summary.articles_changed}, "
+        f"không đổi {summary.articles_unchanged}, đã xóa {summary.articles_removed}{skipped}. "
+        f"Kho có {summary.chunks} đoạn (nhúng mới {summary.new}, xóa {summary.removed}), "
+        f"{summary.seconds:.1f} giây."
+    )
+
+
 def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from index.pipeline import run_index
+    from index.sources.web import is_web_address
 
-    paths = [Path(p) for p in (args.paths or ["seeds"])]
+    paths = [p if is_web_address(p) else Path(p) for p in (args.paths or ["seeds"])]
     summary = run_index(
         paths,
         settings,
@@ -43,13 +57,9 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for err in summary.errors:
             print(f"bỏ qua / skipped: {err}", file=sys.stderr)
-        print(
-            f"Đã lập chỉ mục {summary.files} tệp, {summary.chunks} đoạn "
-            f"(mới {summary.new}, giữ nguyên {summary.unchanged}, xóa {summary.removed}) "
-            f"trong {summary.seconds:.1f} giây."
-        )
-    if summary.errors and summary.files == 0:
-        return EXIT_ERROR
+        print(index_summary_line(summary))
+    if summary.errors:
+        return EXIT_ERROR if summary.files == 0 else EXIT_SKIPPED
     return 0
 
 
@@ -121,9 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("index", help="index articles (default: seeds/)")
-    p.add_argument("paths", nargs="*", help="files or folders (.txt, .md, .html)")
-    p.add_argument("--prune", action="store_true", help="remove chunks of files that are gone")
+    p = sub.add_parser(
+        "index",
+        help="index articles (default: seeds/)",
+        epilog="exit status: 0 all indexed, 3 some inputs skipped (named on stderr), "
+        "1 nothing could be indexed",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        help="files or folders (.txt, .md, .html, .pdf, .docx) or web addresses "
+        "(a page, a sitemap.xml, an RSS/Atom feed)",
+    )
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove articles of files that are gone or that left the sitemap/feed",
+    )
     p.add_argument("--rebuild", action="store_true", help="drop the collection and start over")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_index)

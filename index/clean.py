@@ -14,10 +14,14 @@ import datetime
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from index.markup import html_to_text, looks_like_html, to_plain_text  # noqa: F401 (re-exported)
 from index.normalize import match_form, nfc
 from index.types import Article
+
+if TYPE_CHECKING:
+    from index.sources.base import Document
 
 # --- dates ---------------------------------------------------------------
 _WEEKDAY = r"(?:thứ\s*(?:hai|ba|tư|năm|sáu|bảy|[2-7])|chủ\s*nhật|cn)"
@@ -32,6 +36,17 @@ DATE_LINE_RE = re.compile(
     rf"(?:(?P<tpre>{_TIME})\s*[,|\-–]?\s*)?(?:{_WEEKDAY}\s*,?\s*)?(?:ngày\s*)?"
     rf"(?:{_DATE}|(?P<iy>\d{{4}})-(?P<im>\d{{1,2}})-(?P<id>\d{{1,2}}))"
     rf"(?:\s*[,|\-–T]?\s*(?P<time>{_TIME}))?\s*{_TZ}?\s*$",
+    re.IGNORECASE,
+)
+
+# An official document's dateline: "Hà Nội, ngày 04 tháng 12 năm 2026".
+DATELINE_RE = re.compile(
+    r"^\s*(?:[^\d,]{2,40},\s*)?ngày\s+(\d{1,2})\s+tháng\s+(\d{1,2})\s+năm\s+(\d{4})\s*\.?\s*$",
+    re.IGNORECASE,
+)
+# A lead that opens with the full date: "Ngày 04/12/2026, Sở ..." / "Sáng 04/12/2026, ...".
+DATED_LEAD_RE = re.compile(
+    r"^\s*(?:(?:sáng|trưa|chiều|tối|đêm)\s+)?(?:ngày\s+)?(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*,",
     re.IGNORECASE,
 )
 
@@ -51,7 +66,9 @@ BOILERPLATE_RES = [
     (re.compile(r"chưa\s+được\s+cập\s+nhật\s+nội\s+dung\s+âm\s+thanh", re.I), "audio placeholder"),
     (re.compile(r"^\s*(?:nghe|đọc)\s+(?:bài|tin)(?:\s+viết)?\s*$", re.I), "audio placeholder"),
     (
-        re.compile(r"^\s*bạn\s+có\s+(?:hài\s+lòng|thể\s+cho\s+biết|muốn)\b.*\?\s*$", re.I),
+        re.compile(
+            r"^\s*bạn\s+(?:có\s+(?:hài\s+lòng|thể\s+cho\s+biết|muốn)|đánh\s+giá)\b.*\?\s*$", re.I
+        ),
         "reader survey",
     ),
     (
@@ -115,11 +132,30 @@ def parse_date(line: str) -> str | None:
         year, month, day = int(m.group("iy")), int(m.group("im")), int(m.group("id"))
     else:
         day, month, year = (int(g) for g in m.groups()[2:5])
+    return _valid_date(year, month, day)
+
+
+def _valid_date(year: int, month: int, day: int) -> str | None:
     try:
         stated = datetime.date(year, month, day)  # rejects 31/02 as well as 13/13
     except ValueError:
         return None
     return stated.isoformat() if 1900 < year < 2200 else None
+
+
+def find_stated_date(lines: list[str]) -> str | None:
+    """The first date the opening lines state: a date-stamp line, an official dateline
+    ("Hà Nội, ngày 4 tháng 12 năm 2026") or a lead that opens with a full date. Used by
+    readers of documents whose file dates say when the file was made, not published."""
+    for line in lines:
+        if iso := parse_date(line):
+            return iso
+        for rx in (DATELINE_RE, DATED_LEAD_RE):
+            if m := rx.match(line):
+                day, month, year = (int(g) for g in m.groups())
+                if iso := _valid_date(year, month, day):
+                    return iso
+    return None
 
 
 def _is_caption(line: str, key: str, title_key: str) -> bool:
@@ -135,19 +171,33 @@ def clean_article(
 ) -> tuple[Article, CleanReport]:
     """Extract title, date, author and article body from a scraped page."""
     text, hints = to_plain_text(raw, source)
+    data = raw_bytes if raw_bytes is not None else raw.encode("utf-8")
+    return clean_text(text, source, hints, data)
+
+
+def clean_document(doc: Document) -> tuple[Article, CleanReport]:
+    """The article in a source reader's document: its stated metadata beats the text's."""
+    return clean_text(doc.text, doc.source, doc.hints(), doc.data)
+
+
+def clean_text(
+    text: str, source: str, hints: dict[str, str], data: bytes
+) -> tuple[Article, CleanReport]:
+    """Title (line one), date, author and body of an article's plain text."""
     text = nfc(text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " "))
     lines = [re.sub(r"[ \t]+", " ", ln).strip() for ln in text.split("\n")]
     report = CleanReport()
     content = [ln for ln in lines if ln]
     if not content:
         return (
-            Article(source, "", None, None, "", _hash(raw_bytes or raw.encode())),
+            Article(source, "", None, None, "", _hash(data)),
             report,
         )
     if content[0].startswith("#"):  # markdown heading
         content[0] = content[0].lstrip("#").strip()
     title = content[0]
     title_key = match_form(title)
+    stated_author = match_form(hints["author"]) if hints.get("author") else None
     date: str | None = None
     author: str | None = None
     body: list[str] = []
@@ -196,6 +246,8 @@ def clean_article(
             continue
         if key == title_key:
             report.dropped.append((line, "repeated title"))
+        elif key == stated_author:
+            report.dropped.append((line, "author name (metadata)"))
         elif any(rx.search(line) for rx, _ in BOILERPLATE_RES):
             rule = next(r for rx, r in BOILERPLATE_RES if rx.search(line))
             report.dropped.append((line, rule))
@@ -224,7 +276,8 @@ def clean_article(
                 report.dropped.append(
                     (PHOTO_CREDIT_RE.search(line).group(0).strip(), "photo credit")
                 )
-                line = PHOTO_CREDIT_RE.sub("", line).rstrip() + "."
+                line = PHOTO_CREDIT_RE.sub("", line).rstrip()
+                line = line if line.endswith(".") else line + "."
             if (m := OUTLET_LEAD_RE.match(line)) and head_zone:
                 author = author or m.group(1).strip()
             body.append(line)
@@ -234,10 +287,10 @@ def clean_article(
     article = Article(
         source=source,
         title=title,
-        date=date or hints.get("date"),
-        author=author or hints.get("author"),
+        date=hints.get("date") or date,
+        author=hints.get("author") or author,
         body="\n".join(body),
-        content_hash=_hash(raw_bytes if raw_bytes is not None else raw.encode("utf-8")),
+        content_hash=_hash(data),
     )
     return article, report
 

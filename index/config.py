@@ -27,6 +27,9 @@ class Settings:
     chunk_tokens: int = 220
     max_file_mb: float = 20.0  # larger input files are refused (split them into articles)
     chunk_overlap: int = 40
+    web_delay: float = 1.0  # seconds between two requests to one web host (robots may ask more)
+    web_timeout: float = 20.0  # seconds a web request may take
+    web_max_pages: int = 200  # pages one `hoidap index URL` run fetches at most
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: str = ""

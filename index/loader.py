@@ -1,11 +1,13 @@
-"""Find and read article files (.txt, .md, .html); a bad file is reported, never fatal."""
+"""Find article files and read text ones; a bad file is reported, never fatal.
+
+Which suffixes are articles is the source readers' business (:mod:`index.sources`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm")
 MIB = 1024 * 1024
 MAX_FILE_BYTES = 20 * MIB
 
@@ -22,7 +24,7 @@ class RawFile:
 class FileError:
     """One line naming the file and what is wrong with it, in Vietnamese and English."""
 
-    path: Path
+    path: Path | str  # a file, or a web address
     message: str
     message_vi: str = ""
 
@@ -30,6 +32,43 @@ class FileError:
         if self.message_vi:
             return f"{self.path}: {self.message_vi} ({self.message})"
         return f"{self.path}: {self.message}"
+
+
+def _supported() -> tuple[str, ...]:
+    from index.sources import SUPPORTED
+
+    return SUPPORTED
+
+
+def __getattr__(name: str):
+    """``SUPPORTED``: the suffixes the source readers take (imported late: they import us)."""
+    if name == "SUPPORTED":
+        return _supported()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Documents a folder may hold that no reader takes: named rather than passed over.
+OTHER_DOCUMENTS = (".doc", ".odt", ".rtf", ".xls", ".xlsx", ".ods", ".ppt", ".pptx", ".epub")
+
+
+def _unsupported(path: Path) -> FileError:
+    supported = ", ".join(_supported())
+    return FileError(
+        path,
+        f"unsupported file type {path.suffix!r}; expected one of {supported} "
+        "(save a document as .docx or .pdf)",
+        f"loại tệp không được hỗ trợ; dùng {supported} (hãy lưu văn bản dạng .docx hoặc .pdf)",
+    )
+
+
+def _unreadable_documents(folder: Path) -> list[FileError]:
+    return [
+        _unsupported(f)
+        for f in sorted(folder.rglob("*"))
+        if f.suffix.lower() in OTHER_DOCUMENTS
+        and f.is_file()
+        and not any(part.startswith(".") for part in f.relative_to(folder).parts)
+    ]
 
 
 def discover(paths: list[Path]) -> tuple[list[Path], list[FileError]]:
@@ -46,6 +85,7 @@ def discover_sources(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[Fi
     name never depends on which other files are indexed with it. A file reached twice
     (a folder and a file inside it) is indexed once.
     """
+    supported = _supported()
     found: list[tuple[Path, str]] = []
     errors: list[FileError] = []
     seen: set[Path] = set()
@@ -68,29 +108,24 @@ def discover_sources(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[Fi
                 f
                 for f in p.rglob("*")
                 if f.is_file()
-                and f.suffix.lower() in SUPPORTED
+                and f.suffix.lower() in supported
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
             )
             if not files:
                 errors.append(
                     FileError(
                         p,
-                        f"folder has no {'/'.join(SUPPORTED)} files",
-                        "thư mục không có tệp .txt, .md hay .html",
+                        f"folder has no {', '.join(supported)} files",
+                        f"thư mục không có tệp {', '.join(supported)} nào",
                     )
                 )
             for f in files:
                 add(f, f.relative_to(p).as_posix())
-        elif p.suffix.lower() in SUPPORTED:
+            errors.extend(_unreadable_documents(p))
+        elif p.suffix.lower() in supported:
             add(p, p.name)
         else:
-            errors.append(
-                FileError(
-                    p,
-                    f"unsupported file type {p.suffix!r}; expected one of {SUPPORTED}",
-                    "loại tệp không được hỗ trợ; dùng .txt, .md hoặc .html",
-                )
-            )
+            errors.append(_unsupported(p))
     return found, errors
 
 

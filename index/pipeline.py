@@ -25,8 +25,17 @@ from index.errors import HoidapError
 from index.lexical import LexicalBuilder, LexicalIndex, fingerprint
 from index.loader import MIB, FileError, discover_sources
 from index.manifest import Manifest, chunking_key
-from index.prepare import PrepareOptions, prepare_files, worker_count
+from index.prepare import PrepareOptions, Task, prepare_files, worker_count
 from index.private import private_dir
+from index.sources import Document
+from index.sources.web import (
+    NotModified,
+    WebOptions,
+    collect,
+    is_web_address,
+    load_validators,
+    save_validators,
+)
 from index.store import ChunkStore
 from index.store_process import STORE_PROCESS_MIN_FILES, StoreProcess
 from index.types import Chunk
@@ -34,17 +43,25 @@ from index.types import Chunk
 log = logging.getLogger(__name__)
 LEXICAL_FILE = "bm25.npz"
 MANIFEST_FILE = "manifest.json"
+WEB_STATE_FILE = "web.json"  # ETag / Last-Modified of each page fetched
 LEGACY_LEXICAL_FILE = "bm25.json.gz"  # format 2 (texts only, re-tokenized on load): replaced
 
 
 @dataclass
 class IndexSummary:
+    """What one run did. ``files`` counts the files and web pages read."""
+
     files: int = 0
+    pages: int = 0  # of those, web pages (fetched, or answered 304 Not Modified)
+    articles_new: int = 0
+    articles_changed: int = 0
+    articles_unchanged: int = 0
+    articles_removed: int = 0
     chunks: int = 0  # chunks in the store after the run
     new: int = 0  # chunks embedded in this run
     unchanged: int = 0
     removed: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per skipped input, with why
     seconds: float = 0.0
     embedder: str = ""
     store: str = ""
@@ -243,8 +260,198 @@ class _StoreWriter:
             self.abort()
 
 
+@dataclass
+class _Gathered:
+    """Everything a run will read: file tasks, fetched pages, and what already failed."""
+
+    tasks: list[Task] = field(default_factory=list)
+    slots: list[FileError | None] = field(default_factory=list)  # None: the next task's turn
+    errors: list[FileError] = field(default_factory=list)
+    sources_seen: set[str] = field(default_factory=set)
+    not_modified: list[NotModified] = field(default_factory=list)
+    listing_failed: bool = False
+    pages: int = 0
+    validators: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def add(self, origin: Path | Document, where: Path | str, source: str, known: str | None):
+        """One article to read, unless another one already took its name."""
+        if source in self.sources_seen:
+            self.slots.append(
+                FileError(
+                    where,
+                    f"another file is already indexed as {source!r}; rename one",
+                    f"đã có tệp khác mang tên {source!r}; hãy đổi tên một tệp",
+                )
+            )
+            return
+        self.sources_seen.add(source)
+        self.slots.append(None)
+        self.tasks.append((origin, source, known))
+
+
+def web_state_path(settings: Settings) -> Path:
+    return settings.lexical_dir / f"{settings.collection}-{WEB_STATE_FILE}"
+
+
+def _web_options(settings: Settings) -> WebOptions:
+    return WebOptions(
+        delay=settings.web_delay,
+        timeout=settings.web_timeout,
+        max_pages=settings.web_max_pages,
+        max_bytes=int(settings.max_file_mb * MIB),
+    )
+
+
+def _gather(paths: list[str | Path], settings: Settings, manifest: Manifest | None) -> _Gathered:
+    """Files found under the local paths, then the articles behind the web addresses
+    (asked for conditionally when the store holds what was fetched before)."""
+    gathered = _Gathered()
+    addresses = [str(p) for p in paths if is_web_address(str(p))]
+    files, gathered.errors = discover_sources([Path(p) for p in paths if str(p) not in addresses])
+    known_files = manifest.files if manifest is not None else {}
+    for path, source in files:
+        gathered.add(path, path, source, known_files.get(source))
+    if not addresses:
+        return gathered
+    known = {
+        url: v
+        for url, v in load_validators(web_state_path(settings)).items()
+        if v.get("source") in known_files
+    }
+    web = collect(addresses, _web_options(settings), known)
+    gathered.errors += web.errors
+    gathered.listing_failed = web.listing_failed
+    gathered.pages, gathered.validators = web.pages_read, web.validators
+    gathered.sources_seen |= web.kept_sources
+    for doc in web.documents:
+        gathered.add(doc, doc.url or doc.source, doc.source, known_files.get(doc.source))
+    for page in web.not_modified:
+        if page.source not in gathered.sources_seen:
+            gathered.sources_seen.add(page.source)
+            gathered.not_modified.append(page)
+    return gathered
+
+
+def _guard_flags(gathered: _Gathered, prune: bool, rebuild: bool) -> tuple[bool, bool]:
+    """A mistyped folder or an unreadable feed must not read as "every article was removed"."""
+    if not (gathered.errors or gathered.listing_failed) or not (prune or rebuild):
+        return prune, rebuild
+    only_pages = not gathered.listing_failed and all(
+        isinstance(e.path, str) for e in gathered.errors
+    )
+    if only_pages and not rebuild:
+        return prune, rebuild  # single pages that failed keep their chunks under --prune
+    flags = " and ".join(f for f, on in (("--prune", prune), ("--rebuild", rebuild)) if on)
+    gathered.errors.append(
+        FileError(
+            Path(flags),
+            "not applied because of the errors above; nothing was removed",
+            "không thực hiện vì các lỗi trên; không xóa gì",
+        )
+    )
+    return False, False
+
+
+@dataclass
+class _Progress:
+    """What reading and storing found, file by file."""
+
+    desired: dict[str, Chunk] = field(default_factory=dict)  # chunks of articles chunked now
+    known_ids: set[str] = field(default_factory=set)  # chunks of articles unchanged
+    digests: dict[str, str] = field(default_factory=dict)
+    ok_sources: set[str] = field(default_factory=set)
+    unchanged_sources: set[str] = field(default_factory=set)
+    errors: list[FileError] = field(default_factory=list)
+
+
+def _read_and_store(
+    gathered: _Gathered,
+    manifest: Manifest | None,
+    existing: dict[str, str],
+    writer: _StoreWriter,
+    counted: LexicalBuilder | None,
+    options: PrepareOptions,
+    progress: bool,
+) -> _Progress:
+    """Read, clean and chunk each article; new chunks are embedded and stored as they come
+    (while later files are chunked). On an error the store process is stopped, not waited
+    for; the chunking workers are closed as soon as the last file is read."""
+    done = _Progress()
+    for page in gathered.not_modified:  # 304: same article, same chunks
+        done.known_ids.update(manifest.chunks_of(page.source) if manifest else [])
+        done.digests[page.source] = manifest.files.get(page.source, "") if manifest else ""
+        done.ok_sources.add(page.source)
+        done.unchanged_sources.add(page.source)
+    bar, files_done = None, 0  # the bar appears with the first file that has new chunks
+    with writer, closing(prepare_files(gathered.tasks, options)) as prepared:
+        for slot in gathered.slots:
+            if slot is not None:
+                done.errors.append(slot)
+                continue
+            item = next(prepared)
+            files_done += 1
+            if bar is not None:
+                bar.update(1)
+            if item.error is not None:
+                done.errors.append(item.error)
+                continue
+            done.digests[item.source] = item.digest or ""
+            done.ok_sources.add(item.source)
+            if item.unchanged:
+                done.known_ids.update(manifest.chunks_of(item.source))  # same bytes, same chunks
+                done.unchanged_sources.add(item.source)
+                continue
+            for chunk in item.chunks:
+                if chunk.chunk_id not in existing and chunk.chunk_id not in done.desired:
+                    writer.add(chunk)
+                    if counted is not None:
+                        counted.add(chunk)
+                done.desired[chunk.chunk_id] = chunk
+            if bar is None and writer.added and progress:
+                bar = _progress(len(gathered.tasks), True, "Lập chỉ mục", unit="tệp")
+                bar.update(files_done)
+    if bar is not None:
+        bar.close()
+    return done
+
+
+def _count_articles(
+    summary: IndexSummary, done: _Progress, existing: dict[str, str], stale: set[str]
+) -> None:
+    """Articles, not chunks: new, changed, unchanged and removed by this run."""
+    before: dict[str, set[str]] = {}
+    for cid, src in existing.items():
+        before.setdefault(src, set()).add(cid)
+    now: dict[str, set[str]] = {}
+    for cid, chunk in done.desired.items():
+        now.setdefault(chunk.source, set()).add(cid)
+    for source in done.ok_sources:
+        if source in done.unchanged_sources or now.get(source) == before.get(source):
+            summary.articles_unchanged += 1
+        elif source in before:
+            summary.articles_changed += 1
+        else:
+            summary.articles_new += 1
+    summary.articles_removed = sum(
+        1 for src, ids in before.items() if src not in done.ok_sources and ids <= stale
+    )
+
+
+def _open_manifest(settings: Settings, store: ChunkStore, chunking: str) -> Manifest | None:
+    manifest = Manifest.load(manifest_path(settings))
+    if manifest is not None and not manifest.trusted(store.generation(), chunking):
+        return None
+    return manifest
+
+
+def _drop_everything(settings: Settings, store: ChunkStore) -> None:
+    store.drop()
+    lexical_path(settings).unlink(missing_ok=True)
+    manifest_path(settings).unlink(missing_ok=True)
+
+
 def run_index(
-    paths: list[Path],
+    paths: list[Path | str],
     settings: Settings,
     *,
     prune: bool = False,
@@ -252,146 +459,136 @@ def run_index(
     progress: bool = False,
     embedder: Embedder | None = None,
 ) -> IndexSummary:
-    """Index ``paths`` incrementally into the store of ``settings``."""
+    """Index ``paths`` (files, folders, web pages, sitemaps, feeds) incrementally into the
+    store of ``settings``."""
     started = time.perf_counter()
     embedder = embedder or get_embedder(settings.embedder, settings)
     store = ChunkStore(settings, embedder.identity)
     summary = IndexSummary(embedder=embedder.identity, store=store.location)
-    max_bytes = int(settings.max_file_mb * MIB)
-
+    chunking = chunking_key(settings.chunk_tokens, settings.chunk_overlap, embedder.identity)
     with index_lock(settings) as lock_fd:
-        files, errors = discover_sources(paths)
-        if errors and (prune or rebuild):
-            # A mistyped or empty folder must not read as "every article was removed".
-            flags = " and ".join(f for f, on in (("--prune", prune), ("--rebuild", rebuild)) if on)
-            errors.append(
-                FileError(
-                    Path(flags),
-                    "not applied because of the errors above; nothing was removed",
-                    "không thực hiện vì các lỗi trên; không xóa gì",
-                )
-            )
-            prune = rebuild = False
+        # --rebuild asks for every page anew (no conditional requests).
+        manifest = None if rebuild else _open_manifest(settings, store, chunking)
+        gathered = _gather(paths, settings, manifest)
+        prune, rebuild = _guard_flags(gathered, prune, rebuild)
         if rebuild:
-            store.drop()
-            lexical_path(settings).unlink(missing_ok=True)
-            manifest_path(settings).unlink(missing_ok=True)
-        chunking = chunking_key(settings.chunk_tokens, settings.chunk_overlap, embedder.identity)
+            _drop_everything(settings, store)
         generation = store.generation()
-        manifest = Manifest.load(manifest_path(settings))
-        if manifest is not None and not manifest.trusted(generation, chunking):
-            manifest = None
         # The manifest stands for the store's metadata while nobody else has written to it.
         existing_meta = dict(manifest.chunks) if manifest is not None else store.id_metadata()
         existing = {cid: str(meta.get("source", "")) for cid, meta in existing_meta.items()}
-        desired: dict[str, Chunk] = {}  # chunks of files read and chunked in this run
-        known_ids: set[str] = set()  # chunks of files unchanged since the manifest
-        digests: dict[str, str] = {}
-        sources_seen: set[str] = set()
-        ok_sources: set[str] = set()
-        # A file whose name another file already took is refused before anything is read.
-        slots: list[FileError | None] = []
-        tasks: list[tuple[Path, str, str | None]] = []
-        for path, source in files:
-            if source in sources_seen:
-                slots.append(
-                    FileError(
-                        path,
-                        f"another file is already indexed as {source!r}; rename one",
-                        f"đã có tệp khác mang tên {source!r}; hãy đổi tên một tệp",
-                    )
-                )
-                continue
-            sources_seen.add(source)
-            slots.append(None)
-            tasks.append((path, source, manifest.files.get(source) if manifest else None))
-        options = PrepareOptions(max_bytes, settings.chunk_tokens, settings.chunk_overlap)
-        separate = len(tasks) >= STORE_PROCESS_MIN_FILES and worker_count() >= 1
+        options = PrepareOptions(
+            int(settings.max_file_mb * MIB), settings.chunk_tokens, settings.chunk_overlap
+        )
+        separate = len(gathered.tasks) >= STORE_PROCESS_MIN_FILES and worker_count() >= 1
         writer = _StoreWriter(store, embedder, separate, lock_fd)
         # Into an empty store, the lexical index is counted while the chunks come, not after.
         counted = LexicalBuilder() if not existing else None
-        bar, files_done = None, 0  # the bar appears with the first file that has new chunks
-        # On an error the store process is stopped, not waited for; the chunking workers are
-        # closed (and reaped) as soon as the last file is read, not when the run ends.
-        with writer, closing(prepare_files(tasks, options)) as prepared:
-            for slot in slots:
-                if slot is not None:
-                    errors.append(slot)
-                    continue
-                done = next(prepared)
-                files_done += 1
-                if bar is not None:
-                    bar.update(1)
-                if done.error is not None:
-                    errors.append(done.error)
-                    continue
-                digests[done.source] = done.digest or ""
-                ok_sources.add(done.source)
-                if done.unchanged:
-                    known_ids.update(manifest.chunks_of(done.source))  # same bytes, same chunks
-                    continue
-                for chunk in done.chunks:
-                    if chunk.chunk_id not in existing and chunk.chunk_id not in desired:
-                        writer.add(chunk)  # embedded and stored while later files are chunked
-                        if counted is not None:
-                            counted.add(chunk)
-                    desired[chunk.chunk_id] = chunk
-                if bar is None and writer.added and progress:
-                    bar = _progress(len(tasks), True, "Lập chỉ mục", unit="tệp")
-                    bar.update(files_done)
-        if bar is not None:
-            bar.close()
-        summary.files = len(ok_sources)
-        summary.errors = [str(e) for e in errors]
+        done = _read_and_store(gathered, manifest, existing, writer, counted, options, progress)
+        state = _Stored(settings, store, manifest, existing_meta, existing, generation, chunking)
+        stale = state.apply(
+            done, writer, counted, prune=prune, rebuild=rebuild, seen=gathered.sources_seen
+        )
+        if gathered.validators or gathered.pages:
+            _save_web_state(settings, gathered.validators, state.sources_after)
+    summary.files, summary.pages = len(done.ok_sources), gathered.pages
+    summary.errors = [str(e) for e in gathered.errors + done.errors]
+    summary.new = len(writer.added)
+    summary.unchanged = len(done.desired) - len(writer.added) + len(done.known_ids)
+    summary.removed, summary.chunks = len(stale), state.chunk_count
+    _count_articles(summary, done, existing, stale)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary
 
+
+def _save_web_state(
+    settings: Settings, validators: dict[str, dict[str, str]], sources: set[str]
+) -> None:
+    """Validators of pages whose articles the store still holds (others are fetched anew)."""
+    merged = {**load_validators(web_state_path(settings)), **validators}
+    save_validators(
+        web_state_path(settings), {u: v for u, v in merged.items() if v.get("source") in sources}
+    )
+
+
+@dataclass
+class _Stored:
+    """The store before this run's changes, and the step that applies them."""
+
+    settings: Settings
+    store: ChunkStore
+    manifest: Manifest | None
+    existing_meta: dict[str, dict]
+    existing: dict[str, str]
+    generation: str
+    chunking: str
+    chunk_count: int = 0
+    sources_after: set[str] = field(default_factory=set)
+
+    def apply(
+        self,
+        done: _Progress,
+        writer: _StoreWriter,
+        counted: LexicalBuilder | None,
+        *,
+        prune: bool,
+        rebuild: bool,
+        seen: set[str],
+    ) -> set[str]:
+        """Refresh moved metadata, delete stale chunks, bring the lexical index and the
+        manifest up to date; returns the stale chunk ids removed."""
         to_add = writer.added
-        summary.unchanged = len(desired) - len(to_add) + len(known_ids)
         # Unchanged passages of an edited article keep their vectors but may have moved
         # (position) or belong to a new version (hash, author): refresh their metadata.
         moved = [
             c
-            for cid, c in desired.items()
-            if cid in existing and existing_meta[cid] != c.metadata()
+            for cid, c in done.desired.items()
+            if cid in self.existing and self.existing_meta[cid] != c.metadata()
         ]
-        # Stale: chunks of re-indexed files that are no longer produced, and with --prune,
-        # chunks of files that are gone. Files that failed to load keep their old chunks.
-        wanted = set(desired) | known_ids
-        stale = [
+        # Stale: chunks of re-indexed articles no longer produced, and with --prune, chunks
+        # of articles that are gone. Articles that failed to load keep their old chunks.
+        wanted = set(done.desired) | done.known_ids
+        stale = {
             cid
-            for cid, src in existing.items()
-            if cid not in wanted and (src in ok_sources or (prune and src not in sources_seen))
-        ]
+            for cid, src in self.existing.items()
+            if cid not in wanted and (src in done.ok_sources or (prune and src not in seen))
+        }
         changes = bool(rebuild or to_add or stale or moved)
         if changes and not writer.bumped:
-            store.bump_generation()  # before the first write: see _StoreWriter
-        store.update_metadata(moved)
-        summary.new = len(to_add)
+            self.store.bump_generation()  # before the first write: see _StoreWriter
+        self.store.update_metadata(moved)
         if stale:
-            store.delete(stale)
-        summary.removed = len(stale)
-        stale_set = set(stale)
-        ids = [cid for cid in existing if cid not in stale_set] + [c.chunk_id for c in to_add]
-        lexical_now = fingerprint(ids)
-        lexical_current = (
-            manifest is not None
-            and manifest.lexical == lexical_now
-            and lexical_path(settings).is_file()
-        )
-        if changes or not lexical_current:
-            load_lexical(store, settings, ids=ids, in_memory=desired, counted=counted)
-        if changes or not generation:  # running servers reload what changed
-            generation = store.bump_generation()
+            self.store.delete(sorted(stale))
+        ids = [cid for cid in self.existing if cid not in stale] + [c.chunk_id for c in to_add]
+        self._lexical(ids, changes, done, counted)
+        if changes or not self.generation:  # running servers reload what changed
+            self.generation = self.store.bump_generation()
         _save_manifest(
-            settings,
-            generation,
-            chunking,
-            lexical_now,
-            existing_meta,
-            stale_set,
-            desired,
-            manifest,
-            digests,
+            self.settings,
+            self.generation,
+            self.chunking,
+            fingerprint(ids),
+            self.existing_meta,
+            stale,
+            done.desired,
+            self.manifest,
+            done.digests,
         )
-        summary.chunks = len(ids)
-    summary.seconds = round(time.perf_counter() - started, 3)
-    return summary
+        self.chunk_count = len(ids)
+        kept = {src for cid, src in self.existing.items() if cid not in stale}
+        self.sources_after = kept | {c.source for c in done.desired.values()}
+        return stale
+
+    def _lexical(
+        self, ids: list[str], changes: bool, done: _Progress, counted: LexicalBuilder | None
+    ) -> None:
+        lexical_now = fingerprint(ids)
+        current = (
+            self.manifest is not None
+            and self.manifest.lexical == lexical_now
+            and lexical_path(self.settings).is_file()
+        )
+        if changes or not current:
+            load_lexical(
+                self.store, self.settings, ids=ids, in_memory=done.desired, counted=counted
+            )

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.chunker import chunk_article
-from index.clean import clean_article
+from index.clean import clean_document
 from index.errors import HoidapError
-from index.loader import FileError, read_file
+from index.loader import FileError
 from index.manifest import file_digest
+from index.sources import Document, read_document
 from index.types import Chunk
 
 # Below this many files the work stays in-process (a worker's start-up would dominate).
@@ -32,11 +33,16 @@ WORKER_MIN_FILES = 200
 TASK_FILES = 16
 
 
+# Where an article comes from: a file to read, or a document already read (a fetched page).
+Origin = Path | Document
+Task = tuple[Origin, str, str | None]  # (origin, source name, digest the manifest records)
+
+
 @dataclass
 class PreparedFile:
-    """One file's outcome: its chunks, or "unchanged since the manifest", or an error."""
+    """One article's outcome: its chunks, or "unchanged since the manifest", or an error."""
 
-    path: Path
+    path: Path | str
     source: str
     digest: str | None = None
     unchanged: bool = False  # same bytes as the manifest records: not cleaned or chunked
@@ -52,30 +58,31 @@ class PrepareOptions:
 
 
 def prepare_file(
-    path: Path, source: str, known_digest: str | None, options: PrepareOptions
+    origin: Origin, source: str, known_digest: str | None, options: PrepareOptions
 ) -> PreparedFile:
-    """Read one file and, unless its bytes are those of ``known_digest``, clean and chunk it."""
-    raw = read_file(path, max_bytes=options.max_bytes, source=source)
-    if isinstance(raw, FileError):
-        return PreparedFile(path, source, error=raw)
-    digest = file_digest(raw.data)
+    """Read one article and, unless its bytes are those of ``known_digest``, clean and chunk it."""
+    where = origin.url or origin.source if isinstance(origin, Document) else origin
+    doc = (
+        origin if isinstance(origin, Document) else read_document(origin, source, options.max_bytes)
+    )
+    if isinstance(doc, FileError):
+        return PreparedFile(where, source, error=doc)
+    digest = file_digest(doc.data)
     if known_digest is not None and known_digest == digest:
-        return PreparedFile(path, source, digest=digest, unchanged=True)
-    article, _ = clean_article(raw.text, raw.source, raw.data)
+        return PreparedFile(where, source, digest=digest, unchanged=True)
+    article, _ = clean_document(doc)
     if not article.body.strip():
         error = FileError(
-            path,
+            where,
             "no article text left after cleaning (only page furniture)",
             "không còn nội dung bài viết sau khi làm sạch",
         )
-        return PreparedFile(path, source, error=error)
+        return PreparedFile(where, source, error=error)
     chunks = chunk_article(article, options.chunk_tokens, options.chunk_overlap)
-    return PreparedFile(path, source, digest=digest, chunks=chunks)
+    return PreparedFile(where, source, digest=digest, chunks=chunks)
 
 
-def _prepare_many(
-    tasks: list[tuple[Path, str, str | None]], options: PrepareOptions
-) -> list[PreparedFile]:
+def _prepare_many(tasks: list[Task], options: PrepareOptions) -> list[PreparedFile]:
     return [prepare_file(path, source, known, options) for path, source, known in tasks]
 
 
@@ -91,7 +98,7 @@ class _Worker:
     is re-imported or re-run in it, and nothing is forked from a process running Chroma's
     threads."""
 
-    def __init__(self, tasks: list[list[tuple[Path, str, str | None]]], options: PrepareOptions):
+    def __init__(self, tasks: list[list[Task]], options: PrepareOptions):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from index.prepare import _serve; _serve()"],
@@ -138,11 +145,11 @@ class _Worker:
 
 
 def prepare_files(
-    files: Iterable[tuple[Path, str, str | None]],
+    files: Iterable[Task],
     options: PrepareOptions,
     workers: int | None = None,
 ) -> Iterator[PreparedFile]:
-    """``PreparedFile`` for each (path, source, manifest digest), in the order given."""
+    """``PreparedFile`` for each (origin, source, manifest digest), in the order given."""
     files = list(files)
     workers = worker_count() if workers is None else workers
     if workers < 1 or len(files) < WORKER_MIN_FILES:

@@ -240,12 +240,11 @@ PAGE_FURNITURE = {
         "reader survey": "Bạn có muốn nhận thông báo khi có tin mới?",
         "related-links block": "Cần Thơ số hóa hồ sơ tuyển sinh đầu cấp",
     },
+    # The page's <time> stamp, share bar and related links never reach the cleaner: the
+    # main-content extractor leaves them out (test_html_page_chrome_is_left_out).
     "y-te-so.html": {
-        "publication date (metadata)": "Thứ Tư, 19/07/2023 15:02",
         "audio placeholder": "Hiện tại bài viết chưa được cập nhật nội dung Âm thanh.",
-        "share bar": "Chia sẻ: Facebook",
         "reader survey": "Bạn có hài lòng với nội dung bài viết này?",
-        "related-links block": "Khánh Hòa khám bệnh từ xa cho xã đảo",
     },
     "thue-dien-tu.txt": {
         "more link": "Xem thêm >>",

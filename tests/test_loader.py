@@ -32,9 +32,19 @@ def test_folders_are_walked_sorted_and_only_supported_types_kept(tmp_path: Path)
         _write(tmp_path / name, GOOD)
     _write(tmp_path / ".hidden.txt", GOOD)
     _write(tmp_path / ".git" / "readme.md", GOOD)
+    _write(tmp_path / "anh.jpg", b"\xff\xd8\xff")  # not a document: passed over in silence
+    _write(tmp_path / "sub" / "bang.xlsx", b"PK")  # a document we cannot read: named
     found, errors = discover_sources([tmp_path])
-    assert errors == []
-    assert [source for _, source in found] == ["a.txt", "b.md", "sub/c.html", "sub/deeper/d.htm"]
+    assert [source for _, source in found] == [
+        "a.txt",
+        "b.md",
+        "notes.pdf",
+        "sub/c.html",
+        "sub/deeper/d.htm",
+        "x.docx",
+    ]
+    assert [str(e.path) for e in errors] == [str(tmp_path / "sub" / "bang.xlsx")]
+    assert "unsupported file type '.xlsx'" in str(errors[0]) and ".docx" in str(errors[0])
     assert discover([tmp_path])[0] == [path for path, _ in found]
 
 
@@ -43,7 +53,7 @@ def test_supported_suffixes_are_case_insensitive(tmp_path: Path) -> None:
     _write(tmp_path / "Trang.HTML", GOOD)
     found, _ = discover_sources([tmp_path])
     assert sorted(s for _, s in found) == ["BAI.TXT", "Trang.HTML"]
-    assert {".txt", ".md", ".html"} <= set(SUPPORTED)
+    assert {".txt", ".md", ".html", ".pdf", ".docx"} <= set(SUPPORTED)
 
 
 def test_same_file_name_in_two_folders_gets_two_distinct_sources(tmp_path: Path) -> None:
@@ -69,13 +79,13 @@ def test_missing_path_empty_folder_and_unsupported_file_are_reported(tmp_path: P
     missing = tmp_path / "khong-co"
     empty = tmp_path / "rong"
     empty.mkdir()
-    pdf = _write(tmp_path / "bai.pdf", b"%PDF-1.4")
-    found, errors = discover_sources([missing, empty, pdf])
+    sheet = _write(tmp_path / "bang.ods", b"PK")
+    found, errors = discover_sources([missing, empty, sheet])
     assert found == []
-    texts = [_one_line_naming(e, p) for e, p in zip(errors, [missing, empty, pdf], strict=True)]
+    texts = [_one_line_naming(e, p) for e, p in zip(errors, [missing, empty, sheet], strict=True)]
     assert "no such file or folder" in texts[0] and "không có tệp" in texts[0]
-    assert "has no" in texts[1]
-    assert "unsupported file type '.pdf'" in texts[2]
+    assert "has no" in texts[1] and ".pdf" in texts[1] and ".docx" in texts[1]
+    assert "unsupported file type '.ods'" in texts[2]
 
 
 def test_reads_utf8_and_strips_a_bom(tmp_path: Path) -> None:
