@@ -69,6 +69,19 @@ def _gold_sentence(text: str, answers: list[str]) -> bool:
     return contains_answer(text, answers) or token_f1(text, answers) >= 0.5
 
 
+def validation_questions(val: list, name: str) -> list[tuple[str, str, bool]]:
+    """(question, answer, answerable) of one collection's validation examples, sorted: the
+    first ``2 x limit`` fit the answerability model, the rest stay unseen
+    (``evals.reader.open_test``)."""
+    return sorted(
+        {
+            (e.question, e.meta.get("answer", ""), e.kind == "positive")
+            for e in val
+            if e.collection == name and e.kind in ("positive", "question_negative")
+        }
+    )
+
+
 def read_validation(model: Path, root: Path, cache: Path, seed: int, limit: int) -> list[dict]:
     """Validation questions as the assistant reads them, per training collection: the
     answerable ones and their swapped-detail versions over the whole collection, and up
@@ -81,13 +94,7 @@ def read_validation(model: Path, root: Path, cache: Path, seed: int, limit: int)
     _, val = split_examples(examples, random.Random(seed))
     rows = []
     for name in collections:
-        qs = sorted(
-            {
-                (e.question, e.meta.get("answer", ""), e.kind == "positive")
-                for e in val
-                if e.collection == name and e.kind in ("positive", "question_negative")
-            }
-        )[: 2 * limit]
+        qs = validation_questions(val, name)[: 2 * limit]
         if not qs:
             continue  # the validation split may fall in one collection (train.split_examples)
         folder = cache / name
