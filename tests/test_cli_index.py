@@ -23,10 +23,18 @@ from index.store import ChunkStore
 ROOT = Path(__file__).resolve().parents[1]
 HOIDAP = ROOT / ".venv" / "bin" / "hoidap"
 PAGES = Path(__file__).resolve().parent / "data" / "pages"
+# files, pages; articles new, changed, unchanged, removed; [skipped]; chunks, embedded, deleted
 SUMMARY_RE = re.compile(
-    r"^Đã lập chỉ mục (\d+) tệp, (\d+) đoạn \(mới (\d+), giữ nguyên (\d+), xóa (\d+)\) "
-    r"trong \d+\.\d giây\.$"
+    r"^Lần này đã đọc (\d+) tệp, (\d+) trang web: bài mới (\d+), đã đổi (\d+), "
+    r"không đổi (\d+), đã xóa (\d+)(?:; bỏ qua (\d+))?\. "
+    r"Kho có (\d+) đoạn \(nhúng mới (\d+), xóa (\d+)\), \d+\.\d giây\.$"
 )
+
+
+def _summary(stdout: str) -> tuple[int, ...]:
+    m = SUMMARY_RE.match(stdout.strip())
+    assert m, stdout
+    return tuple(int(g or 0) for g in m.groups())
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -59,13 +67,14 @@ def test_summary_line_then_nothing_new(tmp_path: Path) -> None:
         "Lập chỉ mục: 100%" in first.stderr
         and "\r" not in first.stderr.rstrip("\n").split("\n")[-1]
     )
-    m = SUMMARY_RE.match(first.stdout.strip())
-    assert m, first.stdout
-    files, chunks, new, unchanged, removed = map(int, m.groups())
-    assert (files, new, unchanged, removed) == (4, chunks, 0, 0) and chunks > 0
+    files, pages, new, changed, unchanged, removed, skipped, chunks, embedded, deleted = _summary(
+        first.stdout
+    )
+    assert (files, pages, new, changed, unchanged, removed, skipped) == (4, 0, 4, 0, 0, 0, 0)
+    assert embedded == chunks > 0 and deleted == 0
     second = hoidap(home, str(PAGES))
-    m2 = SUMMARY_RE.match(second.stdout.strip())
-    assert m2 and tuple(map(int, m2.groups())) == (4, chunks, 0, chunks, 0)
+    # The counts are this run's: nothing read was new, nothing embedded.
+    assert _summary(second.stdout) == (4, 0, 0, 0, 4, 0, 0, chunks, 0, 0)
 
 
 def test_json_summary_fields(tmp_path: Path) -> None:
@@ -116,8 +125,9 @@ def test_bad_inputs_are_named_and_the_good_files_still_index(tmp_path: Path) -> 
 
     result = hoidap(home, str(folder))
     _no_traceback(result)
-    assert result.returncode == 0  # some files indexed
-    assert SUMMARY_RE.match(result.stdout.strip()).group(1) == "5"
+    assert result.returncode == 3  # some files indexed, some skipped: the status says so
+    counts = _summary(result.stdout)
+    assert counts[0] == 5 and counts[6] == 3  # 5 files read, 3 skipped
     lines = [ln for ln in result.stderr.strip().split("\n") if not ln.startswith("Lập chỉ mục:")]
     assert len(lines) == 3  # one per bad input, besides the progress lines
     for name, why in [
@@ -135,7 +145,9 @@ def test_bad_inputs_are_named_and_the_good_files_still_index(tmp_path: Path) -> 
     nfd_text = next(c.text for c in chunks if c.source == "nfd.txt")
     assert nfd_text == unicodedata.normalize("NFC", nfd_text) and "chuyển đổi số" in nfd_text
 
-    as_json = json.loads(hoidap(home, str(folder), "--json").stdout)
+    again = hoidap(home, str(folder), "--json")
+    as_json = json.loads(again.stdout)
+    assert again.returncode == 3
     assert as_json["new"] == 0 and len(as_json["errors"]) == 3  # nothing lost, same report
 
 
@@ -214,7 +226,7 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert proc.returncode == 0
     bar = output.decode("utf-8", "replace")
     assert re.search(r"Lập chỉ mục: +\d+%\|.*\| \d+/\d+ \[", bar), bar
-    assert SUMMARY_RE.match(stdout.strip())
+    assert _summary(stdout)[0] == 4
 
 
 @pytest.mark.slow

@@ -103,8 +103,15 @@ def test_first_run_indexes_everything_and_second_run_embeds_nothing(
         first.chunks,
     )
     assert set(second.to_json()) == {
-        "files", "chunks", "new", "unchanged", "removed", "errors", "seconds", "embedder", "store",
+        "files", "pages", "articles_new", "articles_changed", "articles_unchanged",
+        "articles_removed", "chunks", "new", "unchanged", "removed", "errors", "seconds",
+        "embedder", "store",
     }  # fmt: skip
+    assert (first.articles_new, second.articles_unchanged, second.articles_new) == (
+        first.files,
+        first.files,
+        0,
+    )
 
 
 def test_a_changed_file_replaces_only_its_own_chunks(corpus: Path, fake_settings: Settings) -> None:

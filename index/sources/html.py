@@ -216,4 +216,10 @@ class HtmlReader:
         data = read_bytes(path, max_bytes)
         if isinstance(data, FileError):
             return data
+        if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return FileError(
+                path,
+                "file looks binary (NUL bytes); expected an HTML page",
+                "tệp nhị phân, không phải trang HTML",
+            )
         return page_document(data, source, path)

@@ -88,7 +88,7 @@ class PoliteClient:
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
         )
-        self._robots: dict[str, RobotFileParser | None] = {}
+        self._robots: dict[str, RobotFileParser | FileError] = {}
         self._last: dict[str, float] = {}
 
     def close(self) -> None:
@@ -96,35 +96,49 @@ class PoliteClient:
 
     def _wait_turn(self, host: str) -> None:
         robots = self._robots.get(host)
-        delay = max(self.options.delay, float((robots and robots.crawl_delay(USER_AGENT)) or 0))
+        stated = robots.crawl_delay(USER_AGENT) if isinstance(robots, RobotFileParser) else None
+        delay = max(self.options.delay, float(stated or 0))
         wait = self._last.get(host, -1e9) + delay - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         self._last[host] = time.monotonic()
 
-    def _robots_for(self, url: str) -> RobotFileParser | None:
-        """The site's rules; None when robots.txt could not be fetched (disallow all)."""
+    def _robots_for(self, url: str) -> RobotFileParser | FileError:
+        """The site's rules, or why they could not be read (then nothing is fetched)."""
         parts = urlsplit(url)
         host = f"{parts.scheme}://{parts.netloc}"
         if host not in self._robots:
             self._robots[host] = RobotFileParser()  # placeholder while fetching
-            try:
-                fetched = self._get(urljoin(host, "/robots.txt"), {})
-            except (httpx.HTTPError, _TooLarge):
-                self._robots[host] = None
-                return None
-            parser = RobotFileParser()
-            if fetched.status >= 500:
-                self._robots[host] = None
-                return None
-            text = fetched.data.decode("utf-8", "replace") if fetched.status < 400 else ""
-            parser.parse(text.splitlines())
-            self._robots[host] = parser
+            robots_url = urljoin(host, "/robots.txt")
+            fetched = self._fetch(robots_url, {})
+            if isinstance(fetched, FileError):
+                self._robots[host] = fetched
+            elif fetched.status >= 500:
+                self._robots[host] = FileError(
+                    url,
+                    f"the site's robots.txt answered HTTP {fetched.status}; "
+                    "crawlers must wait (RFC 9309): try again later",
+                    "robots.txt của trang đang lỗi; hãy thử lại sau",
+                )
+            else:
+                parser = RobotFileParser()
+                text = fetched.data.decode("utf-8", "replace") if fetched.status < 400 else ""
+                parser.parse(text.splitlines())
+                self._robots[host] = parser
         return self._robots[host]
 
-    def allowed(self, url: str) -> bool:
+    def get(self, url: str, headers: dict[str, str] | None = None) -> _Fetched | FileError:
+        """The response (any status), or why there is none, naming the address."""
         robots = self._robots_for(url)
-        return robots is not None and robots.can_fetch(USER_AGENT, url)
+        if isinstance(robots, FileError):
+            return FileError(url, robots.message, robots.message_vi)
+        if not robots.can_fetch(USER_AGENT, url):
+            return FileError(
+                url,
+                "robots.txt of the site does not allow hoidap to fetch this address",
+                "robots.txt của trang không cho phép hoidap tải địa chỉ này",
+            )
+        return self._fetch(url, headers or {})
 
     def _get(self, url: str, headers: dict[str, str]) -> _Fetched:
         self._wait_turn(urlsplit(url).netloc)
@@ -142,16 +156,9 @@ class PoliteClient:
                 str(response.url), response.status_code, response.headers, b"".join(chunks)
             )
 
-    def get(self, url: str, headers: dict[str, str] | None = None) -> _Fetched | FileError:
-        """The response (any status), or why there is none, naming the address."""
-        if not self.allowed(url):
-            return FileError(
-                url,
-                "robots.txt of the site does not allow hoidap to fetch this address",
-                "robots.txt của trang không cho phép hoidap tải địa chỉ này",
-            )
+    def _fetch(self, url: str, headers: dict[str, str]) -> _Fetched | FileError:
         try:
-            return self._get(url, headers or {})
+            return self._get(url, headers)
         except httpx.TooManyRedirects:
             return FileError(
                 url,

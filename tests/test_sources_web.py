@@ -1,0 +1,222 @@
+"""Web sources against a real HTTP server on loopback: a feed, a sitemap, robots.txt,
+304 Not Modified on a re-run, a 404, a redirect loop, a broken feed, an unreachable host."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from index.config import Settings
+from index.pipeline import run_index
+from index.sources.web import USER_AGENT
+from index.store import ChunkStore
+from tests.support.site_server import Page, Site
+
+ROOT = Path(__file__).resolve().parents[1]
+PORTAL = Path(__file__).resolve().parent / "data" / "portal"
+LAO_CAI = "https://laocai.example.gov.vn/tin-tuc/tinh-lao-cai-dua-100-thu-tuc-len-dich-vu-cong-truc-tuyen-1234.html"
+THANH_TOAN = (
+    "https://kinhteso.example.vn/thanh-toan-khong-dung-tien-mat-tang-manh-o-nong-thon-4711.html"
+)
+
+
+def _page(name: str, etag: str | None = None) -> Page:
+    return Page((PORTAL / name).read_bytes(), etag=etag)
+
+
+def _rss(base: str, paths: list[str]) -> Page:
+    items = "".join(
+        f"<item><title>Tin {i}</title><link>{base}{p}</link>"
+        f"<pubDate>Thu, 03 Dec 2026 06:00:00 +0700</pubDate></item>"
+        for i, p in enumerate(paths)
+    )
+    xml = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Tin mới</title><link>{base}/</link>{items}</channel></rss>"
+    )
+    return Page(xml.encode(), content_type="application/rss+xml; charset=utf-8")
+
+
+def _site_with_feed(site: Site) -> None:
+    site.pages["/robots.txt"] = Page(
+        b"User-agent: *\nDisallow: /noi-bo/\n", content_type="text/plain"
+    )
+    site.pages["/tin/lao-cai.html"] = _page("cong-tinh-dich-vu-cong.html", etag='"lc-1"')
+    site.pages["/tin/thanh-toan.html"] = _page("bao-dien-tu-thanh-toan.html", etag='"tt-1"')
+    site.pages["/tin/hoc-ba.html"] = _page("so-giao-duc-hoc-ba.html")  # no validators
+    site.pages["/noi-bo/bao-cao.html"] = _page("cong-tinh-dich-vu-cong.html")
+    paths = ["/tin/lao-cai.html", "/tin/thanh-toan.html", "/tin/hoc-ba.html"]
+    site.pages["/rss.xml"] = _rss(site.url, paths + ["/noi-bo/bao-cao.html", "/tin/da-go.html"])
+
+
+@pytest.fixture
+def web_settings(tmp_path) -> Settings:
+    return Settings.load(
+        env={
+            "HOIDAP_HOME": str(tmp_path / "home"),
+            "HOIDAP_EMBEDDER": "fake",
+            "HOIDAP_WEB_DELAY": "0",
+        }
+    )
+
+
+def _sources(settings: Settings) -> dict[str, tuple[str, str | None]]:
+    chunks = ChunkStore(settings, "fake:hashing-256").all_chunks()
+    return {c.source: (c.title, c.date) for c in chunks}
+
+
+def test_a_feed_indexes_its_articles_under_their_canonical_address(web_settings) -> None:
+    with Site() as site:
+        _site_with_feed(site)
+        summary = run_index([f"{site.url}/rss.xml"], web_settings)
+    sources = _sources(web_settings)
+    assert sources[LAO_CAI] == (
+        "Tỉnh Lào Cai đưa 100% thủ tục hành chính lên dịch vụ công trực tuyến",
+        "2026-11-28",
+    )
+    assert sources[THANH_TOAN] == (
+        "Thanh toán không dùng tiền mặt tăng mạnh ở nông thôn",
+        "2026-12-02",
+    )
+    # No canonical link: the page's own address; the date its text states.
+    assert sources[f"{site.url}/tin/hoc-ba.html"] == (
+        "Học bạ số được cấp cho 100% học sinh lớp 1",
+        "2026-12-03",
+    )
+    assert len(sources) == 3 and summary.articles_new == 3 and summary.pages == 3
+    robots = next(e for e in summary.errors if "/noi-bo/bao-cao.html" in e)
+    assert "robots.txt" in robots and "không cho phép" in robots
+    gone = next(e for e in summary.errors if "/tin/da-go.html" in e)
+    assert "HTTP 404" in gone and "lỗi HTTP 404" in gone
+    assert len(summary.errors) == 2
+    assert site.statuses("/noi-bo/bao-cao.html") == []  # never asked for
+    assert site.statuses("/robots.txt") == [200]  # once per run and host
+    assert {r.headers["user-agent"] for r in site.requests} == {USER_AGENT}
+    assert "hoidap" in USER_AGENT
+
+
+def test_a_rerun_asks_conditionally_and_prune_removes_what_left_the_feed(web_settings) -> None:
+    with Site() as site:
+        _site_with_feed(site)
+        first = run_index([f"{site.url}/rss.xml"], web_settings)
+        second = run_index([f"{site.url}/rss.xml"], web_settings)
+        # The pages with an ETag answer 304; the page without one is fetched and hashed.
+        assert site.statuses("/tin/lao-cai.html") == [200, 304]
+        assert site.statuses("/tin/thanh-toan.html") == [200, 304]
+        assert site.statuses("/tin/hoc-ba.html") == [200, 200]
+        assert second.new == 0 and second.articles_unchanged == 3 and second.articles_new == 0
+        assert second.chunks == first.chunks
+        # An article leaves the feed, another changes: --prune removes the first only.
+        site.pages["/rss.xml"] = _rss(site.url, ["/tin/lao-cai.html", "/tin/hoc-ba.html"])
+        changed = (
+            (PORTAL / "so-giao-duc-hoc-ba.html")
+            .read_text(encoding="utf-8")
+            .replace("52.300 học sinh", "52.450 học sinh")
+        )
+        site.pages["/tin/hoc-ba.html"] = Page(changed.encode())
+        third = run_index([f"{site.url}/rss.xml"], web_settings, prune=True)
+    assert (third.articles_changed, third.articles_unchanged, third.articles_removed) == (1, 1, 1)
+    assert THANH_TOAN not in _sources(web_settings) and LAO_CAI in _sources(web_settings)
+
+
+def test_a_sitemap_and_a_sitemap_index(web_settings) -> None:
+    with Site() as site:
+        site.pages["/robots.txt"] = Page(b"", status=404)  # no robots.txt: everything allowed
+        site.pages["/a.html"] = _page("cong-tinh-dich-vu-cong.html")
+        site.pages["/b.html"] = _page("bao-dien-tu-thanh-toan.html")
+        ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+        site.pages["/sitemap-tin.xml"] = Page(
+            f'<?xml version="1.0"?><urlset {ns}><url><loc>{site.url}/a.html</loc>'
+            f"<lastmod>2026-11-28</lastmod></url><url><loc>{site.url}/b.html</loc></url></urlset>".encode(),
+            content_type="application/xml",
+        )
+        site.pages["/sitemap.xml"] = Page(
+            f'<?xml version="1.0"?><sitemapindex {ns}><sitemap><loc>{site.url}/sitemap-tin.xml</loc>'
+            "</sitemap></sitemapindex>".encode(),
+            content_type="application/xml",
+        )
+        summary = run_index([f"{site.url}/sitemap.xml"], web_settings)
+    assert summary.errors == [] and summary.articles_new == 2
+    assert set(_sources(web_settings)) == {LAO_CAI, THANH_TOAN}
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_bad_web_inputs_are_skipped_by_name_and_nothing_indexed_is_lost(web_settings) -> None:
+    with Site() as site:
+        _site_with_feed(site)
+        first = run_index([f"{site.url}/rss.xml"], web_settings)
+        site.pages["/vong-1"] = Page(status=302, headers={"Location": "/vong-2"})
+        site.pages["/vong-2"] = Page(status=302, headers={"Location": "/vong-1"})
+        site.pages["/rss.xml"] = Page(
+            b"<html><body>Trang bao tri</body></html>", content_type="text/xml"
+        )
+        site.pages["/danh-sach.html"] = _page("trang-danh-sach.html")
+        site.pages["/dang-nhap.html"] = _page("dang-nhap.html")
+        unreachable = f"http://127.0.0.1:{_closed_port()}/rss.xml"
+        addresses = [f"{site.url}/vong-1", f"{site.url}/rss.xml", unreachable]
+        addresses += [f"{site.url}/danh-sach.html", f"{site.url}/dang-nhap.html"]
+        summary = run_index(addresses, web_settings, prune=True)
+    reasons = {
+        "/vong-1": "redirect loop",
+        "/rss.xml": "not a readable RSS/Atom feed or sitemap",
+        unreachable: "cannot reach the address",
+        "/danh-sach.html": "not an article",
+        "/dang-nhap.html": "asks for a login",
+    }
+    for address, why in reasons.items():
+        line = next(e for e in summary.errors if address in e)
+        assert why in line and "\n" not in line
+    assert any("--prune" in e and "nothing was removed" in e for e in summary.errors)
+    assert summary.chunks == first.chunks and summary.removed == 0  # nothing lost
+
+
+def test_requests_to_one_host_are_spaced_by_the_delay(tmp_path) -> None:
+    settings = Settings.load(
+        env={
+            "HOIDAP_HOME": str(tmp_path / "h"),
+            "HOIDAP_EMBEDDER": "fake",
+            "HOIDAP_WEB_DELAY": "0.3",
+        }
+    )
+    with Site() as site:
+        _site_with_feed(site)
+        run_index([f"{site.url}/rss.xml"], settings)
+    times = [r.at for r in site.requests]
+    assert len(times) >= 5
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    # Without the delay the requests come milliseconds apart; the margin is the server's
+    # own scheduling between the client's send and the handler's clock.
+    assert min(gaps) >= 0.2 and sum(gaps) >= 0.3 * len(gaps) - 0.1
+
+
+def test_the_cli_takes_a_feed_address_and_says_what_it_skipped(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOIDAP_")}
+    env.update(HOIDAP_HOME=str(tmp_path / "home"), HOIDAP_EMBEDDER="fake", HOIDAP_WEB_DELAY="0")
+    with Site() as site:
+        _site_with_feed(site)
+        run = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "hoidap"), "index", f"{site.url}/rss.xml"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        again = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "hoidap"), "index", f"{site.url}/rss.xml", "--json"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+    assert run.returncode == 3, run.stderr  # indexed, but two pages were skipped
+    assert "Traceback" not in run.stderr
+    assert run.stdout.startswith("Lần này đã đọc 0 tệp, 3 trang web: bài mới 3, đã đổi 0")
+    assert "; bỏ qua 2." in run.stdout
+    skipped = [ln for ln in run.stderr.splitlines() if ln.startswith("bỏ qua / skipped: ")]
+    assert len(skipped) == 2 and any("/tin/da-go.html" in ln for ln in skipped)
+    summary = json.loads(again.stdout)
+    assert (summary["pages"], summary["articles_unchanged"], summary["new"]) == (3, 3, 0)
