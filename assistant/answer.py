@@ -12,12 +12,13 @@ class Citation:
     """A verified pointer from an answer sentence to the passage that supports it."""
 
     n: int  # the marker number, [n] in the answer text
-    source: str  # seed file name
+    source: str  # the article's identifier (file name or web address); not shown to readers
     title: str
     date: str | None
     chunk_id: str
     text: str  # the whole passage
     quote: str  # the supporting span, verbatim from ``text``
+    url: str | None = None  # the original article's address (web sources); shown as a link
 
 
 @dataclass

@@ -141,6 +141,7 @@ def verify_citations(answer: str, passages: list[ScoredChunk]) -> tuple[str, lis
                         chunk_id=chunk.chunk_id,
                         text=chunk.text,
                         quote=best_quote(bare, chunk.text),
+                        url=chunk.url,
                     )
                 )
             return f" [{renumber[n]}]"

@@ -110,7 +110,8 @@ def format_answer(answer: Answer, turn: int | None = None) -> str:
     blocks = [body]
     if answer.citations and not answer.refused:
         refs = "; ".join(
-            f"[{c.n}] {escape_markdown(c.title or c.source)} ({format_date(c.date)})"
+            f"[{c.n}] {escape_markdown(citation_title(c))}"
+            + (f" ({format_date(c.date)})" if c.date else "")
             for c in answer.citations
         )
         blocks.append(f"{SOURCES_MARK} {refs}")
@@ -184,17 +185,35 @@ def _highlight(passage: str, quote: str) -> tuple[str, bool]:
     ), True
 
 
+UNTITLED = "Bài viết không có tiêu đề"
+
+
+def citation_title(c: Citation) -> str:
+    """The article's own title; never its file name, which says nothing to a reader."""
+    return c.title.strip() or UNTITLED
+
+
+def _citation_meta(c: Citation) -> str:
+    """Publication date (dd/mm/yyyy) and, for a web article, a link to the original."""
+    meta = [f"Ngày đăng: {html.escape(format_date(c.date))}"] if c.date else []
+    if c.url and re.match(r"https?://", c.url):
+        meta.append(
+            f'<a class="hoidap-source-link" href="{html.escape(c.url, quote=True)}" '
+            'target="_blank" rel="noopener noreferrer">Xem bài gốc</a>'
+        )
+    return f'<div class="hoidap-source-meta">{" · ".join(meta)}</div>' if meta else ""
+
+
 def render_citation(c: Citation, turn: int | None = None) -> str:
-    """One cited passage as an HTML card (number, title, date, file, highlighted quote)."""
+    """One cited passage as an HTML card (number, title, date, link, highlighted quote)."""
     body, found = _highlight(c.text, c.quote)
-    title = html.escape(c.title or c.source)
+    title = html.escape(citation_title(c))
     anchor = f' id="{source_anchor(turn, c.n)}"' if turn is not None else ""
     parts = [
         f'<article class="hoidap-source"{anchor} data-n="{int(c.n)}">',
         f'<div class="hoidap-source-head"><span class="hoidap-source-n">[{int(c.n)}]</span> '
         f'<span class="hoidap-source-title">{title}</span></div>',
-        f'<div class="hoidap-source-meta">Ngày: {html.escape(format_date(c.date))} · '
-        f'Tệp: <code class="hoidap-source-file">{html.escape(c.source)}</code></div>',
+        _citation_meta(c),
     ]
     if not found and c.quote.strip():
         parts.append(

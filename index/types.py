@@ -31,6 +31,11 @@ class Chunk:
     article_hash: str
     n_tokens: int = 0
 
+    @property
+    def url(self) -> str | None:
+        """The original article's address when it came from the web (its source is one)."""
+        return self.source if self.source.startswith(("https://", "http://")) else None
+
     def embedding_text(self) -> str:
         """What the dense model sees: title and date give the passage its context."""
         header = self.title if not self.date else f"{self.title} ({self.date})"

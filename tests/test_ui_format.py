@@ -56,12 +56,13 @@ def make_answer(text: str = f"{QUOTE} [1]", citations=None, **kw) -> Answer:
 
 
 # -- sources panel -------------------------------------------------------------------------
-def test_sources_show_number_title_date_file_and_highlighted_quote() -> None:
+def test_sources_show_number_title_date_and_highlighted_quote_never_the_file() -> None:
     html = render_sources(make_answer())
     assert '<span class="hoidap-source-n">[1]</span>' in html
     assert "Thúc đẩy chuyển đổi số" in html
-    assert "30/11/2021" in html
-    assert "000_seed.txt" in html
+    assert "Ngày đăng: 30/11/2021" in html
+    assert "000_seed.txt" not in html and "Tệp" not in html  # an internal name says nothing
+    assert "<a " not in html  # a file has no original to link to
     assert f'<mark class="hoidap-quote">{QUOTE}</mark>' in html
     # the whole passage is shown around the highlight
     assert "Chiều 30/11, Thủ tướng chủ trì phiên họp. <mark" in html
@@ -113,7 +114,27 @@ def test_several_citations_in_order() -> None:
     cites = [cite(1), cite(2, title="Bài thứ hai", source="001_seed.txt", date=None)]
     html = render_sources(make_answer(f"{QUOTE} [1] [2]", cites))
     assert html.index('data-n="1"') < html.index('data-n="2"')
-    assert "Bài thứ hai" in html and "không rõ ngày" in html
+    second = html[html.index('data-n="2"') :]
+    assert "Bài thứ hai" in second and "Ngày đăng" not in second  # no date: none shown
+
+
+def test_a_web_article_links_to_its_original() -> None:
+    url = "https://laocai.example.gov.vn/tin-tuc/bai-1234.html?a=1&b=2"
+    html = render_sources(make_answer(citations=[cite(source=url, url=url)]))
+    assert (
+        '<a class="hoidap-source-link" href="https://laocai.example.gov.vn/tin-tuc/bai-1234.html'
+        '?a=1&amp;b=2" target="_blank" rel="noopener noreferrer">Xem bài gốc</a>'
+    ) in html
+    # Only web addresses become links.
+    html = render_sources(make_answer(citations=[cite(url="javascript:alert(1)")]))
+    assert "javascript:" not in html and "<a " not in html
+
+
+def test_the_chat_sources_line_has_titles_and_dates_not_files() -> None:
+    cites = [cite(1), cite(2, title="", source="004_f3d8c4cbb43199e1.txt", date=None)]
+    text = format_answer(make_answer(f"{QUOTE} [1] [2]", cites))
+    assert "[1] Thúc đẩy chuyển đổi số (30/11/2021); [2] Bài viết không có tiêu đề" in text
+    assert ".txt" not in text and "không rõ ngày" not in text
 
 
 def test_sources_panel_for_refusal_and_nothing_yet() -> None:

@@ -48,7 +48,8 @@
     rateAsk: "Câu trả lời này có hữu ích không?",
     thanks: "Cảm ơn góp ý của bạn.",
     rateFailed: "Chưa gửi được góp ý. Vui lòng thử lại.",
-    file: "Tệp",
+    original: "Xem bài gốc",
+    untitled: "Bài viết không có tiêu đề",
     noKey: "Thiếu khóa widget (thuộc tính data-key của thẻ script).",
   };
 
@@ -410,8 +411,17 @@
       var details = el("details");
       details.setAttribute("data-n", String(c.n));
       var date = c.date ? formatDate(c.date) : "";
-      details.appendChild(el("summary", null, "[" + c.n + "] " + c.title + (date ? " — " + date : "")));
-      if (c.source) details.appendChild(el("p", "hd-cite-meta", T.file + ": " + c.source));
+      var title = c.title || T.untitled; // never the internal file name
+      details.appendChild(el("summary", null, "[" + c.n + "] " + title + (date ? " — " + date : "")));
+      if (c.url && /^https?:\/\//i.test(c.url)) {
+        var meta = el("p", "hd-cite-meta");
+        var link = el("a", "hd-cite-link", T.original);
+        link.setAttribute("href", c.url);
+        link.setAttribute("target", "_blank");
+        link.setAttribute("rel", "noopener noreferrer");
+        meta.appendChild(link);
+        details.appendChild(meta);
+      }
       var passage = el("blockquote", "hd-passage");
       passage.setAttribute("aria-label", T.passage);
       renderPassage(passage, c.text || "", c.quote || "");
