@@ -17,16 +17,20 @@ from assistant.api.config import ApiConfig
 from assistant.api.context import ApiContext
 from assistant.api.errors import install_error_handlers
 from assistant.api.keys import KeyStore
+from assistant.api.login import LoginDoor, build_login_router
+from assistant.api.login_throttle import LoginThrottle
 from assistant.api.middleware import (
     BodyLimitMiddleware,
     CorsMiddleware,
     GuardMiddleware,
+    HostCheckMiddleware,
     IpLimitMiddleware,
 )
 from assistant.api.openai_compat import build_openai_router
 from assistant.api.ratelimit import RateLimiter
 from assistant.api.routes import build_router
 from assistant.api.runner import AssistantRunner
+from assistant.api.sessions import LoginLink, SessionStore
 from assistant.api.ui_access import UiAccessMiddleware, parse_ui_auth
 from assistant.api.widget import build_widget_router
 from assistant.pipeline import Assistant
@@ -42,7 +46,8 @@ API_DESCRIPTION = """Hỏi đáp có trích dẫn trên các bài báo tiếng V
 * Browsers (the widget): `X-Hoidap-Key: <public key>` from an `Origin` on the key's
   allowlist (`hoidap keys create --origin …`); only `/v1/ask`, `/v1/chat` and
   `/v1/widget/config`.
-* While no API key exists, loopback requests without `Origin` need no key (local use).
+* Where a request comes from grants nothing. The operator's browser gets a session from
+  the login link `hoidap serve` prints; staff log in at `/login` (`HOIDAP_UI_AUTH`).
 
 Errors: `{"error": {"code", "message" (Vietnamese), "message_en"}}`.
 """
@@ -62,17 +67,7 @@ def create_app(
         assistant = Assistant(settings)
         assistant.on_answer = request_log.answer
     config = api_config or ApiConfig.from_env()
-    store = KeyStore.for_home(settings.home)
-    limiter = RateLimiter()
-    ctx = ApiContext(
-        settings=settings,
-        config=config,
-        store=store,
-        authorizer=Authorizer(store, limiter, config),
-        runner=AssistantRunner(
-            assistant, config.workers, config.llm_streams, config.streams_per_caller
-        ),
-    )
+    ctx = _context(settings, assistant, config)
     app = FastAPI(
         title="hoidap API",
         version="1.0.0",
@@ -82,27 +77,51 @@ def create_app(
     )
     app.state.hoidap = ctx
     install_error_handlers(app)
-    app.include_router(build_router(ctx))
-    app.include_router(build_openai_router(ctx))
-    app.include_router(build_widget_router(ctx))
-    app.include_router(build_admin_page_router())
-    # add_middleware wraps: the last added runs first
-    # (request log → Guard → per-IP limit → UI access → CORS → body limit → routes).
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
-    app.add_middleware(CorsMiddleware, store=store)
     ui_logins = parse_ui_auth(settings.ui_auth)
-    app.add_middleware(UiAccessMiddleware, config=config, login_required=bool(ui_logins))
-    app.add_middleware(IpLimitMiddleware, limiter=limiter, config=config)
-    app.add_middleware(GuardMiddleware)
-    app.add_middleware(RequestLogMiddleware, log=request_log)  # outermost: every status
+    door = LoginDoor(ctx.login_link, ctx.authorizer.sessions, ui_logins, LoginThrottle(), config)
+    for router in (build_router(ctx), build_openai_router(ctx), build_widget_router(ctx)):
+        app.include_router(router)
+    app.include_router(build_admin_page_router())
+    app.include_router(build_login_router(door))
+    _add_policy(app, ctx, request_log)
     if mount_ui:
-        _mount_ui(app, assistant, settings, ui_logins)
+        _mount_ui(app, assistant, settings, config)
     return app
 
 
-def _mount_ui(
-    app: FastAPI, assistant: Assistant, settings: Settings, logins: list[tuple[str, str]]
-) -> bool:
+def _context(settings: Settings, assistant: Assistant, config: ApiConfig) -> ApiContext:
+    store = KeyStore.for_home(settings.home)
+    return ApiContext(
+        settings=settings,
+        config=config,
+        store=store,
+        authorizer=Authorizer(store, RateLimiter(), config, SessionStore()),
+        runner=AssistantRunner(
+            assistant, config.workers, config.llm_streams, config.streams_per_caller
+        ),
+        login_link=LoginLink(settings.home),
+    )
+
+
+def _add_policy(app: FastAPI, ctx: ApiContext, request_log: RequestLog) -> None:
+    """The one access policy, in front of every route (API, widget, login, Gradio UI).
+
+    add_middleware wraps: the last added runs first (request log → Host check → Guard →
+    per-IP limit → body limit → CORS → UI door → routes).
+    """
+    config, auth = ctx.config, ctx.authorizer
+    app.add_middleware(UiAccessMiddleware, config=config, sessions=auth.sessions, store=ctx.store)
+    app.add_middleware(CorsMiddleware, store=ctx.store, proxy_hops=config.proxy_hops)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=config.max_body_bytes, ui_max_bytes=config.ui_max_body_bytes
+    )
+    app.add_middleware(IpLimitMiddleware, limiter=auth.limiter, config=config)
+    app.add_middleware(GuardMiddleware)
+    app.add_middleware(HostCheckMiddleware, config=config)
+    app.add_middleware(RequestLogMiddleware, log=request_log)  # outermost: every status
+
+
+def _mount_ui(app: FastAPI, assistant: Assistant, settings: Settings, config: ApiConfig) -> bool:
     """Mount the Gradio chat UI at ``/`` when ``assistant.ui`` exists; the API works without it."""
     if importlib.util.find_spec("assistant.ui") is None:
         log.info("assistant.ui not present: serving the API and widget only")
@@ -112,15 +131,13 @@ def _mount_ui(
 
         from assistant.ui import build_ui
 
-        blocks = build_ui(assistant, settings)
-        gr.mount_gradio_app(
+        blocks = build_ui(assistant, settings, config)
+        gr.mount_gradio_app(  # no Gradio auth: UiAccessMiddleware guards every UI route
             app,
             blocks,
             path="/",
             ssr_mode=False,
             footer_links=[],
-            auth=logins or None,
-            auth_message="Đăng nhập bằng tài khoản nhân viên do quản trị viên cấp.",
             max_file_size=0,  # no component takes files (uploads are refused before this)
         )
     except Exception:
@@ -140,14 +157,23 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     except HoidapError as exc:  # empty index: start anyway, /readyz reports it
         log.warning("Starting without a usable index: %s", exc.message_en)
     app = create_app(settings, assistant)
-    print(
-        f"hoidap: http://{host}:{port}  (API /v1, widget /widget.js, admin /admin, schema /openapi.json)"
-    )
+    link = login_url(app, host, port)
+    print(f"hoidap: API /v1, widget /widget.js, admin /admin, schema /openapi.json on port {port}")
+    print("Mở liên kết sau để vào giao diện trò chuyện (open this link to use the chat UI):")
+    print(f"    {link}", flush=True)
     uvicorn.run(app, host=host, port=port, **UVICORN_OPTIONS)
+
+
+def login_url(app: FastAPI, host: str, port: int) -> str:
+    """A fresh one-click login link for this start (the previous one stops working)."""
+    token = app.state.hoidap.login_link.issue()
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/login?token={token}"
 
 
 # uvicorn's own proxy_headers (on by default, trusting 127.0.0.1) would rewrite the client
 # address from X-Forwarded-For before the app sees it, so any loopback caller could pick
 # its rate-limit bucket. The app reads X-Forwarded-For itself, and only with
-# HOIDAP_API_PROXY_HOPS > 0 (``assistant.api.security.client_ip``).
+# HOIDAP_API_PROXY_HOPS > 0 (``assistant.api.client_address.client_address``).
 UVICORN_OPTIONS = {"log_level": "warning", "access_log": False, "proxy_headers": False}

@@ -15,6 +15,7 @@ from itertools import chain
 import gradio as gr
 
 from assistant.answer import Answer, Citation
+from assistant.api.config import ApiConfig
 from assistant.feedback import FeedbackStore
 from assistant.pipeline import Assistant
 from assistant.ui_format import (
@@ -120,14 +121,40 @@ def _shown(answers: dict) -> list[tuple[int, Answer]]:
     return out
 
 
-def build_ui(assistant: Assistant, settings: Settings | None = None) -> gr.Blocks:
-    """The Vietnamese chat page over ``assistant``; feedback goes to ``settings.home``."""
+def check_ui_history(chat: list, limits: ApiConfig) -> None:
+    """The API's history limits for the UI's conversation (it travels with each call):
+    more earlier turns, or a longer one, is refused before any work."""
+    if len(chat) > limits.max_turns:
+        raise HoidapError(
+            f"The conversation has {len(chat)} earlier turns; the limit is {limits.max_turns}. "
+            "Start a new conversation.",
+            f"Cuộc trò chuyện đã có {len(chat)} lượt, vượt giới hạn {limits.max_turns}. "
+            "Hãy bấm «Cuộc trò chuyện mới» để hỏi tiếp.",
+            code="too_many_turns",
+        )
+    longest = max((len(str(m)) for m in chat), default=0)
+    if longest > 2 * limits.max_turn_chars:  # a bubble holds the text plus its markup
+        raise HoidapError(
+            f"One earlier turn is {longest} characters long; the limit is {limits.max_turn_chars}.",
+            f"Một lượt trước đó dài {longest} ký tự, vượt giới hạn {limits.max_turn_chars}. "
+            "Hãy bấm «Cuộc trò chuyện mới».",
+            code="turn_too_long",
+        )
+
+
+def build_ui(
+    assistant: Assistant, settings: Settings | None = None, limits: ApiConfig | None = None
+) -> gr.Blocks:
+    """The Vietnamese chat page over ``assistant``; feedback goes to ``settings.home``;
+    ``limits`` are the API's history limits (``HOIDAP_API_MAX_TURNS``…)."""
     settings = settings or assistant.settings
+    limits = limits or ApiConfig.from_env()
     feedback = FeedbackStore.for_settings(settings)
 
     def respond(message: str, chat: list | None, answers: dict | None) -> Iterator[_Update]:
         chat, answers = list(chat or []), dict(answers or {})
         try:
+            check_ui_history(chat, limits)
             assistant.validate(message)
             history = to_assistant_history(chat)
             events = assistant.stream(message, history)

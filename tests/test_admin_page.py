@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright import sync_api
+from support.access import log_in
 
 from assistant.api.admin_page import ADMIN_CSP
 from assistant.api.config import ApiConfig
@@ -48,21 +49,21 @@ class Refusal:
 
 
 def _seed(srv: ServerThread) -> None:
-    """Thumbs-down votes through the real /v1/feedback route (local mode, so call this before
-    any admin key exists) and refusals in the server's real request log."""
+    """Thumbs-down votes through the real /v1/feedback route (with the login link's session)
+    and refusals in the server's real request log."""
     votes = [
         ("Tỉnh nào dẫn đầu chỉ số chuyển đổi số năm 2023?", -1),
         ("tinh nao dan dau chi so chuyen doi so nam 2023", -1),
         (HTML_QUESTION, -1),
         ("Đề án 06 là gì?", 1),  # a thumbs-up is no gap
     ]
-    for question, rating in votes:
-        r = httpx.post(
-            f"{srv.url}/v1/feedback",
-            json={"question": question, "answer": "…", "rating": rating},
-            timeout=30,
-        )
-        assert r.status_code == 200, r.text
+    with httpx.Client(base_url=srv.url, timeout=30) as operator:
+        log_in(operator, srv.app)
+        for question, rating in votes:
+            r = operator.post(
+                "/v1/feedback", json={"question": question, "answer": "…", "rating": rating}
+            )
+            assert r.status_code == 200, r.text
     log = RequestLog.for_settings(srv.settings)
     log.log_questions = True
     log.answer("Tỉnh nào đứng đầu chỉ số chuyển đổi số năm 2023?", Refusal())
@@ -157,12 +158,12 @@ def test_the_page_and_its_script_are_static_and_locked_down(served) -> None:
         assert sink not in script.text, sink
     assert "document.cookie" not in script.text and "localStorage" not in script.text
 
-    # The page holds no data, so machines other than the server get it too (the UI at /
-    # answers loopback only); the report itself still needs the key.
-    remote = TestClient(served.app, client=("203.0.113.7", 50000))
+    # The page holds no data, so anyone gets it (the UI at / needs a session); the report
+    # itself still needs the key or the login link's session.
+    remote = TestClient(served.app, base_url="http://localhost", client=("203.0.113.7", 50000))
     assert remote.get("/admin").status_code == 200
     assert remote.get("/admin.js").status_code == 200
-    assert remote.get("/").status_code == 403
+    assert remote.get("/").status_code == 401
     assert remote.get("/v1/admin/gaps").status_code == 401
 
 
@@ -191,8 +192,14 @@ def test_the_report_exports_as_jsonl_eval_cases(served, tmp_path: Path) -> None:
     )
 
 
-def test_on_the_server_itself_without_keys_no_key_is_needed(browser, served) -> None:
+def test_after_the_login_link_no_key_is_needed(browser, served) -> None:
     page = _page(browser)
+    page.goto(f"{served.url}/admin")
+    page.get_by_role("button", name="Tải báo cáo").click()  # no key, no session: refused
+    sync_api.expect(page.locator("#status")).to_contain_text("Cần khóa API quản trị")
+    token = served.app.state.hoidap.login_link.issue()
+    page.goto(f"{served.url}/login?token={token}")
+    page.wait_for_url(f"{served.url}/")  # the link leads on to the chat UI
     page.goto(f"{served.url}/admin")
     status = page.locator("#status")
     page.get_by_role("button", name="Tải báo cáo").click()
@@ -224,7 +231,7 @@ def test_with_an_admin_key_the_page_shows_and_exports_the_report(browser, served
     load = page.get_by_role("button", name="Tải báo cáo")
     key = page.get_by_label("Khóa API quản trị")
 
-    load.click()  # keys exist now: local mode is over
+    load.click()  # no key typed and no session: refused
     sync_api.expect(status).to_contain_text("Cần khóa API quản trị: hãy nhập khóa")
     key.fill(WRONG_KEY)
     key.press("Enter")

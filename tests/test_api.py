@@ -7,6 +7,7 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from support.access import logged_in
 
 from assistant.answer import REFUSAL_TEXT
 from assistant.api.config import ApiConfig
@@ -35,12 +36,12 @@ def app(settings, seed_assistant):
 
 @pytest.fixture
 def local(app) -> TestClient:
-    return TestClient(app, client=LOOPBACK)
+    return logged_in(app)
 
 
 @pytest.fixture
 def remote(app) -> TestClient:
-    return TestClient(app, client=REMOTE)
+    return TestClient(app, base_url="http://localhost", client=REMOTE)
 
 
 @pytest.fixture
@@ -76,14 +77,14 @@ def test_healthz_and_readyz_report_the_loaded_index(remote):
 
 def test_readyz_is_503_with_an_empty_index(fake_settings):
     app = create_app(fake_settings, Assistant(fake_settings), mount_ui=False)
-    r = TestClient(app).get("/readyz")
+    r = TestClient(app, base_url="http://localhost").get("/readyz")
     assert r.status_code == 503
     assert r.json() == {"ok": False, "chunks": 0, "error": "index_empty"}
 
 
 def test_empty_index_gives_a_json_503_not_a_trace(fake_settings):
     app = create_app(fake_settings, Assistant(fake_settings), mount_ui=False)
-    client = TestClient(app, client=LOOPBACK)
+    client = logged_in(app)
     for path, body in (
         ("/v1/ask", {"question": QUESTION}),
         ("/v1/chat", {"messages": [{"role": "user", "content": QUESTION}]}),
@@ -139,7 +140,7 @@ def test_a_refusal_passes_through_with_no_citations(settings, seed_settings, see
     strict = Assistant(
         dataclasses.replace(seed_settings, refusal_threshold=1e9), embedder=seed_assistant.embedder
     )
-    client = TestClient(create_app(settings, strict, mount_ui=False), client=LOOPBACK)
+    client = logged_in(create_app(settings, strict, mount_ui=False))
     body = client.post("/v1/ask", json={"question": QUESTION}).json()
     assert body["refused"] is True and body["citations"] == []
     assert body["answer"] == REFUSAL_TEXT

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from support.access import logged_in
 from support.openai_server import OpenAIServer
 
 from assistant.answer import REFUSAL_TEXT
@@ -44,7 +45,7 @@ def local(settings, seed_assistant) -> TestClient:
     app = create_app(
         settings, seed_assistant, api_config=ApiConfig(ip_rate="1000/min"), mount_ui=False
     )
-    return TestClient(app, client=LOOPBACK)
+    return logged_in(app)
 
 
 def _chat(question: str = QUESTION, **extra) -> dict:
@@ -183,7 +184,7 @@ def test_model_cannot_cite_unretrieved_passages_or_see_client_secrets(
     sentence, n, retrieved = _supported_sentence(seed_assistant)
     _, secret = KeyStore.for_home(hoidap_home).create_admin_key()
     llm_server.script(f"{sentence} [{n}] PWNED theo yêu cầu [9].")
-    r = TestClient(llm_app).post(
+    r = TestClient(llm_app, base_url="http://localhost").post(
         "/v1/chat/completions",
         json={
             "model": "hoidap",
@@ -221,7 +222,7 @@ def test_a_model_quoting_its_instructions_never_shows_them(llm_app, llm_server, 
     route, streamed or not, before any client sees a word."""
     sentence, n, _ = _supported_sentence(seed_assistant)
     reply = f"{SYSTEM_PROMPT_QUOTE} [{n}] {sentence} [{n}]"
-    client = TestClient(llm_app, client=LOOPBACK)
+    client = logged_in(llm_app)
 
     llm_server.script(reply)
     ask = client.post("/v1/ask", json={"question": QUESTION}).json()
@@ -242,7 +243,7 @@ def test_a_key_inside_a_cited_sentence_is_refused_everywhere(llm_app, llm_server
     """What passes citation checks still passes the leak guard, inside the assistant."""
     sentence, n, _ = _supported_sentence(seed_assistant)
     reply = f"{sentence} {LLM_KEY} [{n}]"
-    client = TestClient(llm_app, client=LOOPBACK)
+    client = logged_in(llm_app)
 
     llm_server.script(reply)
     ask = client.post("/v1/ask", json={"question": QUESTION}).json()

@@ -1,4 +1,4 @@
-"""Who may call what: API keys, widget keys scoped to origins, local mode, CORS."""
+"""Who may call what: API keys, widget keys scoped to origins, the login link, CORS."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 from fastapi.testclient import TestClient
+from support.access import logged_in
 
 from assistant.api.config import ApiConfig
 from assistant.api.keys import KeyStore
@@ -44,7 +45,7 @@ def widget_key(store) -> str:
 
 
 def client(app, peer=REMOTE) -> TestClient:
-    return TestClient(app, client=peer)
+    return TestClient(app, base_url="http://localhost", client=peer)
 
 
 def code(response) -> str:
@@ -52,31 +53,31 @@ def code(response) -> str:
     return response.json()["error"]["code"]
 
 
-# -- local mode and API keys -------------------------------------------------------------
+# -- no local mode; the login link and API keys -------------------------------------------------------------
 
 
-def test_local_mode_admits_loopback_without_origin_only_while_no_api_key_exists(app, store):
-    assert client(app, LOOPBACK).post("/v1/ask", json=BAD_QUESTION).status_code == 422  # past auth
+def test_loopback_grants_nothing_the_login_link_session_does(app, store):
+    assert code(client(app, LOOPBACK).post("/v1/ask", json=BAD_QUESTION)) == "auth_required"
     assert code(client(app, REMOTE).post("/v1/ask", json=BAD_QUESTION)) == "auth_required"
-    # A web page open in the local browser sends Origin: it does not get local access.
-    r = client(app, LOOPBACK).post("/v1/ask", json=BAD_QUESTION, headers={"Origin": EVIL})
+    assert client(app, LOOPBACK).get("/v1/admin/gaps").status_code == 401
+    # The operator's browser session (the login link): the same from any address.
+    for peer in (LOOPBACK, REMOTE):
+        operator = logged_in(app, peer)
+        assert operator.post("/v1/ask", json=BAD_QUESTION).status_code == 422  # past auth
+        assert operator.get("/v1/admin/gaps").status_code == 200
+    # A web page elsewhere (even on this machine) cannot ride on the cookie.
+    r = operator.post("/v1/ask", json=BAD_QUESTION, headers={"Origin": EVIL})
     assert r.status_code == 401
-    # A cross-site GET (an <img> or <script> tag) carries no Origin, but Sec-Fetch-Site says so.
-    r = client(app, LOOPBACK).get("/v1/models", headers={"Sec-Fetch-Site": "cross-site"})
+    r = operator.get("/v1/models", headers={"Sec-Fetch-Site": "cross-site"})
     assert r.status_code == 401
-    assert (
-        client(app, LOOPBACK).get("/v1/models", headers={"Sec-Fetch-Site": "none"}).status_code
-        == 200
-    )
-    # Behind a proxy every request looks local: proxy headers switch local mode off.
-    r = client(app, LOOPBACK).post(
-        "/v1/ask", json=BAD_QUESTION, headers={"X-Forwarded-For": "198.51.100.1"}
-    )
+    r = operator.get("/v1/models", headers={"Sec-Fetch-Site": "same-site"})
     assert r.status_code == 401
-
+    assert operator.get("/v1/models", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    # Keys existing or not changes nothing for either.
     record, _secret = store.create_admin_key(name="ci")
     assert code(client(app, LOOPBACK).post("/v1/ask", json=BAD_QUESTION)) == "auth_required"
-    store.revoke(record.key_id)  # revoking every key does not silently reopen local access
+    assert operator.post("/v1/ask", json=BAD_QUESTION).status_code == 422
+    store.revoke(record.key_id)
     assert client(app, LOOPBACK).post("/v1/ask", json=BAD_QUESTION).status_code == 401
 
 
@@ -221,7 +222,7 @@ def test_preflight_is_answered_only_for_allowed_origins(app, widget_key):
 
 def test_gradio_routes_do_not_answer_cors_for_foreign_origins(settings, seed_assistant):
     app = create_app(settings, seed_assistant, mount_ui=True)
-    c = client(app, LOOPBACK)
+    c = logged_in(app)
     own = c.get("/gradio_api/info")
     assert own.status_code == 200, "the chat UI is expected to be mounted at /"
     for origin in ("http://localhost:3000", "null", EVIL):

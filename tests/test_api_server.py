@@ -52,10 +52,11 @@ def server(seed_settings, seed_assistant, tmp_path_factory):
 
 
 def _raw_get(srv: ServerThread, path: str) -> tuple[int, bytes]:
-    """http.client sends the path byte for byte (no client-side normalization of '..')."""
+    """http.client sends the path byte for byte (no client-side normalization of '..');
+    with the admin key, so the request gets past the UI's door to the file routes."""
     conn = http.client.HTTPConnection(srv.host, srv.port, timeout=30)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers={"Authorization": f"Bearer {srv.secret}"})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -67,6 +68,7 @@ def test_ui_is_mounted_next_to_the_api(server):
     assert status == 200 and b"<html" in body.lower()
     status, body = _raw_get(server, "/healthz")
     assert status == 200 and body == b'{"ok":true}'
+    assert httpx.get(f"{server.url}/", timeout=30).status_code == 401  # no credential
 
 
 @pytest.mark.parametrize("template", TRAVERSALS)

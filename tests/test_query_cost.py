@@ -7,6 +7,7 @@ import dataclasses
 from fastapi.testclient import TestClient
 
 from assistant.api.config import ApiConfig
+from assistant.api.keys import KeyStore
 from assistant.pipeline import query_text, question_cost
 from assistant.server import create_app
 
@@ -41,13 +42,15 @@ def test_limits_charge_long_questions_by_their_cost(seed_settings, seed_assistan
     app = create_app(
         settings, seed_assistant, api_config=ApiConfig(ip_rate="6/min"), mount_ui=False
     )
-    client = TestClient(app, client=LOOPBACK)
+    _, secret = KeyStore.for_home(settings.home).create_admin_key()
+    auth = {"Authorization": f"Bearer {secret}"}
+    client = TestClient(app, base_url="http://localhost", client=LOOPBACK, headers=auth)
     long_statuses = [client.post("/v1/ask", json={"question": LONG}).status_code for _ in range(3)]
     assert long_statuses == [200, 200, 429]  # 3 units each from a bucket of 6
 
     app = create_app(
         settings, seed_assistant, api_config=ApiConfig(ip_rate="6/min"), mount_ui=False
     )
-    client = TestClient(app, client=LOOPBACK)
+    client = TestClient(app, base_url="http://localhost", client=LOOPBACK, headers=auth)
     short = [client.post("/v1/ask", json={"question": SHORT}).status_code for _ in range(6)]
     assert short == [200] * 6

@@ -95,7 +95,7 @@ def test_widget_key_limit_holds_across_ips_and_session_ids(settings, seed_assist
     statuses = []
     for i in range(5):
         # A new client IP and a new client-chosen session id each time: neither resets the key's bucket.
-        c = TestClient(app, client=(f"198.51.100.{i}", 40000 + i))
+        c = TestClient(app, base_url="http://localhost", client=(f"198.51.100.{i}", 40000 + i))
         r = c.post(
             "/v1/ask",
             json=BAD_QUESTION,
@@ -119,7 +119,7 @@ def test_ip_limit_holds_across_keys(settings, seed_assistant):
     store = KeyStore.for_home(settings.home)
     keys = [store.create_widget_key([PORTAL], rate="100/min").key for _ in range(4)]
     app = _app(settings, seed_assistant, "3/min")
-    c = TestClient(app, client=("198.51.100.9", 40000))
+    c = TestClient(app, base_url="http://localhost", client=("198.51.100.9", 40000))
     statuses = [
         c.post(
             "/v1/ask", json=BAD_QUESTION, headers={"X-Hoidap-Key": k, "Origin": PORTAL}
@@ -127,7 +127,7 @@ def test_ip_limit_holds_across_keys(settings, seed_assistant):
         for k in keys
     ]
     assert statuses == [422, 422, 422, 429]
-    other_ip = TestClient(app, client=("198.51.100.10", 40000))
+    other_ip = TestClient(app, base_url="http://localhost", client=("198.51.100.10", 40000))
     assert (
         other_ip.post(
             "/v1/ask", json=BAD_QUESTION, headers={"X-Hoidap-Key": keys[0], "Origin": PORTAL}
@@ -138,7 +138,7 @@ def test_ip_limit_holds_across_keys(settings, seed_assistant):
 
 def test_ip_limit_also_throttles_key_guessing(settings, seed_assistant):
     app = _app(settings, seed_assistant, "2/min")
-    c = TestClient(app, client=("198.51.100.20", 40000))
+    c = TestClient(app, base_url="http://localhost", client=("198.51.100.20", 40000))
     codes = [
         c.post(
             "/v1/ask",
@@ -155,7 +155,7 @@ def test_api_key_rate_is_optional(settings, seed_assistant):
     _, unlimited = store.create_admin_key()
     _, limited = store.create_admin_key(rate="2/min")
     app = _app(settings, seed_assistant, "1000/min")
-    c = TestClient(app, client=("198.51.100.30", 40000))
+    c = TestClient(app, base_url="http://localhost", client=("198.51.100.30", 40000))
 
     def run(secret: str) -> list[int]:
         return [
@@ -175,7 +175,7 @@ def test_forwarded_for_is_ignored_unless_proxies_are_configured(settings, seed_a
     direct = create_app(
         settings, seed_assistant, api_config=ApiConfig(ip_rate="2/min"), mount_ui=False
     )
-    c = TestClient(direct, client=("198.51.100.40", 40000))
+    c = TestClient(direct, base_url="http://localhost", client=("198.51.100.40", 40000))
     spoofed = [
         c.post(
             "/v1/ask", json=BAD_QUESTION, headers={**auth, "X-Forwarded-For": f"10.9.9.{i}"}
@@ -190,7 +190,7 @@ def test_forwarded_for_is_ignored_unless_proxies_are_configured(settings, seed_a
         api_config=ApiConfig(ip_rate="2/min", proxy_hops=1),
         mount_ui=False,
     )
-    c = TestClient(proxied, client=("127.0.0.1", 40000))
+    c = TestClient(proxied, base_url="http://localhost", client=("127.0.0.1", 40000))
     per_client = [
         c.post(
             "/v1/ask", json=BAD_QUESTION, headers={**auth, "X-Forwarded-For": f"spoof, 10.9.9.{i}"}

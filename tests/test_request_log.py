@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.access import log_in
 
 from assistant.api.config import ApiConfig
 from assistant.api.keys import KeyStore
@@ -34,11 +35,16 @@ def _served(tmp_path: Path, **env: str):
         env={"HOIDAP_HOME": str(tmp_path / "home"), "HOIDAP_EMBEDDER": "fake", **env}
     )
     run_index([PAGES], settings)
-    return settings, ServerThread(create_app(settings, mount_ui=False, api_config=ApiConfig()))
+    server = ServerThread(create_app(settings, mount_ui=False, api_config=ApiConfig()))
+    _, server.secret = KeyStore.for_home(settings.home).create_admin_key(name="logs")
+    return settings, server
 
 
 def _ask(srv: ServerThread, question: str) -> dict:
-    r = httpx.post(f"{srv.url}/v1/ask?{SECRET_QUERY}", json={"question": question}, timeout=60)
+    auth = {"Authorization": f"Bearer {srv.secret}"}
+    r = httpx.post(
+        f"{srv.url}/v1/ask?{SECRET_QUERY}", json={"question": question}, headers=auth, timeout=60
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -48,7 +54,8 @@ def test_requests_and_answers_are_logged_without_keys_or_question_text(tmp_path:
     with server as srv:
         _ask(srv, ANSWERED)
         off = _ask(srv, OFF_TOPIC)
-        assert httpx.get(f"{srv.url}/nowhere", timeout=10).status_code == 404
+        auth = {"Authorization": f"Bearer {srv.secret}"}
+        assert httpx.get(f"{srv.url}/nowhere", headers=auth, timeout=10).status_code == 404
         bad = httpx.post(
             f"{srv.url}/v1/ask",
             json={"question": ""},
@@ -59,7 +66,13 @@ def test_requests_and_answers_are_logged_without_keys_or_question_text(tmp_path:
     path = log_path(settings)
     text = path.read_text(encoding="utf-8")
     assert path.stat().st_mode & 0o777 == 0o600
-    for secret in ("pk_should_never_be_logged", "sk_secret_token", "Lâm Đồng", "máy bay"):
+    for secret in (
+        "pk_should_never_be_logged",
+        "sk_secret_token",
+        srv.secret,
+        "Lâm Đồng",
+        "máy bay",
+    ):
         assert secret not in text
     records = [json.loads(line) for line in text.splitlines()]
     requests = [r for r in records if r["event"] == "request"]
@@ -168,10 +181,13 @@ def gap_server(tmp_path: Path):
         yield srv
 
 
-def test_the_admin_gaps_route_needs_an_admin_key_once_keys_exist(gap_server) -> None:
+def test_the_admin_gaps_route_needs_an_admin_key_or_the_login_link(gap_server) -> None:
     srv = gap_server
-    local = httpx.get(f"{srv.url}/v1/admin/gaps", timeout=30)
-    assert local.status_code == 200 and [g["count"] for g in local.json()["groups"]] == [3, 2]
+    assert httpx.get(f"{srv.url}/v1/admin/gaps", timeout=30).status_code == 401  # loopback alone
+    with httpx.Client(base_url=srv.url, timeout=30) as operator:
+        log_in(operator, srv.app)
+        local = operator.get("/v1/admin/gaps")
+        assert local.status_code == 200 and [g["count"] for g in local.json()["groups"]] == [3, 2]
     keys = KeyStore.for_home(srv.settings.home)
     _, secret = keys.create_admin_key(name="editor")
     widget = keys.create_widget_key(["https://portal.example"], rate="30/min")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from support.access import logged_in
 
 from assistant.api.config import ApiConfig
 from assistant.server import create_app
@@ -25,7 +25,7 @@ def client(seed_settings, seed_assistant, tmp_path_factory):
     app = create_app(
         settings, seed_assistant, api_config=ApiConfig(ip_rate="100000/min"), mount_ui=False
     )
-    return TestClient(app, client=LOOPBACK)
+    return logged_in(app)
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,9 @@ Order for every ``/v1/*`` request:
 3. ``X-Hoidap-Key`` header or ``key`` body field → a public widget key: the browser's
    ``Origin`` must be on the key's allowlist (or be this server's own origin, which is
    how the ``/embed`` iframe page calls the API); only :data:`WIDGET_PATHS`; per-key bucket.
-4. Local mode: while no API key was ever created, a request from a loopback peer with no
-   ``Origin``, no cross-site ``Sec-Fetch-Site`` and no proxy headers is allowed without a
-   key (``hoidap serve`` on a laptop, scripts on the same machine). Browsers mark
-   requests from other web pages with those headers, so pages cannot ride on it.
-5. Otherwise 401.
+4. The operator's browser session (the login link ``hoidap serve`` prints), on
+   requests from this server's own pages only (``assistant.api.sessions``).
+5. Otherwise 401. Where a request comes from (loopback or not) grants nothing.
 """
 
 from __future__ import annotations
@@ -22,18 +20,18 @@ from functools import lru_cache
 
 from starlette.requests import Request
 
+from assistant.api.client_address import client_address, own_origin
 from assistant.api.config import ApiConfig
 from assistant.api.errors import ApiError, rate_limited
 from assistant.api.keys import WIDGET_PREFIX, KeyStore
 from assistant.api.ratelimit import Rate, RateLimiter, parse_rate
-from assistant.api.security import WIDGET_PATHS, client_ip, is_loopback, normalize_origin
-
-_PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+from assistant.api.security import WIDGET_PATHS, normalize_origin
+from assistant.api.sessions import OWNER, SessionStore, session_of
 
 
 @dataclass(frozen=True)
 class Principal:
-    kind: str  # "admin" | "widget" | "local"
+    kind: str  # "admin" | "widget" | "owner" (the login link's session)
     key_id: str | None = None
     origin: str | None = None
     ip: str = ""
@@ -53,45 +51,42 @@ def _err(status: int, code: str, en: str, vi: str) -> ApiError:
     return ApiError(status, code, en, vi)
 
 
-def self_origin(request: Request) -> str | None:
-    """This server's origin as the browser sees it (used by the /embed page)."""
-    host = request.headers.get("host")
-    return normalize_origin(f"{request.url.scheme}://{host}") if host else None
-
-
 class Authorizer:
-    def __init__(self, store: KeyStore, limiter: RateLimiter, config: ApiConfig):
+    def __init__(
+        self,
+        store: KeyStore,
+        limiter: RateLimiter,
+        config: ApiConfig,
+        sessions: SessionStore | None = None,
+    ):
         self.store = store
         self.limiter = limiter
         self.config = config
+        self.sessions = sessions or SessionStore()
+
+    def self_origin(self, request: Request) -> str | None:
+        """This server's origin as the browser sees it (used by the /embed page)."""
+        return own_origin(request.scope, self.config.proxy_hops)
+
+    def client(self, request: Request) -> str:
+        return client_address(request.scope, self.config.proxy_hops, self.config.proxy_header)
 
     def _limit(self, kind: str, ident: str, rate: Rate, what: str, cost: float = 1.0) -> None:
         wait = self.limiter.hit(kind, ident, rate, cost)
         if wait:
             raise rate_limited(wait, what)
 
-    def local_allowed(self, request: Request) -> bool:
-        peer = request.scope.get("client")
-        return (
-            self.config.proxy_hops == 0
-            and peer is not None
-            and is_loopback(peer[0])
-            and "origin" not in request.headers
-            and request.headers.get("sec-fetch-site", "none") in ("none", "same-origin")
-            and not any(h in request.headers for h in _PROXY_HEADERS)
-            and not self.store.admin_keys_exist()
-        )
+    def owner_session(self, request: Request) -> bool:
+        """The operator's login-link session, sent from this server's own pages."""
+        session = session_of(request.scope, self.sessions, self.config.proxy_hops)
+        return session is not None and session.kind == OWNER
 
     def authorize(
         self, request: Request, endpoint: str, body_key: str | None = None, cost: float = 1.0
     ) -> Principal:
         """Who is asking, with the limits charged: ``cost`` units (a long question costs up
         to 3) to the caller's key, and the units beyond the first to its IP."""
-        ip = client_ip(
-            request.scope.get("client"),
-            request.headers.get("x-forwarded-for"),
-            self.config.proxy_hops,
-        )
+        ip = self.client(request)
         # One per-IP unit was taken on arrival (IpLimitMiddleware), before body validation.
         if cost > 1.0:
             self._limit("ip", ip, _rate(self.config.ip_rate), "per-IP", cost - 1.0)
@@ -101,8 +96,8 @@ class Authorizer:
         widget_key = request.headers.get("x-hoidap-key") or body_key
         if widget_key:
             return self._widget(request, widget_key, endpoint, ip, cost)
-        if self.local_allowed(request):
-            return Principal("local", ip=ip)
+        if self.owner_session(request):
+            return Principal(OWNER, ip=ip)
         raise _err(
             401,
             "auth_required",
@@ -120,8 +115,6 @@ class Authorizer:
             if admin.rate:
                 self._limit("admin", admin.key_id, _rate(admin.rate), "per-key", cost)
             return Principal("admin", admin.key_id, ip=ip)
-        if self.local_allowed(request):  # clients such as the openai SDK always send some key
-            return Principal("local", ip=ip)
         if token.startswith(WIDGET_PREFIX):
             raise _err(
                 401,
@@ -164,7 +157,9 @@ class Authorizer:
             )
         raw_origin = request.headers.get("origin")
         if raw_origin is None and request.headers.get("sec-fetch-site") == "same-origin":
-            raw_origin = self_origin(request)  # browsers omit Origin on same-origin GETs (/embed)
+            raw_origin = self.self_origin(
+                request
+            )  # browsers omit Origin on same-origin GETs (/embed)
         if raw_origin is None:
             raise _err(
                 403,
@@ -175,7 +170,7 @@ class Authorizer:
                 "máy chủ hãy dùng khóa API.",
             )
         origin = normalize_origin(raw_origin)
-        if origin is None or (origin not in record.origins and origin != self_origin(request)):
+        if origin is None or (origin not in record.origins and origin != self.self_origin(request)):
             shown = (raw_origin or "")[:100]
             raise _err(
                 403,

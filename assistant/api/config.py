@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
+from assistant.api.client_address import check_proxy_header
 from assistant.api.ratelimit import Rate, parse_rate
 from index.errors import ConfigError
 
@@ -23,17 +24,31 @@ class ApiConfig:
     workers: int = 4  # concurrent question pipelines; others wait their turn
     llm_streams: int = 8  # concurrent LLM answer streams (a pool apart from the pipelines)
     streams_per_caller: int = 4  # LLM answer streams one key (or address) holds at once; more wait
-    proxy_hops: int = 0  # trusted reverse proxies in front (X-Forwarded-For is read only then)
+    proxy_hops: int = 0  # trusted reverse proxies in front (forwarding headers read only then)
+    proxy_header: str = (
+        "auto"  # which one they write: auto | forwarded | x-forwarded-for | x-real-ip
+    )
+    ui_max_body_bytes: int = 512 * 1024  # a chat UI call (its conversation travels along)
+    allowed_hosts: str = "localhost,127.0.0.1,::1"  # Host values served ("*": any; not advised)
 
     @property
     def ip_limit(self) -> Rate:
         return parse_rate(self.ip_rate)
+
+    @property
+    def host_list(self) -> frozenset[str]:
+        """Allowed ``Host`` names, lower case, without port or IPv6 brackets."""
+        return frozenset(
+            h.strip().lower().strip("[]") for h in self.allowed_hosts.split(",") if h.strip()
+        )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> ApiConfig:
         """Defaults <- ``HOIDAP_API_<FIELD>`` <- keyword overrides; numbers checked here."""
         env = dict(os.environ if env is None else env)
         values: dict = {}
+        if env.get("HOIDAP_ALLOWED_HOSTS"):  # the documented short name
+            values["allowed_hosts"] = env["HOIDAP_ALLOWED_HOSTS"]
         for f in fields(cls):
             raw = env.get(f"HOIDAP_API_{f.name.upper()}", "")
             if raw != "":
@@ -57,4 +72,5 @@ class ApiConfig:
             out[f.name] = value
         config = cls(**out)
         config.ip_limit  # noqa: B018 - fail at start-up on a bad rate, not on the first request
+        check_proxy_header(config.proxy_header)
         return config

@@ -10,6 +10,7 @@ from assistant.api.errors import ApiError
 from assistant.api.keys import KeyStore
 from assistant.api.runner import AssistantRunner
 from assistant.api.schemas import Turn
+from assistant.api.sessions import LoginLink
 from index.config import Settings
 
 MODEL_ID = "hoidap"
@@ -22,6 +23,7 @@ class ApiContext:
     store: KeyStore
     authorizer: Authorizer
     runner: AssistantRunner
+    login_link: LoginLink
 
     def cost(self, question: object) -> float:
         """Rate-limit units for a question (1 for a typical one, up to 3 for a long one)."""

@@ -15,15 +15,14 @@ from urllib.parse import unquote
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.api.client_address import client_address, header_values, own_origin
 from assistant.api.config import ApiConfig
 from assistant.api.errors import INTERNAL_ERROR, error_body, rate_limited
 from assistant.api.keys import KeyStore
 from assistant.api.ratelimit import RateLimiter
 from assistant.api.security import (
     WIDGET_PATHS,
-    client_ip,
     cors_headers,
-    forwarded_for,
     normalize_origin,
     preflight_headers,
 )
@@ -95,10 +94,18 @@ class GuardMiddleware:
                 await send_json(send, 500, INTERNAL_ERROR)
 
 
-# Paths where a request can cost work: the API, and the Gradio calls behind the chat UI
-# (a question from the UI is as costly as one through /v1/ask).
+# Paths where a request can cost work: the API, the login door, and the Gradio calls
+# behind the chat UI (a question from the UI is as costly as one through /v1/ask). Every
+# POST under /gradio_api/ counts, whichever variant (queue, call, run, api) it uses.
 LIMITED_PREFIXES = ("/v1/", "/gradio_api/call/", "/gradio_api/queue/join", "/gradio_api/run/")
-LIMITED_PREFIXES += ("/gradio_api/upload",)
+LIMITED_PREFIXES += ("/gradio_api/upload", "/gradio_api/api/", "/login")
+
+
+def costly(scope: Scope) -> bool:
+    path = scope.get("path", "")
+    return path.startswith(LIMITED_PREFIXES) or (
+        scope.get("method") == "POST" and path.startswith("/gradio_api/")
+    )
 
 
 class IpLimitMiddleware:
@@ -112,11 +119,10 @@ class IpLimitMiddleware:
         self.config = config
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(LIMITED_PREFIXES):
+        if scope["type"] != "http" or not costly(scope):
             await self.app(scope, receive, send)
             return
-        ip = client_ip(scope.get("client"), forwarded_for(scope), self.config.proxy_hops)
+        ip = client_address(scope, self.config.proxy_hops, self.config.proxy_header)
         wait = self.limiter.hit("ip", ip, self.config.ip_limit)
         if wait:
             exc = rate_limited(wait, "per-IP")
@@ -135,9 +141,10 @@ class CorsMiddleware:
       responses (it would otherwise answer e.g. any ``localhost`` page).
     """
 
-    def __init__(self, app: ASGIApp, store: KeyStore):
+    def __init__(self, app: ASGIApp, store: KeyStore, proxy_hops: int = 0):
         self.app = app
         self.store = store
+        self.proxy_hops = proxy_hops
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,8 +156,7 @@ class CorsMiddleware:
             await self.app(scope, receive, send)
             return
         origin = normalize_origin(raw_origin)
-        host = headers.get("host")
-        own = normalize_origin(f"{scope.get('scheme', 'http')}://{host}") if host else None
+        own = own_origin(scope, self.proxy_hops)
         if origin is not None and origin == own:  # same-origin: CORS does not apply
             await self.app(scope, receive, send)
             return
@@ -205,36 +211,35 @@ class BodyTooLarge(StarletteHTTPException):
 
 
 class BodyLimitMiddleware:
-    """413 for ``/v1/*`` bodies over the limit, whether declared (Content-Length) or streamed."""
+    """413 for bodies over the limit on every route, whether declared (Content-Length) or
+    streamed, before the body is read whole: ``max_bytes`` for the API and the login form,
+    ``ui_max_bytes`` for the Gradio calls (the conversation travels with each question)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, ui_max_bytes: int | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.ui_max_bytes = ui_max_bytes if ui_max_bytes is not None else max_bytes
+
+    def limit_for(self, path: str) -> int:
+        return self.max_bytes if path.startswith(("/v1/", "/login")) else self.ui_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes
-        for k, v in scope["headers"]:
-            if k.lower() == b"content-length":
-                try:
-                    declared = int(v)
-                except ValueError:
-                    declared = -1
-                if declared < 0 or declared > limit:
-                    exc = BodyTooLarge(limit) if declared > limit else None
-                    body = (
-                        exc.detail
-                        if exc
-                        else error_body(
-                            "bad_content_length",
-                            "Tiêu đề Content-Length không hợp lệ.",
-                            "Invalid Content-Length header.",
-                        )
-                    )
-                    await send_json(send, 413 if exc else 400, body)
-                    return
+        limit = self.limit_for(scope["path"])
+        declared = header_values(scope, "content-length")
+        if declared:
+            try:
+                size = int(declared[-1])
+            except ValueError:
+                size = -1
+            if size < 0:
+                await send_json(send, 400, BAD_CONTENT_LENGTH)
+                return
+            if size > limit:
+                await send_json(send, 413, BodyTooLarge(limit).detail)
+                return
         seen = 0
 
         async def counting_receive() -> Message:
@@ -246,4 +251,60 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        await self.app(scope, counting_receive, send)
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge as exc:  # raised from a route that does not turn it into a reply
+            if not started:
+                await send_json(send, 413, exc.detail)
+
+
+BAD_CONTENT_LENGTH = error_body(
+    "bad_content_length", "Tiêu đề Content-Length không hợp lệ.", "Invalid Content-Length header."
+)
+
+
+class HostCheckMiddleware:
+    """Serve only the ``Host`` names configured (``HOIDAP_ALLOWED_HOSTS``; loopback names by
+    default): a DNS-rebinding page (``attacker.test`` resolving to 127.0.0.1) is refused.
+    Health probes (``/healthz``, ``/readyz``) answer any Host: they carry no user data."""
+
+    OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+    def __init__(self, app: ASGIApp, config: ApiConfig):
+        self.app = app
+        self.hosts = config.host_list
+
+    def allowed(self, host: str) -> bool:
+        if "*" in self.hosts:
+            return True
+        name = host.strip().lower()
+        name = name[1:].split("]", 1)[0] if name.startswith("[") else name.rsplit(":", 1)[0]
+        return name.rstrip(".") in self.hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope.get("path") in self.OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        host = header_values(scope, "host")
+        if scope["type"] == "http" and (not host or not self.allowed(host[0])):
+            shown = (host[0] if host else "")[:100]
+            await send_json(
+                send,
+                421,
+                error_body(
+                    "host_not_allowed",
+                    f"Tên máy {shown!r} không được phép. Quản trị viên cần thêm tên miền của trang "
+                    "vào HOIDAP_ALLOWED_HOSTS (danh sách cách nhau bằng dấu phẩy).",
+                    f"Host {shown!r} is not served; add the site's name to HOIDAP_ALLOWED_HOSTS "
+                    "(comma-separated).",
+                ),
+            )
+            return
+        await self.app(scope, receive, send)

@@ -206,9 +206,9 @@ def build_router(ctx: ApiContext) -> APIRouter:
         ),
     ) -> dict | Response:
         """The questions refused or voted down, grouped by similarity, most frequent first
-        (``hoidap report gaps``). Admin API keys only (or loopback while none exists)."""
+        (``hoidap report gaps``). Admin API keys, or the operator's login-link session."""
         who = ctx.authorizer.authorize(request, "/v1/admin/gaps")
-        if who.kind not in ("admin", "local"):
+        if who.kind not in ("admin", "owner"):
             raise ApiError(
                 403,
                 "admin_only",

@@ -1,19 +1,22 @@
-"""Who may use the chat UI at ``/``: the same door policy as the API.
+"""Who may use the chat UI at ``/`` and the Gradio routes behind it.
 
-Without UI credentials (``HOIDAP_UI_AUTH``) the UI answers loopback clients only, as the
-API does while no key exists; with them, Gradio's login page guards it. The UI's
-question calls also take the per-IP token (``IpLimitMiddleware``) and pass the leak
-guard inside the assistant. No UI component takes files, so uploads are refused.
+Nobody because of where they connect from: a browser session (the login link that
+``hoidap serve`` prints, or a ``HOIDAP_UI_AUTH`` staff login at ``/login``) or an admin
+API key opens them; everyone else is sent to ``/login`` (pages) or gets 401 (calls).
+The Gradio calls also pass the per-IP limit, the body-size cap (``middleware``) and the
+history limits (``assistant.ui``). No UI component takes files, so uploads are refused.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from assistant.api.client_address import header_values
 from assistant.api.config import ApiConfig
 from assistant.api.errors import error_body
+from assistant.api.keys import KeyStore
 from assistant.api.middleware import send_json
-from assistant.api.security import client_ip, forwarded_for, is_loopback
+from assistant.api.sessions import SessionStore, session_of
 from index.errors import ConfigError
 
 # Routes of the API, widget and admin page (their own authorisation applies; the admin
@@ -21,8 +24,20 @@ from index.errors import ConfigError
 API_PREFIXES = ("/v1/",)
 API_PATHS = frozenset(
     {"/healthz", "/readyz", "/openapi.json", "/widget.js", "/embed", "/admin", "/admin.js"}
-)
+) | {"/login", "/logout"}
 UPLOAD_PREFIX = "/gradio_api/upload"
+UPLOADS_DISABLED = error_body(
+    "uploads_disabled",
+    "Trợ lý không nhận tệp tải lên.",
+    "Uploads are disabled: no part of the chat UI takes files.",
+)
+LOGIN_REQUIRED = error_body(
+    "login_required",
+    "Cần đăng nhập: mở liên kết đăng nhập do lệnh `hoidap serve` in ra, đăng nhập tại /login "
+    "bằng tài khoản nhân viên (HOIDAP_UI_AUTH), hoặc gửi khóa API quản trị.",
+    "Login required: open the login link `hoidap serve` printed, log in at /login with a staff "
+    "account (HOIDAP_UI_AUTH), or send an admin API key.",
+)
 
 
 def parse_ui_auth(text: str) -> list[tuple[str, str]]:
@@ -48,12 +63,14 @@ def is_ui_path(path: str) -> bool:
 
 
 class UiAccessMiddleware:
-    """403 for the UI from non-loopback clients unless a UI login is configured; uploads off."""
+    """The chat UI and every Gradio route: a session (login link or staff login) or an
+    admin API key, whoever sends it; uploads off; ``/`` never framed by other sites."""
 
-    def __init__(self, app: ASGIApp, config: ApiConfig, login_required: bool):
+    def __init__(self, app: ASGIApp, config: ApiConfig, sessions: SessionStore, store: KeyStore):
         self.app = app
         self.config = config
-        self.login_required = login_required
+        self.sessions = sessions
+        self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -61,33 +78,42 @@ class UiAccessMiddleware:
             await self.app(scope, receive, send)
             return
         if path.startswith(UPLOAD_PREFIX):
-            await send_json(
-                send,
-                403,
-                error_body(
-                    "uploads_disabled",
-                    "Trợ lý không nhận tệp tải lên.",
-                    "Uploads are disabled: no part of the chat UI takes files.",
-                ),
-            )
+            await send_json(send, 403, UPLOADS_DISABLED)
             return
-        if not self.login_required and not self._local(scope):
-            await send_json(
-                send,
-                403,
-                error_body(
-                    "ui_local_only",
-                    "Giao diện trò chuyện chỉ mở cho máy chủ này. Quản trị viên cần đặt "
-                    "HOIDAP_UI_AUTH (tên:mật khẩu) để cho phép đăng nhập từ máy khác.",
-                    "The chat UI answers loopback clients only; set HOIDAP_UI_AUTH "
-                    "('user:password') to let staff log in from other machines.",
-                ),
-            )
+        if not self._admitted(scope):
+            await self._refuse(scope, send)
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, _with_frame_headers(send))
 
-    def _local(self, scope: Scope) -> bool:
-        forwarded = forwarded_for(scope)
-        if self.config.proxy_hops == 0 and forwarded is not None:
-            return False  # a loopback proxy we were not told about: the real client is unknown
-        return is_loopback(client_ip(scope.get("client"), forwarded, self.config.proxy_hops))
+    def _admitted(self, scope: Scope) -> bool:
+        if session_of(scope, self.sessions, self.config.proxy_hops) is not None:
+            return True
+        auth = header_values(scope, "authorization")
+        scheme, _, token = (auth[-1] if auth else "").strip().partition(" ")
+        return scheme.lower() == "bearer" and self.store.verify_admin(token.strip()) is not None
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        accept = ",".join(header_values(scope, "accept"))
+        if scope.get("method") == "GET" and "text/html" in accept:
+            raw = [(b"location", b"/login"), (b"cache-control", b"no-store")]
+            await send({"type": "http.response.start", "status": 303, "headers": raw})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send_json(send, 401, LOGIN_REQUIRED)
+
+
+def _with_frame_headers(send: Send) -> Send:
+    """Add ``frame-ancestors 'self'`` (and the older X-Frame-Options) to UI responses."""
+
+    async def framed_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            names = {k.lower() for k, _ in headers}
+            if b"content-security-policy" not in names:
+                headers.append((b"content-security-policy", b"frame-ancestors 'self'"))
+            if b"x-frame-options" not in names:
+                headers.append((b"x-frame-options", b"SAMEORIGIN"))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return framed_send

@@ -3,8 +3,9 @@
  *
  * The page holds no data. It asks GET /v1/admin/gaps with the admin API key the editor
  * types (Authorization: Bearer …); the key stays in this tab's sessionStorage only, never
- * in a cookie. Without a key the request still works on the server's own machine while
- * no API key exists (local mode). Server text is only ever inserted with textContent.
+ * in a cookie. Without a key the request carries the operator's session cookie (set by
+ * the login link `hoidap serve` prints; HttpOnly, this origin only), which the server
+ * accepts as the admin's. Server text is only ever inserted with textContent.
  */
 (function () {
   "use strict";
@@ -117,7 +118,7 @@
     try {
       var response = await fetch(API + query, {
         headers: h,
-        credentials: "omit",
+        credentials: "same-origin", // the login link's session, if this browser has one
         cache: "no-store",
       });
       if (!response.ok) {
