@@ -220,3 +220,15 @@ def test_bad_documents_beside_good_ones_are_skipped_by_name_and_nothing_is_lost(
 
 def test_every_supported_suffix_has_a_reader() -> None:
     assert {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"} == set(SUPPORTED)
+
+
+def test_without_date_metadata_the_dated_element_gives_the_day_not_the_top_bar(tmp_path) -> None:
+    page = (PORTAL / "bao-dien-tu-thanh-toan.html").read_text(encoding="utf-8")
+    page = page.replace(
+        '<meta property="article:published_time" content="2026-12-02T06:30:00+07:00">', ""
+    ).replace(
+        '<header class="header">',
+        '<header class="header"><span class="date">Thứ Hai, 07/12/2026</span>',  # today
+    )
+    (tmp_path / "bai.html").write_text(page, encoding="utf-8")
+    assert _read(tmp_path / "bai.html").date == "2026-12-02"

@@ -1,10 +1,12 @@
 """Web pages (.html files and fetched pages): the article's main text and its metadata.
 
 Main-content extraction is trafilatura's (measured against the hand-written block parser
-this replaced on Vietnamese portal pages: bench/extract_compare.py). Dates come from the
-page's structured metadata only (``article:published_time``, JSON-LD ``datePublished``,
-``<time>``), read by htmldate; a date written in the text is left to the Vietnamese
-cleaner, which reads dd/mm/yyyy the Vietnamese way. A page that is not an article (a list
+this replaced on Vietnamese portal pages: bench/extract_bench.py). Dates come from the
+page's structured metadata (``article:published_time``, JSON-LD ``datePublished``,
+``<time>``), read by htmldate, else from a dd/mm/yyyy stamp in an element marked as a date
+outside the page's header and menus. htmldate's whole-page search is not used: on a portal
+page it took the oldest date, a related link's, or asked for the newest, today's date from
+the top bar. A date in the article text is left to the Vietnamese cleaner. A page that is not an article (a list
 of links, a login form) is refused with the reason rather than indexed as furniture.
 """
 
@@ -92,6 +94,30 @@ def _pick_title(tree, extracted: str | None, lines: list[str]) -> str | None:
     return extracted or (max(parts, key=len) if parts else None)
 
 
+_DATE_ELEMENTS = (
+    "//*[not(self::script or self::style)][contains(@class, 'date') or contains(@class, 'time')"
+    " or contains(@class, 'ngay') or contains(@class, 'publish') or contains(@id, 'date')]"
+)
+_CHROME = {"header", "nav", "footer", "aside"}
+
+
+def _date_stamp(tree) -> str | None:
+    """A Vietnamese date stamp ("Thứ tư, 2/12/2026, 06:30 (GMT+7)") in an element marked as
+    a date, outside the page's header, menus and footer (where today's date is shown)."""
+    from index.clean import parse_date
+
+    for element in tree.xpath(_DATE_ELEMENTS):
+        text = " ".join(element.text_content().split())
+        if not text or len(text) > 80:
+            continue
+        chrome = any(
+            a.tag in _CHROME or "top" in (a.get("class") or "") for a in element.iterancestors()
+        )
+        if not chrome and (iso := parse_date(text)):
+            return iso
+    return None
+
+
 def _canonical(tree, page_url: str | None) -> str | None:
     href = _first(tree, '//link[@rel="canonical"]/@href') or _first(
         tree, '//meta[@property="og:url"]/@content'
@@ -154,7 +180,7 @@ def page_text(html: bytes | str, url: str | None = None) -> PageText:
     return PageText(
         lines=_drop_before_title(lines, title),
         title=title,
-        date=iso_date(date),
+        date=iso_date(date) or _date_stamp(tree),
         author=author if author and not author.lower().startswith("http") else None,
         canonical=_canonical(tree, url),
         login_form=bool(tree.xpath('//input[@type="password"]')),
