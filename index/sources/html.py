@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -99,6 +100,31 @@ _DATE_ELEMENTS = (
     " or contains(@class, 'ngay') or contains(@class, 'publish') or contains(@id, 'date')]"
 )
 _CHROME = {"header", "nav", "footer", "aside"}
+_TOP_BARS = ("top-bar", "topbar", "header-top", "top-header")
+
+
+def _top_bar(element) -> bool:
+    classes = (element.get("class") or "").lower()
+    return any(name in classes for name in _TOP_BARS)
+
+
+def _in_chrome(element) -> bool:
+    return any(a.tag in _CHROME or _top_bar(a) for a in element.iterancestors())
+
+
+def _without_chrome(tree):
+    """A copy of the page without its header, menus, asides and footer, where portals show
+    today's date (htmldate takes any element whose class says "date")."""
+    copy = deepcopy(tree)
+    for element in copy.xpath(
+        "//body//*[self::header or self::nav or self::footer or self::aside]"
+    ):
+        if not element.xpath("ancestor::article") and element.getparent() is not None:
+            element.getparent().remove(element)
+    for element in copy.xpath("//body//*[@class]"):
+        if _top_bar(element) and element.getparent() is not None:
+            element.getparent().remove(element)
+    return copy
 
 
 def _date_stamp(tree) -> str | None:
@@ -110,10 +136,7 @@ def _date_stamp(tree) -> str | None:
         text = " ".join(element.text_content().split())
         if not text or len(text) > 80:
             continue
-        chrome = any(
-            a.tag in _CHROME or "top" in (a.get("class") or "") for a in element.iterancestors()
-        )
-        if not chrome and (iso := parse_date(text)):
+        if not _in_chrome(element) and (iso := parse_date(text)):
             return iso
     return None
 
@@ -163,7 +186,9 @@ def page_text(html: bytes | str, url: str | None = None) -> PageText:
         return PageText()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        date = htmldate.find_date(tree, extensive_search=False, original_date=True, url=url)
+        date = htmldate.find_date(
+            _without_chrome(tree), extensive_search=False, original_date=True, url=url
+        )
         doc = trafilatura.bare_extraction(
             tree,
             url=url,
