@@ -186,113 +186,133 @@ def clean_text(
     """Title (line one), date, author and body of an article's plain text."""
     text = nfc(text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " "))
     lines = [re.sub(r"[ \t]+", " ", ln).strip() for ln in text.split("\n")]
-    report = CleanReport()
     content = [ln for ln in lines if ln]
     if not content:
-        return (
-            Article(source, "", None, None, "", _hash(data)),
-            report,
-        )
+        return Article(source, "", None, None, "", _hash(data)), CleanReport()
     if content[0].startswith("#"):  # markdown heading
         content[0] = content[0].lstrip("#").strip()
-    title = content[0]
-    title_key = match_form(title)
-    stated_author = match_form(hints["author"]) if hints.get("author") else None
-    date: str | None = None
-    author: str | None = None
-    body: list[str] = []
-    seen: set[str] = set()
-    n = len(content)
-    # Where the article ends: the first related-links heading (or the page end). A source
-    # line ("Theo TTXVN") is metadata only near that end, however long the furniture after.
-    end = next((k for k in range(2, n) if RELATED_HEADING_RE.match(content[k])), n)
-    i = 1
-    report.kept.append(title)
-    while i < n:
-        line = content[i]
-        key = match_form(line)
-        head_zone = i < 6 and len(body) < 2
-        # Related-link heading in the lower part of the page: the rest is navigation.
-        if RELATED_HEADING_RE.match(line) and body:
-            report.dropped.extend((ln, "related-links block") for ln in content[i:])
-            break
-        iso = parse_date(line)
-        if iso is not None:
-            stamp = DATE_LINE_RE.match(line.strip())
-            if date is None and head_zone:
-                date = iso
-                report.dropped.append((line, "publication date (metadata)"))
-            elif not (stamp.group("time") or stamp.group("tpre")):
-                # A bare date inside the text is a timeline entry (kept); a labelled one
-                # ("Cập nhật: ...") is a stamp. Neither takes its neighbours along.
-                label = (stamp.group("label") or "").lower().strip(" :")
-                if label and label != "ngày":
-                    report.dropped.append((line, "date stamp"))
-                else:
-                    body.append(line)
-                    report.kept.append(line)
-            else:
-                # A dated teaser (portals stamp teasers with a time): title line before,
-                # summary line after.
-                if body and body[-1] == content[i - 1] and len(content[i - 1]) < 200:
-                    report.kept.remove(body[-1])
-                    report.dropped.append((body.pop(), "teaser title"))
-                report.dropped.append((line, "teaser date"))
-                if i + 1 < n:
-                    report.dropped.append((content[i + 1], "teaser summary"))
-                i += 2
-                continue
-            i += 1
-            continue
-        if key == title_key:
-            report.dropped.append((line, "repeated title"))
-        elif key == stated_author:
-            report.dropped.append((line, "author name (metadata)"))
-        elif any(rx.search(line) for rx, _ in BOILERPLATE_RES):
-            rule = next(r for rx, r in BOILERPLATE_RES if rx.search(line))
-            report.dropped.append((line, rule))
-        elif TEASER_LINK_RE.match(line) and len(line) < 120:
-            report.dropped.append((line, "truncated teaser link"))
-        elif _is_caption(line, key, title_key):
-            report.dropped.append((line, "image caption"))
-        elif PHOTO_CREDIT_RE.search(line) and len(PHOTO_CREDIT_RE.sub("", line)) < 25:
-            report.dropped.append((line, "photo credit"))
-        elif (m := SOURCE_LINE_RE.match(line)) and i >= end - 12:
-            author = author or m.group(1).strip()
-            report.dropped.append((line, "source line (metadata)"))
-        elif m := BYLINE_RE.match(line):
-            if not PHOTO_ONLY_RE.match(line):
-                author = author or m.group(1).strip()
-            report.dropped.append((line, "byline (metadata)"))
-        elif head_zone and NAME_LINE_RE.match(line):
-            author = author or line
-            report.dropped.append((line, "author name (metadata)"))
-        elif key in seen and len(line) > 20:
-            report.dropped.append((line, "duplicated paragraph"))
-        elif len(line) < 80 and i + 1 < n and TEASER_LINK_RE.match(line):
-            report.dropped.append((line, "truncated teaser link"))
-        else:
-            if PHOTO_CREDIT_RE.search(line):
-                report.dropped.append(
-                    (PHOTO_CREDIT_RE.search(line).group(0).strip(), "photo credit")
-                )
-                line = PHOTO_CREDIT_RE.sub("", line).rstrip()
-                line = line if line.endswith(".") else line + "."
-            if (m := OUTLET_LEAD_RE.match(line)) and head_zone:
-                author = author or m.group(1).strip()
-            body.append(line)
-            report.kept.append(line)
-            seen.add(key)
-        i += 1
+    cleaner = _Cleaner(content, hints)
+    cleaner.run()
     article = Article(
         source=source,
-        title=title,
-        date=hints.get("date") or date,
-        author=hints.get("author") or author,
-        body="\n".join(body),
+        title=cleaner.title,
+        date=hints.get("date") or cleaner.date,
+        author=hints.get("author") or cleaner.author,
+        body="\n".join(cleaner.body),
         content_hash=_hash(data),
     )
-    return article, report
+    return article, cleaner.report
+
+
+class _Cleaner:
+    """One pass over an article's lines: each is kept, or dropped with the rule that
+    dropped it; date and author lines become metadata."""
+
+    def __init__(self, content: list[str], hints: dict[str, str]):
+        self.content, self.n = content, len(content)
+        self.title = content[0]
+        self.title_key = match_form(self.title)
+        self.stated_author = match_form(hints["author"]) if hints.get("author") else None
+        self.date: str | None = None
+        self.author: str | None = None
+        self.body: list[str] = []
+        self.seen: set[str] = set()
+        self.report = CleanReport(kept=[self.title])
+        # Where the article ends: the first related-links heading (or the page end). A source
+        # line ("Theo TTXVN") is metadata only near that end, however long the furniture after.
+        self.end = next(
+            (k for k in range(2, self.n) if RELATED_HEADING_RE.match(content[k])), self.n
+        )
+
+    def run(self) -> None:
+        i = 1
+        while i < self.n:
+            line = self.content[i]
+            head_zone = i < 6 and len(self.body) < 2
+            # Related-link heading in the lower part of the page: the rest is navigation.
+            if RELATED_HEADING_RE.match(line) and self.body:
+                self.report.dropped.extend((ln, "related-links block") for ln in self.content[i:])
+                return
+            iso = parse_date(line)
+            if iso is not None:
+                i += self._date_line(i, line, iso, head_zone)
+                continue
+            key = match_form(line)
+            rule = self._furniture(i, line, key, head_zone)
+            if rule is None:
+                self._keep(line, key, head_zone)
+            else:
+                self.report.dropped.append((line, rule))
+            i += 1
+
+    def _date_line(self, i: int, line: str, iso: str, head_zone: bool) -> int:
+        """Handle a date-stamp line; returns how many lines it consumed."""
+        stamp = DATE_LINE_RE.match(line.strip())
+        if self.date is None and head_zone:
+            self.date = iso
+            self.report.dropped.append((line, "publication date (metadata)"))
+            return 1
+        if not (stamp.group("time") or stamp.group("tpre")):
+            # A bare date inside the text is a timeline entry (kept); a labelled one
+            # ("Cập nhật: ...") is a stamp. Neither takes its neighbours along.
+            label = (stamp.group("label") or "").lower().strip(" :")
+            if label and label != "ngày":
+                self.report.dropped.append((line, "date stamp"))
+            else:
+                self.body.append(line)
+                self.report.kept.append(line)
+            return 1
+        # A dated teaser (portals stamp teasers with a time): title line before, summary after.
+        previous = self.content[i - 1]
+        if self.body and self.body[-1] == previous and len(previous) < 200:
+            self.report.kept.remove(self.body[-1])
+            self.report.dropped.append((self.body.pop(), "teaser title"))
+        self.report.dropped.append((line, "teaser date"))
+        if i + 1 < self.n:
+            self.report.dropped.append((self.content[i + 1], "teaser summary"))
+        return 2
+
+    def _furniture(self, i: int, line: str, key: str, head_zone: bool) -> str | None:
+        """The rule that makes this line furniture (noting metadata it states), or None."""
+        if key == self.title_key:
+            return "repeated title"
+        if key == self.stated_author:
+            return "author name (metadata)"
+        for rx, rule in BOILERPLATE_RES:
+            if rx.search(line):
+                return rule
+        if TEASER_LINK_RE.match(line) and len(line) < 120:
+            return "truncated teaser link"
+        if _is_caption(line, key, self.title_key):
+            return "image caption"
+        if PHOTO_CREDIT_RE.search(line) and len(PHOTO_CREDIT_RE.sub("", line)) < 25:
+            return "photo credit"
+        if (m := SOURCE_LINE_RE.match(line)) and i >= self.end - 12:
+            self.author = self.author or m.group(1).strip()
+            return "source line (metadata)"
+        if m := BYLINE_RE.match(line):
+            if not PHOTO_ONLY_RE.match(line):
+                self.author = self.author or m.group(1).strip()
+            return "byline (metadata)"
+        if head_zone and NAME_LINE_RE.match(line):
+            self.author = self.author or line
+            return "author name (metadata)"
+        if key in self.seen and len(line) > 20:
+            return "duplicated paragraph"
+        if len(line) < 80 and i + 1 < self.n and TEASER_LINK_RE.match(line):
+            return "truncated teaser link"
+        return None
+
+    def _keep(self, line: str, key: str, head_zone: bool) -> None:
+        if m := PHOTO_CREDIT_RE.search(line):
+            self.report.dropped.append((m.group(0).strip(), "photo credit"))
+            line = PHOTO_CREDIT_RE.sub("", line).rstrip()
+            line = line if line.endswith(".") else line + "."
+        if (m := OUTLET_LEAD_RE.match(line)) and head_zone:
+            self.author = self.author or m.group(1).strip()
+        self.body.append(line)
+        self.report.kept.append(line)
+        self.seen.add(key)
 
 
 def _hash(data: bytes) -> str:
