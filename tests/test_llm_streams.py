@@ -12,6 +12,7 @@ import pytest
 from support.openai_server import OpenAIServer, Reply
 
 from assistant.api.config import ApiConfig
+from assistant.api.keys import KeyStore
 from assistant.api.thread_server import ServerThread
 from assistant.pipeline import LLM_FALLBACK_NOTICE, Assistant
 from assistant.server import create_app
@@ -66,7 +67,14 @@ def _server(seed_settings, seed_assistant, llm_url: str, tmp_path, env=None, **c
     app = create_app(
         settings, assistant, api_config=ApiConfig(ip_rate="10000/min", **config), mount_ui=False
     )
-    return ServerThread(app)
+    server = ServerThread(app)
+    server.headers = _key(tmp_path)  # one caller: one API key
+    return server
+
+
+def _key(home) -> dict[str, str]:
+    _, secret = KeyStore.for_home(home).create_admin_key()
+    return {"Authorization": f"Bearer {secret}"}
 
 
 def test_a_client_that_leaves_cancels_the_llm_stream(
@@ -78,7 +86,7 @@ def test_a_client_that_leaves_cancels_the_llm_stream(
         body = {"messages": [{"role": "user", "content": QUESTION}]}
         with (
             httpx.Client(timeout=30) as client,
-            client.stream("POST", f"{srv.url}/v1/chat", json=body) as r,
+            client.stream("POST", f"{srv.url}/v1/chat", json=body, headers=srv.headers) as r,
         ):
             for line in r.iter_lines():
                 if line.startswith("event: token"):
@@ -108,7 +116,7 @@ def test_health_and_readiness_never_wait_behind_stalled_streams(
 
         def stalled() -> None:
             with contextlib.suppress(httpx.HTTPError):
-                httpx.post(f"{srv.url}/v1/chat", json=body, timeout=90)
+                httpx.post(f"{srv.url}/v1/chat", json=body, headers=srv.headers, timeout=90)
 
         threads = [threading.Thread(target=stalled, daemon=True) for _ in range(6)]
         for t in threads:
@@ -141,7 +149,11 @@ def test_one_caller_holds_at_most_its_share_of_answer_streams(
 
         def ask() -> None:
             with contextlib.suppress(httpx.HTTPError):
-                statuses.append(httpx.post(f"{srv.url}/v1/chat", json=body, timeout=90).status_code)
+                statuses.append(
+                    httpx.post(
+                        f"{srv.url}/v1/chat", json=body, headers=srv.headers, timeout=90
+                    ).status_code
+                )
 
         threads = [threading.Thread(target=ask) for _ in range(5)]
         for t in threads:
@@ -169,16 +181,57 @@ def test_a_client_leaving_a_silent_stream_gives_its_share_back_at_once(
     ) as srv:
         body = {"messages": [{"role": "user", "content": stall}]}
         with httpx.Client(timeout=30) as client:
-            with client.stream("POST", f"{srv.url}/v1/chat", json=body) as r:
+            with client.stream("POST", f"{srv.url}/v1/chat", json=body, headers=srv.headers) as r:
                 assert r.status_code == 200  # the answer is under way; leave before any token
             assert _wait_for(lambda: any(stall in q.last_user for q in llm_server.chat_requests()))
         started = time.perf_counter()
         # The caller's only share was the dropped stream's: this waits until it is given back.
-        r = httpx.post(f"{srv.url}/v1/ask", json={"question": QUESTION}, timeout=60)
+        r = httpx.post(
+            f"{srv.url}/v1/ask", json={"question": QUESTION}, headers=srv.headers, timeout=60
+        )
         waited = time.perf_counter() - started
         assert r.status_code == 200 and not r.json()["refused"]
         assert waited < 5, f"the dropped stream kept its share for {waited:.1f} s"
         assert _wait_for(lambda: llm_server.aborted >= 1, 10)  # its LLM connection was closed
+
+
+def test_two_keys_with_slow_answers_cannot_hold_every_llm_stream(
+    llm_server, seed_settings, seed_assistant, tmp_path
+) -> None:
+    """Two keys, each within its rate, open four stalled answers apiece: with the default
+    share per key they hold half the LLM pool, and a third key is answered at once."""
+    stall = "Đề án 06 kéo dài bao lâu?"
+    llm_server.set_default(Reply("answer", ANSWER))
+    llm_server.when("kéo dài", Reply("answer", "một câu rất chậm " * 30, token_delay=1))
+    env = {"HOIDAP_LLM_STREAM_SECONDS": "25", "HOIDAP_LLM_IDLE_TIMEOUT": "30"}
+    with _server(seed_settings, seed_assistant, llm_server.url, tmp_path, env) as srv:
+        assert srv.app.state.hoidap.config.streams_per_caller * 2 < 8  # the default share
+        squeezers = [_key(tmp_path), _key(tmp_path)]
+        body = {"messages": [{"role": "user", "content": stall}]}
+
+        def stalled(headers) -> None:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.post(f"{srv.url}/v1/chat", json=body, headers=headers, timeout=90)
+
+        threads = [
+            threading.Thread(target=stalled, args=(h,), daemon=True)
+            for h in squeezers
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        assert _wait_for(lambda: len(llm_server.chat_requests()) >= 4)
+        started = time.perf_counter()
+        r = httpx.post(
+            f"{srv.url}/v1/ask", json={"question": QUESTION}, headers=srv.headers, timeout=60
+        )
+        waited = time.perf_counter() - started
+        assert r.status_code == 200 and r.json()["mode"] == "llm"
+        assert waited < 10, f"the third key waited {waited:.1f} s behind two keys' streams"
+        stalled_at_llm = [q for q in llm_server.chat_requests() if stall in q.last_user]
+        assert len(stalled_at_llm) == 4  # two per key; the others wait behind their own
+        for t in threads:
+            t.join(timeout=120)
 
 
 def _wait_for(fn, seconds: float = 30):

@@ -23,7 +23,9 @@ class ApiConfig:
     max_turn_chars: int = 8000  # one earlier turn's text: more is 422
     workers: int = 4  # concurrent question pipelines; others wait their turn
     llm_streams: int = 8  # concurrent LLM answer streams (a pool apart from the pipelines)
-    streams_per_caller: int = 4  # LLM answer streams one key (or address) holds at once; more wait
+    # LLM answer streams one key (or address) holds at once; more wait. A quarter of the
+    # pool, so that no key, nor any two, can hold every stream.
+    streams_per_caller: int = 2
     proxy_hops: int = 0  # trusted reverse proxies in front (forwarding headers read only then)
     proxy_header: str = (
         "auto"  # which one they write: auto | forwarded | x-forwarded-for | x-real-ip

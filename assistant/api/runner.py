@@ -9,9 +9,9 @@ Three separate thread pools, so one kind of work never waits behind another:
 - readiness checks (``/readyz``) have a pool of their own and never queue behind either.
 
 With an LLM, one caller (key, else address) holds at most ``streams_per_caller`` answer
-streams at once (half the LLM pool by default); its further questions wait behind its own,
-before any work, so a client that opens and drops stalled streams cannot take the LLM pool
-from everyone else.
+streams at once (a quarter of the LLM pool by default, so no two callers hold it all); its
+further questions wait behind its own, before any work, so a client that opens and drops
+stalled streams cannot take the LLM pool from everyone else.
 
 When a client goes away, its stream is cancelled: the LLM connection is closed.
 """
@@ -92,7 +92,7 @@ class AssistantRunner:
         assistant: Assistant,
         workers: int,
         llm_streams: int = 8,
-        streams_per_caller: int = 4,
+        streams_per_caller: int = 2,
     ):
         self.assistant = assistant
         self.sizes = {"work": max(1, workers), "llm": max(1, llm_streams), "health": 2}
