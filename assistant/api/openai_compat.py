@@ -28,6 +28,7 @@ from assistant.api.event_stream import EventStreamResponse
 from assistant.api.openapi import API_ERRORS, KEY_HEADERS
 from assistant.api.routes import SSE_HEADERS, split_chat
 from assistant.api.schemas import ChatCompletionOut, ChatCompletionRequest, Turn
+from assistant.plain_text import plain_text
 from index.errors import HoidapError
 from index.tokens import count_tokens
 
@@ -56,7 +57,10 @@ def to_turns(request: ChatCompletionRequest) -> list[Turn]:
 def sources_footer(answer: Answer) -> str:
     if not answer.citations:
         return ""
-    lines = [f"[{c.n}] {c.title}" + (f" ({c.date})" if c.date else "") for c in answer.citations]
+    lines = [
+        f"[{c.n}] {plain_text(c.title)}" + (f" ({c.date})" if c.date else "")
+        for c in answer.citations
+    ]
     return "\n\nNguồn:\n" + "\n".join(lines)
 
 
