@@ -18,6 +18,7 @@ from pathlib import Path
 
 from assistant.feedback import FeedbackStore
 from assistant.request_log import RequestLog
+from assistant.terminal import printable
 from index.config import Settings
 from index.normalize import fold, syllables
 
@@ -122,17 +123,18 @@ def to_cases(gaps: list[Gap]) -> list[dict]:
 
 
 def render(gaps: list[Gap]) -> str:
-    """The report for a terminal, in Vietnamese."""
+    """The report for a terminal, in Vietnamese; questions come from public clients, so
+    their control characters are shown as escapes, never sent to the terminal."""
     if not gaps:
         return "Chưa có câu hỏi nào bị từ chối hay bị đánh giá không hài lòng."
     reason_vi = {"refused": "từ chối", "thumbs_down": "không hài lòng"}
     lines = [f"{len(gaps)} nhóm câu hỏi chưa được trả lời (nhiều nhất trước):", ""]
     for i, gap in enumerate(gaps, 1):
         why = ", ".join(f"{reason_vi.get(k, k)} {v}" for k, v in gap.reasons.most_common())
-        lines.append(f"{i}. {gap.representative}")
+        lines.append(f"{i}. {printable(gap.representative)}")
         lines.append(f"   {gap.count} lần ({why}); từ {gap.first[:10]} đến {gap.last[:10]}")
         for other in [q for q, _ in gap.questions.most_common()][1:4]:
-            lines.append(f"   cũng hỏi: {other}")
+            lines.append(f"   cũng hỏi: {printable(other)}")
     return "\n".join(lines)
 
 

@@ -202,3 +202,26 @@ def test_the_admin_gaps_route_needs_an_admin_key_or_the_login_link(gap_server) -
         f"{srv.url}/v1/admin/gaps", headers={"Authorization": f"Bearer {secret}"}, timeout=30
     )
     assert ok.status_code == 200 and ok.json()["groups"][0]["count"] == 3
+
+
+def test_terminal_escapes_in_a_public_question_are_printed_as_text(
+    gap_server, capsys, monkeypatch
+) -> None:
+    """A widget key posts a question full of escape sequences through the real server;
+    `hoidap report gaps` shows them as text and sends none to the terminal."""
+    srv = gap_server
+    monkeypatch.setenv("HOIDAP_HOME", str(srv.settings.home))
+    widget = KeyStore.for_home(srv.settings.home).create_widget_key(["https://portal.example"])
+    hostile = "\u001b[2J\u001b[31mRED\u009b31m\u202egiá xăng\rbao nhiêu"
+    r = httpx.post(
+        f"{srv.url}/v1/feedback",
+        json={"question": hostile, "answer": "…", "rating": -1},
+        headers={"X-Hoidap-Key": widget.key, "Origin": "https://portal.example"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    assert main(["report", "gaps"]) == 0
+    out = capsys.readouterr().out
+    for raw in ("\u001b", "\u009b", "\u202e", "\r"):
+        assert raw not in out
+    assert "\\x1b[2J\\x1b[31mRED\\x9b31m\\u202egiá xăng" in out
