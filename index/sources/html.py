@@ -81,12 +81,12 @@ def _stated_title(tree) -> str:
     return ""
 
 
-def _pick_title(tree, extracted: str | None, lines: list[str]) -> str | None:
-    """The article's headline; a <title> part that opens the text beats trafilatura's guess,
-    which takes the site name when the <title> reads "Site - Headline"."""
-    if stated := _stated_title(tree):
+def _pick_title(stated: str, head: str, extracted: str | None, lines: list[str]) -> str | None:
+    """The article's headline: the one the page states (``stated``), else a part of the
+    <title> (``head``) that opens the text, which beats trafilatura's guess: that takes the
+    site name when the <title> reads "Site - Headline"."""
+    if stated:
         return stated
-    head = _first(tree, "//title/text()")
     parts = [p for p in _TITLE_SEPARATORS.split(head) if p.strip()] if head else []
     opening = {match_form(line): line for line in lines[:5]}
     for part in parts:
@@ -184,6 +184,10 @@ def page_text(html: bytes | str, url: str | None = None) -> PageText:
     tree = load_html(html)
     if tree is None:
         return PageText()
+    # Read what the page states before extraction, which prunes the tree it is given.
+    stated, head = _stated_title(tree), _first(tree, "//title/text()")
+    canonical, stamp = _canonical(tree, url), _date_stamp(tree)
+    login_form = bool(tree.xpath('//input[@type="password"]'))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         date = htmldate.find_date(
@@ -200,15 +204,15 @@ def page_text(html: bytes | str, url: str | None = None) -> PageText:
             date_extraction_params={"extensive_search": False, "original_date": True},
         )
     lines = _lines(doc.text or "") if doc is not None else []
-    title = _pick_title(tree, doc.title if doc is not None else None, lines)
+    title = _pick_title(stated, head, doc.title if doc is not None else None, lines)
     author = doc.author if doc is not None else None
     return PageText(
         lines=_drop_before_title(lines, title),
         title=title,
-        date=iso_date(date) or _date_stamp(tree),
+        date=iso_date(date) or stamp,
         author=author if author and not author.lower().startswith("http") else None,
-        canonical=_canonical(tree, url),
-        login_form=bool(tree.xpath('//input[@type="password"]')),
+        canonical=canonical,
+        login_form=login_form,
     )
 
 
