@@ -220,3 +220,38 @@ def test_the_cli_takes_a_feed_address_and_says_what_it_skipped(tmp_path) -> None
     assert len(skipped) == 2 and any("/tin/da-go.html" in ln for ln in skipped)
     summary = json.loads(again.stdout)
     assert (summary["pages"], summary["articles_unchanged"], summary["new"]) == (3, 3, 0)
+
+
+def test_last_modified_alone_gets_a_304_on_the_rerun(web_settings) -> None:
+    with Site() as site:
+        site.pages["/robots.txt"] = Page(b"", status=404)
+        site.pages["/bai.html"] = Page(
+            (PORTAL / "so-giao-duc-hoc-ba.html").read_bytes(),
+            last_modified="Thu, 03 Dec 2026 08:20:00 GMT",
+        )
+        run_index([f"{site.url}/bai.html"], web_settings)
+        again = run_index([f"{site.url}/bai.html"], web_settings)
+        assert site.statuses("/bai.html") == [200, 304]
+        assert site.requests[-1].headers["if-modified-since"] == "Thu, 03 Dec 2026 08:20:00 GMT"
+    assert (again.articles_unchanged, again.new, again.pages) == (1, 0, 1)
+
+
+def test_size_page_and_time_caps(tmp_path) -> None:
+    env = {"HOIDAP_HOME": str(tmp_path / "h"), "HOIDAP_EMBEDDER": "fake", "HOIDAP_WEB_DELAY": "0"}
+    with Site() as site:
+        _site_with_feed(site)
+        capped = run_index(
+            [f"{site.url}/rss.xml"], Settings.load(env={**env, "HOIDAP_WEB_MAX_PAGES": "1"})
+        )
+        assert capped.pages == 1 and capped.articles_new == 1
+        assert sum("page cap of 1" in e for e in capped.errors) == 4  # the other listed pages
+        site.pages["/cham.html"] = Page((PORTAL / "so-giao-duc-hoc-ba.html").read_bytes(), delay=2)
+        slow = run_index(
+            [f"{site.url}/cham.html"], Settings.load(env={**env, "HOIDAP_WEB_TIMEOUT": "0.5"})
+        )
+        big = run_index(
+            [f"{site.url}/tin/lao-cai.html"],
+            Settings.load(env={**env, "HOIDAP_MAX_FILE_MB": "0.005"}),
+        )
+    assert "no answer within 0.5 s" in slow.errors[0]
+    assert "over 0.005 MB" in big.errors[0]

@@ -1,7 +1,8 @@
 """A real web site on loopback for the web-source tests: pages, a feed, a sitemap, robots.txt.
 
-Each route is a :class:`Page` (status, body, content type, extra headers). Pages with an
-``etag`` answer ``304 Not Modified`` to a matching ``If-None-Match``; every request is
+Each route is a :class:`Page` (status, body, content type, extra headers, a delay). Pages
+with an ``etag`` answer ``304 Not Modified`` to a matching ``If-None-Match``, pages with only
+a ``last_modified`` to a matching ``If-Modified-Since``; every request is
 recorded (path, status, headers) so tests can check what the indexer asked for and how
 politely. Routes can be changed between runs (``site.pages[path] = ...``).
 """
@@ -20,7 +21,9 @@ class Page:
     status: int = 200
     content_type: str = "text/html; charset=utf-8"
     etag: str | None = None
+    last_modified: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering
 
 
 @dataclass
@@ -46,10 +49,16 @@ class Site:
                 status = page.status
                 if page.etag and headers.get("if-none-match") == page.etag:
                     status = 304
+                since = headers.get("if-modified-since")
+                if page.last_modified and since == page.last_modified and not page.etag:
+                    status = 304
+                time.sleep(page.delay)
                 site.requests.append(Request(self.path, status, headers, time.monotonic()))
                 self.send_response(status)
                 if page.etag:
                     self.send_header("ETag", page.etag)
+                if page.last_modified:
+                    self.send_header("Last-Modified", page.last_modified)
                 for key, value in page.headers.items():
                     self.send_header(key, value)
                 body = b"" if status == 304 else page.body
