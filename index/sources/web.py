@@ -180,7 +180,7 @@ class PoliteClient:
         except _TooLarge:
             return FileError(
                 url,
-                f"response is over {self.options.max_bytes / MIB:g} MB (HOIDAP_MAX_FILE_MB)",
+                f"response is over {self.options.max_bytes / MIB:.3g} MB (HOIDAP_MAX_FILE_MB)",
                 "nội dung tải về quá lớn",
             )
 
