@@ -107,3 +107,23 @@ def test_each_article_answers_cited_with_its_title_date_and_link(
     assert (cited.title, cited.date, cited.url) == (title, date, url)
     public = answer.to_json()["citations"][0]
     assert (public["title"], public["date"], public["url"]) == (title, date, url)
+
+
+@pytest.mark.slow
+def test_the_http_api_gives_the_web_article_its_link(mixed_assistant) -> None:
+    from support.access import logged_in
+
+    from assistant.api.config import ApiConfig
+    from assistant.server import create_app
+
+    app = create_app(
+        mixed_assistant.settings,
+        mixed_assistant,
+        api_config=ApiConfig(ip_rate="1000/min"),
+        mount_ui=False,
+    )
+    question, fact, title, date, url = CASES[2]
+    body = logged_in(app).post("/v1/ask", json={"question": question}).json()
+    assert fact in body["answer"]
+    cited = body["citations"][0]
+    assert (cited["title"], cited["date"], cited["url"]) == (title, date, url)

@@ -54,12 +54,17 @@ class ChatRequest(BaseModel):
 
 class CitationOut(BaseModel):
     n: int
-    source: str
+    source: str = Field(description="The article's identifier (file name or web address).")
     title: str
-    date: str | None
+    date: str | None = Field(
+        description="Publication date, YYYY-MM-DD, when the article states one."
+    )
     chunk_id: str
     text: str
     quote: str
+    url: str | None = Field(
+        default=None, description="The original article's address, for articles from the web."
+    )
 
 
 class AnswerOut(BaseModel):
