@@ -16,6 +16,7 @@ import gradio as gr
 
 from assistant.answer import Answer, Citation
 from assistant.api.config import ApiConfig
+from assistant.api.errors import public_error
 from assistant.feedback import FeedbackStore
 from assistant.pipeline import Assistant
 from assistant.ui_format import (
@@ -161,7 +162,7 @@ def build_ui(
             first = next(events)  # retrieval runs here: errors surface before the chat changes
         except Exception as exc:  # shown as a message, never as a traceback
             _log_error(exc)
-            yield chat, gr.skip(), gr.skip(), error_message(exc), answers
+            yield chat, gr.skip(), gr.skip(), error_message(public_error(exc)), answers
             return
         chat += [
             {"role": "user", "content": escape_markdown(message.strip())},
@@ -184,7 +185,7 @@ def build_ui(
                 yield chat, gr.skip(), gr.skip(), "", answers
         except Exception as exc:
             _log_error(exc)
-            yield chat[:-2], message, SOURCES_PLACEHOLDER, error_message(exc), answers
+            yield chat[:-2], message, SOURCES_PLACEHOLDER, error_message(public_error(exc)), answers
             return
         if answer is None:  # the pipeline always ends with "final"; guard anyway
             yield chat[:-2], message, SOURCES_PLACEHOLDER, error_message(RuntimeError()), answers
@@ -222,7 +223,7 @@ def build_ui(
             )
         except Exception as exc:
             _log_error(exc)
-            return error_message(exc), votes, None, gr.skip()
+            return error_message(public_error(exc)), votes, None, gr.skip()
         votes[index] = row
         thanks = (
             "Cảm ơn bạn đã góp ý (hữu ích)." if rating > 0 else "Đã ghi nhận góp ý (chưa đúng)."
@@ -244,7 +245,7 @@ def build_ui(
             feedback.set_reason(last_vote, reason)
         except Exception as exc:
             _log_error(exc)
-            return error_message(exc), gr.skip()
+            return error_message(public_error(exc)), gr.skip()
         return "Đã lưu lý do. Cảm ơn bạn!", ""
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
@@ -312,7 +313,7 @@ def build_ui(
 
 
 def _log_error(exc: BaseException) -> None:
-    if isinstance(exc, HoidapError):
+    """Users' own mistakes at info level; server-side failures are logged (with the
+    request id the user sees) by :func:`public_error`."""
+    if isinstance(exc, HoidapError) and exc.http_status < 500:
         log.info("UI request failed: %s (%s)", exc.message_en, exc.code)
-    else:
-        log.exception("UI request failed unexpectedly", exc_info=exc)

@@ -7,13 +7,14 @@ where ``message`` is Vietnamese. No stack trace ever reaches a client.
 from __future__ import annotations
 
 import logging
+import secrets
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import HoidapError
+from index.errors import HoidapError, IndexEmpty
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,36 @@ def error_body(code: str, message_vi: str, message_en: str) -> dict:
     return {"error": {"code": code, "message": message_vi, "message_en": message_en}}
 
 
+def request_id() -> str:
+    """A short id a user can quote; the server log holds the details under it."""
+    return secrets.token_hex(6)
+
+
+def public_error(exc: BaseException) -> HoidapError:
+    """What a user may see of ``exc``. Their own mistakes (4xx) and an empty index are
+    shown as they are; a server-side failure (a damaged store, a bug) becomes a generic
+    message with a request id, and its detail (paths, SQLite messages) goes to the log."""
+    if isinstance(exc, HoidapError) and (exc.http_status < 500 or isinstance(exc, IndexEmpty)):
+        return exc
+    rid = request_id()
+    if isinstance(exc, HoidapError):
+        log.error("request %s failed: %s (%s)", rid, exc.message_en, exc.code)
+        code, status = exc.code, exc.http_status
+    else:
+        log.error("request %s failed unexpectedly", rid, exc_info=exc)
+        code, status = "internal_error", 500
+    return ApiError(
+        status,
+        code,
+        f"The assistant cannot answer right now; try again later. If it persists, give the "
+        f"administrator the request id {rid} (details are in the server log).",
+        "Trợ lý tạm thời không trả lời được; hãy thử lại sau. Nếu lỗi lặp lại, hãy báo cho "
+        f"quản trị viên mã yêu cầu {rid}.",
+    )
+
+
 def error_response(exc: HoidapError) -> JSONResponse:
+    exc = public_error(exc)
     headers = {}
     retry_after = getattr(exc, "retry_after", 0)
     if retry_after:

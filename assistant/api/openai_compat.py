@@ -23,13 +23,12 @@ from fastapi.responses import JSONResponse, Response
 
 from assistant.answer import Answer
 from assistant.api.context import MODEL_ID, ApiContext
-from assistant.api.errors import INTERNAL_ERROR, ApiError
+from assistant.api.errors import ApiError, public_error
 from assistant.api.event_stream import EventStreamResponse
 from assistant.api.openapi import API_ERRORS, KEY_HEADERS
 from assistant.api.routes import SSE_HEADERS, split_chat
 from assistant.api.schemas import ChatCompletionOut, ChatCompletionRequest, Turn
 from assistant.plain_text import plain_text
-from index.errors import HoidapError
 from index.tokens import count_tokens
 
 log = logging.getLogger(__name__)
@@ -132,12 +131,8 @@ async def completion_stream(
         async for event in ctx.runner.rest(gen):
             if event["type"] == "final":
                 answer = event["answer"]
-    except HoidapError as exc:
-        yield f"data: {json.dumps(exc.to_json(), ensure_ascii=False)}\n\n"
-        return
-    except Exception:
-        log.exception("chat completion stream failed")
-        yield f"data: {json.dumps(INTERNAL_ERROR, ensure_ascii=False)}\n\n"
+    except Exception as exc:  # the detail goes to the log under the id the client sees
+        yield f"data: {json.dumps(public_error(exc).to_json(), ensure_ascii=False)}\n\n"
         return
     if answer is None:  # pragma: no cover - the assistant always ends with a final event
         return

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from assistant.api.context import MODEL_ID, ApiContext
-from assistant.api.errors import INTERNAL_ERROR, ApiError
+from assistant.api.errors import ApiError, public_error
 from assistant.api.event_stream import EventStreamResponse
 from assistant.api.openapi import API_ERRORS, KEY_HEADERS
 from assistant.api.schemas import (
@@ -26,7 +26,6 @@ from assistant.api.schemas import (
     Ready,
     Turn,
 )
-from index.errors import HoidapError
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +65,8 @@ async def chat_events(ctx: ApiContext, first: dict, gen: Iterator[dict]) -> Asyn
                 yield sse("reset", {})
             elif kind == "token":
                 yield sse("token", {"text": event.get("text", "")})
-    except HoidapError as exc:
-        yield sse("error", exc.to_json())
-    except Exception:
-        log.exception("chat stream failed")
-        yield sse("error", INTERNAL_ERROR)
+    except Exception as exc:  # the detail goes to the log under the id the client sees
+        yield sse("error", public_error(exc).to_json())
 
 
 async def _chain(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[dict]:

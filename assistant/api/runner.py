@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +32,8 @@ from assistant.answer import Answer
 from assistant.pipeline import Assistant
 
 _DONE = object()
+log = logging.getLogger(__name__)
+READY_PROBE = "chuyển đổi số"  # the question /readyz retrieves for
 
 
 def _next(gen: Iterator[dict]):
@@ -119,8 +122,21 @@ class AssistantRunner:
         return await to_thread.run_sync(fn, *args, limiter=self._limiter())
 
     async def ready(self) -> dict:
-        """The assistant's readiness, from a pool no question work can fill."""
-        return await to_thread.run_sync(self.assistant.ready, limiter=self._limiter("health"))
+        """The assistant's readiness, from a pool no question work can fill: the store is
+        reachable, holds chunks, and its vector index answers a query."""
+        return await to_thread.run_sync(self._ready, limiter=self._limiter("health"))
+
+    def _ready(self) -> dict:
+        state = dict(self.assistant.ready())
+        if not state.get("ok"):
+            return state
+        try:  # what a question does: a hybrid retrieval reading stored vectors
+            if not self.assistant.retriever.retrieve(READY_PROBE, k=1):
+                raise RuntimeError("retrieval returned nothing for the readiness probe")
+        except Exception:  # incl. a store whose vector files are damaged
+            log.exception("readiness: the vector index does not answer a query")
+            return {**state, "ok": False, "error": "vector_index_unreadable"}
+        return state
 
     async def ask(self, question: str, history: list[dict], caller: str = "") -> Answer:
         """The final answer; retrieval in the work pool, an LLM's answer in the LLM pool."""
