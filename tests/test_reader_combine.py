@@ -68,3 +68,16 @@ def test_an_impossible_false_refusal_target_is_a_clear_error(tmp_path):
 
     with pytest.raises(SystemExit, match="--false-refusals must be in"):
         main(["--model", str(tmp_path), "--cache", str(tmp_path), "--false-refusals", "1.5"])
+
+
+def test_reader_only_offers_no_hand_written_input(rows):
+    from assistant.reader.answerability import CHECK_FEATURES
+    from evals.reader.combine import combine
+
+    result = combine(rows, reader_only=True)
+    assert result["combiner"]["check_score_weight"] == 0.0
+    assert list(result["combiner"]["first_sentence_gold_by_weight"]) == ["0.0"]
+    assert all(name.startswith("reader ") for name in result["combiner"]["auc_by_model"])
+    assert not set(result["answerability"]["features"]) & set(CHECK_FEATURES)
+    offered = combine(rows)["combiner"]["auc_by_model"]
+    assert any(name.startswith("reader+checks") for name in offered)

@@ -148,16 +148,20 @@ def _read(model: Path, path: Path, folder: Path, name: str) -> list[dict]:
     return rows
 
 
-def combine(rows: list[dict], target: float = TARGET_FALSE_REFUSALS) -> dict:
+def combine(
+    rows: list[dict], target: float = TARGET_FALSE_REFUSALS, reader_only: bool = False
+) -> dict:
     """``target``: the share of each validation collection's answerable questions the
-    threshold may refuse (the LLM floor: ``TARGET_LLM_FALSE_REFUSALS``, never above it)."""
+    threshold may refuse (the LLM floor: ``TARGET_LLM_FALSE_REFUSALS``, never above it).
+    ``reader_only``: the hand-written answerer's score and checks are not offered as
+    inputs (ranking weight 0, answerability on the reader's own outputs)."""
 
     def ranked_at(w: float):
         return [choose(r["question"], r["reading"], r["checks"], w) for r in rows]
 
     best_w, best_acc, accs = 0.0, -1.0, {}
     answerable = [i for i, r in enumerate(rows) if r["answerable"] and r["answers"]]
-    for w in WEIGHTS:
+    for w in (0.0,) if reader_only else WEIGHTS:
         ranked = ranked_at(w)
         acc = float(
             np.mean([_gold_sentence(ranked[i][0][0].text, rows[i]["answers"]) for i in answerable])
@@ -173,7 +177,10 @@ def combine(rows: list[dict], target: float = TARGET_FALSE_REFUSALS) -> dict:
     fit_idx, pick_idx = idx[::2], idx[1::2]
     # Feature set and regularisation chosen by AUC on the held half (few validation questions).
     candidates = {}
-    for label, names in (("reader", FEATURES), ("reader+checks", FEATURES + CHECK_FEATURES)):
+    offered = [("reader", FEATURES)]
+    if not reader_only:
+        offered.append(("reader+checks", FEATURES + CHECK_FEATURES))
+    for label, names in offered:
         for l2 in (1.0, 10.0, 100.0):
             m = fit([values[i] for i in fit_idx], [labels[i] for i in fit_idx], names, l2=l2)
             pos = [m.probability(values[i]) for i in pick_idx if labels[i] == 1]
@@ -298,6 +305,11 @@ def main(argv=None) -> None:
         help="share of each validation collection's answerable questions the threshold may "
         "refuse (default %(default)s)",
     )
+    p.add_argument(
+        "--reader-only",
+        action="store_true",
+        help="no hand-written score or check as an input (ranking and answerability)",
+    )
     args = p.parse_args(argv)
     if not 0.0 <= args.false_refusals < 1.0:
         raise SystemExit(f"--false-refusals must be in [0, 1), got {args.false_refusals}.")
@@ -312,7 +324,7 @@ def main(argv=None) -> None:
                 f"No validation question was read with the reader in {model}; nothing to fit."
             )
         readings.write_bytes(pickle.dumps(rows))
-    result = combine(rows, args.false_refusals)
+    result = combine(rows, args.false_refusals, args.reader_only)
     card_path = model / "reader.json"
     card = json.loads(card_path.read_text())
     card.update(result)

@@ -127,6 +127,11 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--collections", nargs="+", default=list(COLLECTIONS), choices=list(COLLECTIONS))
     p.add_argument("--tag", default="loo", help="reader folder prefix: <models>/<tag>-<collection>")
+    p.add_argument(
+        "--model",
+        help="one reader for every collection (the shipped one never saw any of them); "
+        "overrides --models/--tag",
+    )
     p.add_argument("--prepare", action="store_true", help="only write the held-out files")
     p.add_argument(
         "--accent-free",
@@ -154,7 +159,7 @@ def main(argv=None) -> None:
         absent.write_text(json.dumps(absent_squad(rows, picked, name), ensure_ascii=False))
         if args.prepare:
             continue
-        model = Path(args.models) / f"{args.tag}-{name}"
+        model = Path(args.model) if args.model else Path(args.models) / f"{args.tag}-{name}"
         checks = out / "checks.json"
         if args.answerer == "rules":
             settings = dataclasses.replace(Settings.load(), answerer="rules")
