@@ -304,3 +304,29 @@ def test_dns_rebinding_hosts_are_refused(tmp_path) -> None:
         portal = httpx.get(f"{srv.url}/login", headers={"Host": "portal.example"}, timeout=30)
         assert portal.status_code == 200
         assert httpx.get(f"{srv.url}/healthz", headers={"Host": "10.0.0.5"}).status_code == 200
+
+
+@pytest.mark.browser
+def test_the_printed_link_opens_the_chat_ui_in_one_click_through_the_proxy(served) -> None:
+    """What `make run` ends with: one link that, opened in a browser, shows the chat; behind
+    a proxy that passes the browser's Host on, as the README's nginx lines do."""
+    from playwright import sync_api
+
+    from assistant.server import login_url
+
+    chromium = os.environ.get("HOIDAP_CHROMIUM", "/usr/bin/chromium")
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    with ForwardProxy(served.url, keep_host=True) as proxy, sync_api.sync_playwright() as p:
+        link = login_url(served.app, "127.0.0.1", served.port)
+        link = link.replace(served.url, proxy.url)  # the operator opens it through the proxy
+        browser = p.chromium.launch(executable_path=chromium, args=args)
+        try:
+            page = browser.new_page()
+            page.goto(f"{proxy.url}/")
+            assert page.url == f"{proxy.url}/login"  # no session: the login page
+            page.goto(link)
+            page.get_by_placeholder("Nhập câu hỏi").wait_for(timeout=30_000)
+            cookie = next(c for c in page.context.cookies() if c["name"] == "hoidap_session")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        finally:
+            browser.close()

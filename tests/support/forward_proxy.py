@@ -4,7 +4,8 @@ By default it forwards every request as is, sets ``Host`` to the upstream (nginx
 ``$proxy_host``) and adds no forwarding header, so the app sees every client as the
 proxy's loopback address. ``set_headers`` makes it behave like a configured proxy, e.g.
 ``{"X-Real-IP": "{client}"}`` or ``{"X-Forwarded-For": "{append}"}`` (append the client
-address to what the client sent, as ``$proxy_add_x_forwarded_for`` does). ``client_ip``
+address to what the client sent, as ``$proxy_add_x_forwarded_for`` does); ``keep_host``
+passes the browser's ``Host`` on (``proxy_set_header Host $host``). ``client_ip``
 pretends the client connected from that address (the tests all run on one machine).
 """
 
@@ -31,11 +32,13 @@ class ForwardProxy:
         upstream: str,
         set_headers: dict[str, str] | None = None,
         client_ip: str | None = None,
+        keep_host: bool = False,
     ):
         host, _, port = upstream.removeprefix("http://").rstrip("/").partition(":")
         self.upstream = (host, int(port or 80))
         self.set_headers = dict(set_headers or {})
         self.client_ip = client_ip
+        self.keep_host = keep_host  # nginx `proxy_set_header Host $host`
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,7 +63,9 @@ class ForwardProxy:
     def headers_for(self, handler: BaseHTTPRequestHandler) -> dict[str, str]:
         client = self.client_ip or handler.client_address[0]
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
-        headers["Host"] = f"{self.upstream[0]}:{self.upstream[1]}"
+        if not self.keep_host:
+            headers = {k: v for k, v in headers.items() if k.lower() != "host"}
+            headers["Host"] = f"{self.upstream[0]}:{self.upstream[1]}"
         for name, value in self.set_headers.items():
             sent = next((v for k, v in headers.items() if k.lower() == name.lower()), "")
             headers = {k: v for k, v in headers.items() if k.lower() != name.lower()}
