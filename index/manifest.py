@@ -18,9 +18,13 @@ from pathlib import Path
 from index.private import private_dir
 
 MANIFEST_VERSION = 1
-# Modules whose code decides which chunks a file gives: a change to any of them makes an
-# earlier manifest describe other chunks than this version would produce.
-_CHUNKING_MODULES = ("clean.py", "chunker.py", "normalize.py", "markup.py", "types.py", "tokens.py")
+# Modules whose code decides which chunks a file gives (the source readers included): a
+# change to any of them makes an earlier manifest describe other chunks than this version
+# would produce.
+_CHUNKING_MODULES = (
+    "clean.py", "chunker.py", "normalize.py", "markup.py", "types.py", "tokens.py",
+    "sources/base.py", "sources/text.py", "sources/html.py", "sources/pdf.py", "sources/docx.py",
+)  # fmt: skip
 
 
 def chunking_key(chunk_tokens: int, chunk_overlap: int, embedder: str) -> str:
