@@ -232,3 +232,20 @@ def test_without_date_metadata_the_dated_element_gives_the_day_not_the_top_bar(t
     )
     (tmp_path / "bai.html").write_text(page, encoding="utf-8")
     assert _read(tmp_path / "bai.html").date == "2026-12-02"
+
+
+def test_a_page_whose_logo_is_its_h1_gets_the_headline_its_title_tag_repeats(tmp_path) -> None:
+    lead = (
+        "Từ ngày 1/1/2027, Hà Nội đưa vào khai thác thêm 12 tuyến xe buýt điện nối trung tâm "
+        "với các huyện ngoại thành, nâng tổng số tuyến buýt điện lên 38 tuyến."
+    )
+    page = (
+        "<html><head><title>Hà Nội mở thêm 12 tuyến buýt điện | Cổng thông tin Sở Giao thông"
+        "</title></head><body><div class=logo><h1>Cổng thông tin Sở Giao thông</h1></div>"
+        "<div class=menu><a href=/>Trang chủ</a> <a href=/tin>Tin tức</a></div><div class=content>"
+        f"<h2>Hà Nội mở thêm 12 tuyến buýt điện</h2><p>{lead}</p><p>{lead}</p></div></body></html>"
+    )
+    (tmp_path / "bai.html").write_text(page, encoding="utf-8")
+    article, _ = clean_document(_read(tmp_path / "bai.html"))
+    assert article.title == "Hà Nội mở thêm 12 tuyến buýt điện"
+    assert "Cổng thông tin Sở Giao thông" not in article.body

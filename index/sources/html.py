@@ -81,10 +81,21 @@ def _stated_title(tree) -> str:
     return ""
 
 
-def _pick_title(stated: str, head: str, extracted: str | None, lines: list[str]) -> str | None:
+def _title_headings(tree) -> list[str]:
+    """Headings (h1, h2) the <title> repeats as one of its parts ("Headline - Site")."""
+    head = _first(tree, "//title/text()")
+    parts = {match_form(p) for p in _TITLE_SEPARATORS.split(head) if p.strip()} if head else set()
+    found = (_text_of(h) for h in tree.xpath("//h1 | //h2"))
+    return [text for text in found if text and match_form(text) in parts]
+
+
+def _pick_title(
+    stated: str, head: str, headings: list[str], extracted: str | None, lines: list[str]
+) -> str | None:
     """The article's headline: the one the page states (``stated``), else a part of the
-    <title> (``head``) that opens the text, which beats trafilatura's guess: that takes the
-    site name when the <title> reads "Site - Headline"."""
+    <title> (``head``) that opens the text, else the longest heading the <title> repeats
+    (a headline is longer than a site name); these beat trafilatura's guess, which takes
+    the site name when the <title> reads "Site - Headline"."""
     if stated:
         return stated
     parts = [p for p in _TITLE_SEPARATORS.split(head) if p.strip()] if head else []
@@ -92,6 +103,8 @@ def _pick_title(stated: str, head: str, extracted: str | None, lines: list[str])
     for part in parts:
         if match_form(part) in opening:
             return opening[match_form(part)]
+    if headings:
+        return max(headings, key=len)
     return extracted or (max(parts, key=len) if parts else None)
 
 
@@ -186,6 +199,7 @@ def page_text(html: bytes | str, url: str | None = None) -> PageText:
         return PageText()
     # Read what the page states before extraction, which prunes the tree it is given.
     stated, head = _stated_title(tree), _first(tree, "//title/text()")
+    headings = _title_headings(tree)
     canonical, stamp = _canonical(tree, url), _date_stamp(tree)
     login_form = bool(tree.xpath('//input[@type="password"]'))
     with warnings.catch_warnings():
@@ -204,7 +218,7 @@ def page_text(html: bytes | str, url: str | None = None) -> PageText:
             date_extraction_params={"extensive_search": False, "original_date": True},
         )
     lines = _lines(doc.text or "") if doc is not None else []
-    title = _pick_title(stated, head, doc.title if doc is not None else None, lines)
+    title = _pick_title(stated, head, headings, doc.title if doc is not None else None, lines)
     author = doc.author if doc is not None else None
     return PageText(
         lines=_drop_before_title(lines, title),
