@@ -274,7 +274,10 @@ class _Gathered:
     validators: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def add(self, origin: Path | Document, where: Path | str, source: str, known: str | None):
-        """One article to read, unless another one already took its name."""
+        """One article to read, unless another one already took its name (two addresses
+        of one web article, e.g. with tracking parameters, share its canonical address)."""
+        if source in self.sources_seen and isinstance(origin, Document):
+            return
         if source in self.sources_seen:
             self.slots.append(
                 FileError(
