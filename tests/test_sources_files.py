@@ -75,6 +75,16 @@ def test_a_browser_printed_press_release_reads_as_paragraphs_with_title_and_date
     assert not any("file://" in ln or ln.endswith("1/1") or " AM " in ln for ln in lines)
 
 
+def test_a_two_page_printout_drops_each_page_header_and_footer_and_rejoins_the_headline() -> None:
+    article, _ = clean_document(_read(FORMATS / "thu-phi-hai-trang.pdf"))
+    assert article.title == "Báo cáo nhanh: Kết quả thu phí không dừng quý III năm 2026"
+    assert article.date == "2026-10-10"
+    lines = article.body.split("\n")
+    assert lines[0] == "Kết quả thu phí không dừng quý III năm 2026"  # wrapped over two lines
+    assert lines[-1].startswith("Các chủ xe chưa dán thẻ định danh")  # page 2, nothing after it
+    assert not any(ln.endswith(("1/2", "2/2")) or "PM Báo cáo nhanh" in ln for ln in lines)
+
+
 @pytest.mark.parametrize(
     ("name", "english", "vietnamese"),
     [

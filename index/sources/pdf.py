@@ -16,6 +16,7 @@ from pathlib import Path
 
 from index.clean import find_stated_date
 from index.loader import FileError
+from index.normalize import match_form
 from index.sources.base import Document, iso_date, read_bytes, with_title
 
 # Characters of text a page must average to count as having a text layer.
@@ -88,6 +89,21 @@ def _paragraphs(lines: list[str]) -> list[str]:
     return out
 
 
+def _rejoin_heading(paragraphs: list[str], title: str) -> list[str]:
+    """A headline wrapped over two short lines is one line again when the document's title
+    ends with (or is) the two joined."""
+    key = match_form(title)
+    out: list[str] = []
+    for para in paragraphs:
+        if out and key and len(out[-1]) >= 10:
+            joined = f"{out[-1]} {para}"
+            if match_form(joined) in key and match_form(out[-1]) in key:
+                out[-1] = joined
+                continue
+        out.append(para)
+    return out
+
+
 def _title(stated: str, paragraphs: list[str], path: Path) -> str:
     """The document's title field, else its first short non-capitals line, else the name."""
     stated = " ".join(stated.split())
@@ -133,7 +149,7 @@ def read_pdf(data: bytes, path: Path, source: str) -> Document | FileError:
             "of text): it needs OCR before it can be indexed",
             "tệp PDF không có lớp chữ (ảnh quét): cần nhận dạng chữ (OCR) trước khi lập chỉ mục",
         )
-    paragraphs = _paragraphs(lines)
+    paragraphs = _rejoin_heading(_paragraphs(lines), meta.get("Title", ""))
     title = _title(meta.get("Title", ""), paragraphs, path)
     # A dateline in the text is the publication date; the file's creation date is only
     # when it was produced, used when the text has none (a browser printout's is the printing
