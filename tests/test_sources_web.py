@@ -19,6 +19,7 @@ from tests.support.site_server import Page, Site
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTAL = Path(__file__).resolve().parent / "data" / "portal"
+FORMATS = Path(__file__).resolve().parent / "data" / "formats"
 LAO_CAI = "https://laocai.example.gov.vn/tin-tuc/tinh-lao-cai-dua-100-thu-tuc-len-dich-vu-cong-truc-tuyen-1234.html"
 THANH_TOAN = (
     "https://kinhteso.example.vn/thanh-toan-khong-dung-tien-mat-tang-manh-o-nong-thon-4711.html"
@@ -258,3 +259,35 @@ def test_size_page_and_time_caps(tmp_path) -> None:
         )
     assert slow.errors and "no answer within 0.5 s" in slow.errors[0], slow
     assert big.errors and "over 0.002 MB" in big.errors[0], big
+
+
+def test_a_pdf_and_a_word_file_on_the_web_are_read_by_their_readers(web_settings, tmp_path) -> None:
+    import docx
+
+    report = docx.Document()
+    report.add_heading("Báo cáo tổng kết năm 2026 của Trung tâm Phục vụ hành chính công", level=1)
+    report.add_paragraph(
+        "Năm 2026, Trung tâm tiếp nhận 128.400 hồ sơ, trong đó 91% được giải quyết trước hạn "
+        "và không có hồ sơ nào bị trả lại quá hai lần."
+    )
+    report.save(tmp_path / "bao-cao.docx")
+    docx_type = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    with Site() as site:
+        site.pages["/robots.txt"] = Page(b"", status=404)
+        site.pages["/tai-lieu/thong-cao"] = Page(
+            (FORMATS / "thong-cao-bac-ninh.pdf").read_bytes(), content_type="application/pdf"
+        )
+        site.pages["/tai-lieu/bao-cao"] = Page(
+            (tmp_path / "bao-cao.docx").read_bytes(), content_type=docx_type
+        )
+        addresses = [f"{site.url}/tai-lieu/thong-cao", f"{site.url}/tai-lieu/bao-cao"]
+        summary = run_index(addresses, web_settings)
+    assert summary.errors == [] and summary.articles_new == 2
+    sources = _sources(web_settings)
+    assert sources[addresses[0]] == (
+        "Thông cáo báo chí: Ra mắt nền tảng tra cứu quy hoạch đất đai trực tuyến",
+        "2026-12-04",
+    )
+    assert sources[addresses[1]][0] == (
+        "Báo cáo tổng kết năm 2026 của Trung tâm Phục vụ hành chính công"
+    )

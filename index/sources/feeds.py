@@ -40,12 +40,17 @@ class NotAListing(ValueError):
     """The body claimed to be XML (by type or name) but is neither a sitemap nor a feed."""
 
 
+_XML_TYPES = ("application/xml", "text/xml", "application/rss+xml", "application/atom+xml")
+
+
 def looks_like_xml(url: str, content_type: str, data: bytes) -> bool:
+    """Whether a response presents itself as a feed or sitemap (a PDF or a Word file, whose
+    media type also says "xml", does not)."""
+    if data.startswith((b"%PDF", b"PK\x03\x04")):
+        return False
     path = urlsplit(url).path.lower()
     return (
-        "xml" in content_type
-        or "rss" in content_type
-        or "atom" in content_type
+        content_type in _XML_TYPES
         or path.endswith((".xml", ".rss", ".atom"))
         or bool(_XML_START.match(data[:512]))
     )
