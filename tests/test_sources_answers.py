@@ -123,7 +123,12 @@ def test_the_http_api_gives_the_web_article_its_link(mixed_assistant) -> None:
         mount_ui=False,
     )
     question, fact, title, date, url = CASES[2]
-    body = logged_in(app).post("/v1/ask", json={"question": question}).json()
+    client = logged_in(app)
+    body = client.post("/v1/ask", json={"question": question}).json()
     assert fact in body["answer"]
     cited = body["citations"][0]
     assert (cited["title"], cited["date"], cited["url"]) == (title, date, url)
+    # The OpenAI-compatible route writes its sources as text: title, dd/mm/yyyy, address.
+    chat = {"model": "hoidap", "messages": [{"role": "user", "content": question}]}
+    content = client.post("/v1/chat/completions", json=chat).json()["choices"][0]["message"]
+    assert f"\n\nNguồn:\n[1] {title} (28/11/2026) {url}" in content["content"]

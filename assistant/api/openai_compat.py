@@ -29,6 +29,7 @@ from assistant.api.openapi import API_ERRORS, KEY_HEADERS
 from assistant.api.routes import SSE_HEADERS, split_chat
 from assistant.api.schemas import ChatCompletionOut, ChatCompletionRequest, Turn
 from assistant.plain_text import plain_text
+from assistant.ui_format import format_date
 from index.tokens import count_tokens
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ def sources_footer(answer: Answer) -> str:
     if not answer.citations:
         return ""
     lines = [
-        f"[{c.n}] {plain_text(c.title)}" + (f" ({c.date})" if c.date else "")
+        f"[{c.n}] {plain_text(c.title)}"
+        + (f" ({format_date(c.date)})" if c.date else "")
+        + (f" {plain_text(c.url)}" if c.url and c.url.startswith(("https://", "http://")) else "")
         for c in answer.citations
     ]
     return "\n\nNguồn:\n" + "\n".join(lines)

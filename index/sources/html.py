@@ -161,6 +161,8 @@ def _canonical(tree, page_url: str | None) -> str | None:
     if not href:
         return None
     url = urljoin(page_url or "", href)
+    if re.search(r"[\s<>\"'`]", url):  # not an address a reader can be sent to
+        return None
     return url if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc else None
 
 
