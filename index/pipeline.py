@@ -170,7 +170,7 @@ def _saved(lex: LexicalIndex, settings: Settings) -> LexicalIndex:
     return lex
 
 
-def _progress(total: int, enabled: bool, desc: str, unit: str = "đoạn"):
+def _progress(total: int | None, enabled: bool, desc: str, unit: str = "đoạn"):
     from tqdm import tqdm
 
     terminal = sys.stderr.isatty()
@@ -305,7 +305,9 @@ def _web_options(settings: Settings) -> WebOptions:
     )
 
 
-def _gather(paths: list[str | Path], settings: Settings, manifest: Manifest | None) -> _Gathered:
+def _gather(
+    paths: list[str | Path], settings: Settings, manifest: Manifest | None, progress: bool = False
+) -> _Gathered:
     """Files found under the local paths, then the articles behind the web addresses
     (asked for conditionally when the store holds what was fetched before)."""
     gathered = _Gathered()
@@ -321,7 +323,13 @@ def _gather(paths: list[str | Path], settings: Settings, manifest: Manifest | No
         for url, v in load_validators(web_state_path(settings)).items()
         if v.get("source") in known_files
     }
-    web = collect(addresses, _web_options(settings), known)
+    bar = _progress(None, progress, "Tải trang web", unit=" trang") if progress else None
+    try:
+        on_page = bar.update if bar is not None else None
+        web = collect(addresses, _web_options(settings), known, on_page=on_page)
+    finally:
+        if bar is not None:
+            bar.close()
     gathered.errors += web.errors
     gathered.listing_failed = web.listing_failed
     gathered.pages, gathered.validators = web.pages_read, web.validators
@@ -472,7 +480,7 @@ def run_index(
     with index_lock(settings) as lock_fd:
         # --rebuild asks for every page anew (no conditional requests).
         manifest = None if rebuild else _open_manifest(settings, store, chunking)
-        gathered = _gather(paths, settings, manifest)
+        gathered = _gather(paths, settings, manifest, progress)
         prune, rebuild = _guard_flags(gathered, prune, rebuild)
         if rebuild:
             _drop_everything(settings, store)

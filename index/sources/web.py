@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -232,8 +233,13 @@ def _document(fetched: _Fetched, address: str) -> Document | FileError:
 class Crawl:
     """One run's web step: listings expanded, pages fetched (conditionally), capped."""
 
-    def __init__(self, client: PoliteClient, known: dict[str, dict[str, str]]):
-        self.client, self.known = client, known
+    def __init__(
+        self,
+        client: PoliteClient,
+        known: dict[str, dict[str, str]],
+        on_page: Callable[[], None] | None = None,
+    ):
+        self.client, self.known, self.on_page = client, known, on_page
         self.result = WebResult()
         self._done: set[str] = set()
 
@@ -311,6 +317,8 @@ class Crawl:
 
     def _page(self, address: str, entry: Entry | None, fetched: _Fetched) -> None:
         self.result.pages_read += 1
+        if self.on_page is not None:
+            self.on_page()
         if fetched.status == 304 and self.known.get(address, {}).get("source"):
             source = self.known[address]["source"]
             self.result.not_modified.append(NotModified(source, address))
@@ -337,10 +345,12 @@ def collect(
     options: WebOptions,
     known: dict[str, dict[str, str]] | None = None,
     client: httpx.Client | None = None,
+    on_page: Callable[[], None] | None = None,
 ) -> WebResult:
-    """Fetch the articles behind ``addresses`` (pages, sitemaps, feeds)."""
+    """Fetch the articles behind ``addresses`` (pages, sitemaps, feeds); ``on_page`` is
+    called after each article page (a progress bar: polite fetching takes a while)."""
     polite = PoliteClient(options, client)
-    crawl = Crawl(polite, known or {})
+    crawl = Crawl(polite, known or {}, on_page)
     try:
         for address in addresses:
             crawl.address(address)
