@@ -110,7 +110,13 @@ def _add_policy(app: FastAPI, ctx: ApiContext, request_log: RequestLog) -> None:
     per-IP limit → body limit → CORS → UI door → routes).
     """
     config, auth = ctx.config, ctx.authorizer
-    app.add_middleware(UiAccessMiddleware, config=config, sessions=auth.sessions, store=ctx.store)
+    app.add_middleware(
+        UiAccessMiddleware,
+        config=config,
+        sessions=auth.sessions,
+        store=ctx.store,
+        limiter=auth.limiter,
+    )
     app.add_middleware(CorsMiddleware, store=ctx.store, proxy_hops=config.proxy_hops)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=config.max_body_bytes, ui_max_bytes=config.ui_max_body_bytes

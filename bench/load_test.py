@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-requests", type=int, default=100_000, help="hard cap on requests")
     p.add_argument("--timeout", type=float, default=120.0, help="per-request timeout in seconds")
     p.add_argument("--url", help="use a running server instead of starting one")
-    p.add_argument("--key", default="", help="API key for --url (empty: local mode)")
+    p.add_argument("--key", default="", help="admin API key for --url (required: no local mode)")
     p.add_argument(
         "--home",
         type=Path,

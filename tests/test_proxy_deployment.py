@@ -96,6 +96,17 @@ def test_an_admin_key_opens_the_gradio_routes_too(served) -> None:
         assert httpx.get(f"{proxy.url}/gradio_api/info", headers=bad, timeout=30).status_code == 401
 
 
+def test_an_admin_key_rate_holds_on_the_gradio_routes_as_on_v1(served) -> None:
+    keys = KeyStore.for_home(served.app.state.hoidap.settings.home)
+    _, secret = keys.create_admin_key(name="script", rate="3/min")
+    auth = {"Authorization": f"Bearer {secret}"}
+    with httpx.Client(base_url=served.url, headers=auth, timeout=30) as c:
+        codes = [c.post(path, json=RESPOND).status_code for path in GRADIO_CALLS[:3]]
+        assert codes[0] == 200 and 429 not in codes[:3]
+        assert c.post("/v1/ask", json=QUESTION).status_code == 429  # one bucket per key
+        assert c.get("/gradio_api/info").status_code == 200  # reading the page costs nothing
+
+
 def test_the_login_link_gives_a_strict_session_cookie(served) -> None:
     link = served.app.state.hoidap.login_link
     token = link.issue()

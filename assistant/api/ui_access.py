@@ -13,9 +13,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.api.client_address import header_values
 from assistant.api.config import ApiConfig
-from assistant.api.errors import error_body
+from assistant.api.errors import error_body, rate_limited
 from assistant.api.keys import KeyStore
-from assistant.api.middleware import send_json
+from assistant.api.middleware import costly, send_json
+from assistant.api.ratelimit import RateLimiter, parse_rate
 from assistant.api.sessions import SessionStore, session_of
 from index.errors import ConfigError
 
@@ -66,11 +67,19 @@ class UiAccessMiddleware:
     """The chat UI and every Gradio route: a session (login link or staff login) or an
     admin API key, whoever sends it; uploads off; ``/`` never framed by other sites."""
 
-    def __init__(self, app: ASGIApp, config: ApiConfig, sessions: SessionStore, store: KeyStore):
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: ApiConfig,
+        sessions: SessionStore,
+        store: KeyStore,
+        limiter: RateLimiter | None = None,
+    ):
         self.app = app
         self.config = config
         self.sessions = sessions
         self.store = store
+        self.limiter = limiter if limiter is not None else RateLimiter()  # (an empty one is falsy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -80,17 +89,28 @@ class UiAccessMiddleware:
         if path.startswith(UPLOAD_PREFIX):
             await send_json(send, 403, UPLOADS_DISABLED)
             return
-        if not self._admitted(scope):
+        admitted, key_rate = self._admitted(scope)
+        if not admitted:
             await self._refuse(scope, send)
             return
+        if key_rate and costly(scope):  # an admin key's own rate, as on /v1
+            wait = self.limiter.hit("admin", key_rate[0], parse_rate(key_rate[1]))
+            if wait:
+                exc = rate_limited(wait, "per-key")
+                await send_json(send, 429, exc.to_json(), {"Retry-After": str(wait)})
+                return
         await self.app(scope, receive, _with_frame_headers(send))
 
-    def _admitted(self, scope: Scope) -> bool:
+    def _admitted(self, scope: Scope) -> tuple[bool, tuple[str, str] | None]:
+        """(admitted, (key id, rate) when an admin key with a rate let it in)."""
         if session_of(scope, self.sessions, self.config.proxy_hops) is not None:
-            return True
+            return True, None
         auth = header_values(scope, "authorization")
         scheme, _, token = (auth[-1] if auth else "").strip().partition(" ")
-        return scheme.lower() == "bearer" and self.store.verify_admin(token.strip()) is not None
+        admin = self.store.verify_admin(token.strip()) if scheme.lower() == "bearer" else None
+        if admin is None:
+            return False, None
+        return True, ((admin.key_id, admin.rate) if admin.rate else None)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         accept = ",".join(header_values(scope, "accept"))
