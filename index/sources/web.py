@@ -279,20 +279,33 @@ class Crawl:
             if depth >= SITEMAP_DEPTH or entry.url in self._done:
                 continue
             self._done.add(entry.url)
-            fetched = self.client.get(entry.url)
-            try:
-                inner = (
-                    None
-                    if isinstance(fetched, FileError)
-                    else read_listing(fetched.url, fetched.content_type, fetched.data)
+            inner = self._inner_sitemap(entry.url)
+            if inner is not None:
+                self._listing(inner, depth + 1)
+
+    def _inner_sitemap(self, url: str) -> Listing | None:
+        """A sitemap a sitemap index lists, or None (reported; nothing is pruned then)."""
+        fetched = self.client.get(url)
+        if isinstance(fetched, FileError) or fetched.status >= 400:
+            self.result.listing_failed = True
+            self._failed(url, fetched)
+            return None
+        try:
+            inner = read_listing(fetched.url, fetched.content_type, fetched.data)
+        except NotAListing as exc:
+            inner, why = None, str(exc)
+        else:
+            why = "a page, not a sitemap"
+        if inner is None:
+            self.result.listing_failed = True
+            self.result.errors.append(
+                FileError(
+                    url,
+                    f"listed by a sitemap index but not a readable sitemap ({why})",
+                    "địa chỉ trong sơ đồ trang (sitemap index) không phải sơ đồ trang đọc được",
                 )
-            except NotAListing:
-                inner = None
-            if inner is None:
-                self.result.listing_failed = True
-                self._failed(entry.url, fetched)
-                continue
-            self._listing(inner, depth + 1)
+            )
+        return inner
 
     def _entry(self, entry: Entry) -> None:
         if entry.url in self._done:
@@ -336,7 +349,8 @@ class Crawl:
     def _failed(self, address: str, fetched: _Fetched | FileError) -> None:
         """A page that could not be read keeps what is indexed of it (never pruned)."""
         error = fetched if isinstance(fetched, FileError) else _status_error(fetched)
-        self.result.errors.append(error or FileError(address, "unreadable response", "lỗi tải"))
+        if error is not None:
+            self.result.errors.append(error)
         self.result.kept_sources.add(self.known.get(address, {}).get("source", address))
 
 
