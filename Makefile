@@ -80,6 +80,7 @@ loo-reader: $(STAMP_DEV)
 
 bench: $(STAMP_DEV)
 	$(BIN)/python bench/index_bench.py
+	$(BIN)/python bench/extract_bench.py
 	$(BIN)/python bench/ask_bench.py
 
 # Debian's Chromium for the browser tests (the test tools' own browser downloads do not work offline).
