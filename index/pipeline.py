@@ -52,7 +52,7 @@ class IndexSummary:
     """What one run did. ``files`` counts the files and web pages read."""
 
     files: int = 0
-    pages: int = 0  # of those, web pages (fetched, or answered 304 Not Modified)
+    pages: int = 0  # of those, web articles (fetched, or answered 304 Not Modified)
     articles_new: int = 0
     articles_changed: int = 0
     articles_unchanged: int = 0
@@ -502,7 +502,8 @@ def run_index(
         )
         if gathered.validators or gathered.pages:
             _save_web_state(settings, gathered.validators, state.sources_after)
-    summary.files, summary.pages = len(done.ok_sources), gathered.pages
+    summary.files = len(done.ok_sources)
+    summary.pages = sum(1 for source in done.ok_sources if is_web_address(source))
     summary.errors = [str(e) for e in gathered.errors + done.errors]
     summary.new = len(writer.added)
     summary.unchanged = len(done.desired) - len(writer.added) + len(done.known_ids)
