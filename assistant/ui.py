@@ -161,8 +161,8 @@ def build_ui(
             events = assistant.stream(message, history)
             first = next(events)  # retrieval runs here: errors surface before the chat changes
         except Exception as exc:  # shown as a message, never as a traceback
-            _log_error(exc)
-            yield chat, gr.skip(), gr.skip(), error_message(public_error(exc)), answers
+            _log_error(exc)  # the chat is unchanged: nothing of it is sent back
+            yield gr.skip(), gr.skip(), gr.skip(), error_message(public_error(exc)), gr.skip()
             return
         chat += [
             {"role": "user", "content": escape_markdown(message.strip())},
