@@ -272,6 +272,16 @@ class _Gathered:
     listing_failed: bool = False
     pages: int = 0
     validators: dict[str, dict[str, str]] = field(default_factory=dict)
+    has_paths: bool = False  # local files or folders were given
+    web_listed: set[str] = field(default_factory=set)  # web articles this run's addresses listed
+
+    def prunable(self, source: str) -> bool:
+        """Whether --prune may remove this article when the run did not see it: a file when
+        files were indexed, a web article when an address of this run listed it before (a
+        feed's run never removes the files or another feed's articles)."""
+        if is_web_address(source):
+            return source in self.web_listed
+        return self.has_paths
 
     def add(self, origin: Path | Document, where: Path | str, source: str, known: str | None):
         """One article to read, unless another one already took its name (two addresses
@@ -312,17 +322,19 @@ def _gather(
     (asked for conditionally when the store holds what was fetched before)."""
     gathered = _Gathered()
     addresses = [str(p) for p in paths if is_web_address(str(p))]
-    files, gathered.errors = discover_sources([Path(p) for p in paths if str(p) not in addresses])
+    local = [Path(p) for p in paths if str(p) not in addresses]
+    files, gathered.errors = discover_sources(local)
+    gathered.has_paths = bool(local)
     known_files = manifest.files if manifest is not None else {}
     for path, source in files:
         gathered.add(path, path, source, known_files.get(source))
     if not addresses:
         return gathered
-    known = {
-        url: v
-        for url, v in load_validators(web_state_path(settings)).items()
-        if v.get("source") in known_files
+    saved = load_validators(web_state_path(settings))
+    gathered.web_listed = {
+        v["source"] for url, v in saved.items() if v.get("listing") in addresses or url in addresses
     }
+    known = {url: v for url, v in saved.items() if v.get("source") in known_files}
     bar = _progress(None, progress, "Tải trang web", unit=" trang") if progress else None
     try:
         on_page = bar.update if bar is not None else None
@@ -497,9 +509,7 @@ def run_index(
         counted = LexicalBuilder() if not existing else None
         done = _read_and_store(gathered, manifest, existing, writer, counted, options, progress)
         state = _Stored(settings, store, manifest, existing_meta, existing, generation, chunking)
-        stale = state.apply(
-            done, writer, counted, prune=prune, rebuild=rebuild, seen=gathered.sources_seen
-        )
+        stale = state.apply(done, writer, counted, prune=prune, rebuild=rebuild, gathered=gathered)
         if gathered.validators or gathered.pages:
             _save_web_state(settings, gathered.validators, state.sources_after)
     summary.files = len(done.ok_sources)
@@ -545,7 +555,7 @@ class _Stored:
         *,
         prune: bool,
         rebuild: bool,
-        seen: set[str],
+        gathered: _Gathered,
     ) -> set[str]:
         """Refresh moved metadata, delete stale chunks, bring the lexical index and the
         manifest up to date; returns the stale chunk ids removed."""
@@ -563,7 +573,11 @@ class _Stored:
         stale = {
             cid
             for cid, src in self.existing.items()
-            if cid not in wanted and (src in done.ok_sources or (prune and src not in seen))
+            if cid not in wanted
+            and (
+                src in done.ok_sources
+                or (prune and src not in gathered.sources_seen and gathered.prunable(src))
+            )
         }
         changes = bool(rebuild or to_add or stale or moved)
         if changes and not writer.bumped:

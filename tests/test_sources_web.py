@@ -291,3 +291,23 @@ def test_a_pdf_and_a_word_file_on_the_web_are_read_by_their_readers(web_settings
     assert sources[addresses[1]][0] == (
         "Báo cáo tổng kết năm 2026 của Trung tâm Phục vụ hành chính công"
     )
+
+
+def test_prune_on_a_feed_removes_only_what_that_feed_listed(web_settings) -> None:
+    seeds = Path(__file__).resolve().parents[1] / "seeds"
+    with Site() as site:
+        _site_with_feed(site)
+        site.pages["/khac.xml"] = _rss(site.url, ["/tin/hoc-ba.html"])  # another feed
+        run_index([seeds, f"{site.url}/rss.xml"], web_settings)
+        site.pages["/rss.xml"] = _rss(site.url, ["/tin/lao-cai.html"])  # two articles left it
+        pruned = run_index([f"{site.url}/rss.xml"], web_settings, prune=True)
+        assert pruned.articles_removed == 2
+        sources = _sources(web_settings)
+        assert THANH_TOAN not in sources and f"{site.url}/tin/hoc-ba.html" not in sources
+        assert LAO_CAI in sources and len([s for s in sources if s.endswith(".txt")]) == 5
+        # A folder's --prune keeps the web articles, and another feed keeps its own.
+        run_index([f"{site.url}/khac.xml"], web_settings)
+        folder = run_index([seeds], web_settings, prune=True)
+        other = run_index([f"{site.url}/rss.xml"], web_settings, prune=True)
+    assert folder.articles_removed == 0 and other.articles_removed == 0
+    assert {LAO_CAI, f"{site.url}/tin/hoc-ba.html"} <= set(_sources(web_settings))

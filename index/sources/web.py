@@ -200,12 +200,14 @@ def _status_error(fetched: _Fetched) -> FileError | None:
     )
 
 
-def _validators(fetched: _Fetched, source: str) -> dict[str, str]:
+def _validators(fetched: _Fetched, source: str, listing: str) -> dict[str, str]:
+    """What a re-run needs of a page: its validators, its article and the address given on
+    the command line that led to it (``--prune`` removes only what that address listed)."""
     found = {
         "etag": fetched.headers.get("etag"),
         "last_modified": fetched.headers.get("last-modified"),
     }
-    return {"source": source, **{k: v for k, v in found.items() if v}}
+    return {"source": source, "listing": listing, **{k: v for k, v in found.items() if v}}
 
 
 def _conditional(known: dict[str, str] | None) -> dict[str, str]:
@@ -242,9 +244,11 @@ class Crawl:
         self.client, self.known, self.on_page = client, known, on_page
         self.result = WebResult()
         self._done: set[str] = set()
+        self._listed_by = ""  # the command-line address being crawled
 
     def address(self, address: str) -> None:
         """A page, a sitemap or a feed given on the command line."""
+        self._listed_by = address
         fetched = self.client.get(address, _conditional(self.known.get(address)))
         if isinstance(fetched, FileError) or fetched.status >= 400:
             self.result.listing_failed = True  # whatever it listed must not be pruned
@@ -335,7 +339,7 @@ class Crawl:
         if fetched.status == 304 and self.known.get(address, {}).get("source"):
             source = self.known[address]["source"]
             self.result.not_modified.append(NotModified(source, address))
-            self.result.validators[address] = self.known[address]
+            self.result.validators[address] = {**self.known[address], "listing": self._listed_by}
             return
         doc = _document(fetched, address)
         if isinstance(doc, FileError):
@@ -344,7 +348,7 @@ class Crawl:
         if entry is not None and doc.date is None and entry.date:
             doc = replace(doc, date=entry.date)  # the feed states the day the page does not
         self.result.documents.append(doc)
-        self.result.validators[address] = _validators(fetched, doc.source)
+        self.result.validators[address] = _validators(fetched, doc.source, self._listed_by)
 
     def _failed(self, address: str, fetched: _Fetched | FileError) -> None:
         """A page that could not be read keeps what is indexed of it (never pruned)."""
