@@ -332,7 +332,9 @@ def _gather(
         return gathered
     saved = load_validators(web_state_path(settings))
     gathered.web_listed = {
-        v["source"] for url, v in saved.items() if v.get("listing") in addresses or url in addresses
+        v.get("source", "")
+        for url, v in saved.items()
+        if v.get("listing") in addresses or url in addresses
     }
     known = {url: v for url, v in saved.items() if v.get("source") in known_files}
     bar = _progress(None, progress, "Tải trang web", unit=" trang") if progress else None
