@@ -300,6 +300,7 @@ def build_ui(
             "inputs": [question, chatbot, answers],
             "outputs": [chatbot, question, sources, status, answers],
             "concurrency_id": "answer",
+            "concurrency_limit": limits.workers,  # as many at once as the API's pipelines
             "show_progress": "minimal",
         }
         question.submit(**answer_io)

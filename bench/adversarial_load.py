@@ -150,17 +150,21 @@ async def ui_abuse_loop(http: httpx.AsyncClient, url: str, key: str, deadline: f
 
 
 async def held_stream(http: httpx.AsyncClient, url: str, key: str, deadline: float, seen):
-    """One stalled answer held open to its end (no drop), again until the deadline."""
+    """One stalled answer held open (never dropped) until it ends or the phase does."""
     body = {"messages": [{"role": "user", "content": f"{STALL_MARKER} bao lâu?"}]}
-    while time.monotonic() < deadline:
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def hold() -> None:
+        async with http.stream("POST", url + "/v1/chat", json=body, headers=headers) as r:
+            seen[r.status_code] += 1
+            async for _ in r.aiter_bytes():
+                pass
+
+    while (left := deadline - time.monotonic()) > 0:
         try:
-            async with http.stream(
-                "POST", url + "/v1/chat", json=body, headers={"Authorization": f"Bearer {key}"}
-            ) as r:
-                seen[r.status_code] += 1
-                async for _ in r.aiter_bytes():
-                    if time.monotonic() > deadline:
-                        break
+            await asyncio.wait_for(hold(), timeout=left)
+        except TimeoutError:
+            seen["held_to_the_end_of_the_phase"] += 1
         except httpx.HTTPError as exc:
             seen[type(exc).__name__] += 1
 

@@ -88,6 +88,12 @@ def test_with_ui_logins_remote_staff_must_log_in(login_app) -> None:
     call = client.post("/gradio_api/call/respond", json=RESPOND)
     assert call.status_code == 401  # no session yet
     assert "username" in client.get("/login").text  # the staff form is offered
+    forged = client.post(  # another site posting the form (login CSRF)
+        "/login",
+        data={"username": STAFF[0], "password": STAFF[1]},
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
     bad = client.post("/login", data={"username": STAFF[0], "password": "sai-mat-khau"})
     assert bad.status_code == 401 and "Sai tên đăng nhập" in bad.text
     ok = client.post("/login", data={"username": STAFF[0], "password": STAFF[1]})

@@ -22,7 +22,15 @@ from fastapi.responses import HTMLResponse, Response
 from assistant.api.client_address import client_address, forwarded_scheme
 from assistant.api.config import ApiConfig
 from assistant.api.login_throttle import LoginThrottle
-from assistant.api.sessions import COOKIE, OWNER, STAFF, LoginLink, SessionStore, cookie_value
+from assistant.api.sessions import (
+    COOKIE,
+    OWNER,
+    STAFF,
+    LoginLink,
+    SessionStore,
+    cookie_value,
+    from_own_pages,
+)
 from assistant.terminal import printable
 
 log = logging.getLogger(__name__)
@@ -124,6 +132,8 @@ def build_login_router(door: LoginDoor) -> APIRouter:
 
     @router.post("/login")
     async def login_submit(request: Request) -> HTMLResponse:
+        if not from_own_pages(request.scope, door.config.proxy_hops):  # login CSRF
+            return login_form(door, "Hãy đăng nhập từ trang /login của trợ lý.", 403)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         user = (form.get("username") or [""])[0].strip()
         password = (form.get("password") or [""])[0]

@@ -83,8 +83,14 @@ class UiAccessMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not is_ui_path(path):
+        if scope["type"] not in ("http", "websocket") or not is_ui_path(path):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":  # none today; a future one gets the same door
+            if self._admitted(scope)[0]:
+                await self.app(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
             return
         if path.startswith(UPLOAD_PREFIX):
             await send_json(send, 403, UPLOADS_DISABLED)
