@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import asdict
 from itertools import chain
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -151,6 +152,14 @@ def build_ui(
     settings = settings or assistant.settings
     limits = limits or ApiConfig.from_env()
     feedback = FeedbackStore.for_settings(settings)
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        ui = _layout()
+        _wire(ui, _respond_handler(assistant, limits), feedback, limits)
+    return demo
+
+
+def _respond_handler(assistant: Assistant, limits: ApiConfig):
+    """The answer handler: the chat, question box, sources, status and answers, streamed."""
 
     def respond(message: str, chat: list | None, answers: dict | None) -> Iterator[_Update]:
         chat, answers = list(chat or []), dict(answers or {})
@@ -195,8 +204,15 @@ def build_ui(
         answers[turn] = _answer_record(answer, history)
         yield chat, "", render_conversation_sources(_shown(answers)), "", answers
 
-    def new_conversation():
-        return [], "", SOURCES_PLACEHOLDER, "", {}, {}, None, ""
+    return respond
+
+
+def _new_conversation():
+    return [], "", SOURCES_PLACEHOLDER, "", {}, {}, None, ""
+
+
+def _like_handler(feedback: FeedbackStore):
+    """A thumbs up/down on an answer, stored (a changed vote replaces the earlier one)."""
 
     def on_like(answers: dict, votes: dict, reason: str, evt: gr.LikeData):
         index = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
@@ -233,6 +249,12 @@ def build_ui(
         hint = " Bạn có thể nhập lý do rồi bấm «Gửi lý do»."
         return thanks + hint, votes, row, gr.skip()
 
+    return on_like
+
+
+def _reason_handler(feedback: FeedbackStore):
+    """The «Gửi lý do» button: attach a reason to the last vote."""
+
     def on_reason(last_vote: int | None, reason: str):
         if last_vote is None:
             return (
@@ -248,69 +270,97 @@ def build_ui(
             return error_message(public_error(exc)), gr.skip()
         return "Đã lưu lý do. Cảm ơn bạn!", ""
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        answers = gr.State({})  # chat message index -> answer record (for feedback)
-        votes = gr.State({})  # chat message index -> feedback row id
-        last_vote = gr.State(None)  # row id the "Gửi lý do" button attaches to
-        gr.Markdown(INTRO, elem_id="hoidap-intro")
-        with gr.Row(elem_id="hoidap-main"):
-            with gr.Column(scale=3, elem_id="hoidap-chat-col"):
-                chatbot = gr.Chatbot(
-                    label="Trò chuyện",
-                    elem_id="hoidap-chat",
-                    height=480,
-                    latex_delimiters=[],
-                    feedback_options=("Like", "Dislike"),
-                    buttons=["copy"],
-                    placeholder="Hãy đặt câu hỏi về chuyển đổi số để bắt đầu.",
-                )
-                status = gr.Markdown("", elem_id="hoidap-status")
-                with gr.Row(elem_id="hoidap-ask-row"):
-                    question = gr.Textbox(
-                        placeholder="Nhập câu hỏi về chuyển đổi số, ví dụ: Đề án 06 là gì?",
-                        show_label=False,
-                        scale=5,
-                        autofocus=True,
-                        elem_id="hoidap-question",
-                    )
-                    send = gr.Button("Gửi", variant="primary", scale=1, elem_id="hoidap-send")
-                new_chat = gr.Button("Cuộc trò chuyện mới", elem_id="hoidap-new")
-                examples = example_questions()
-                if examples:  # a replacing lexicon may have none
-                    gr.Examples([[q] for q in examples], inputs=[question], label="Câu hỏi ví dụ")
-                with gr.Row():
-                    reason = gr.Textbox(
-                        label="Lý do góp ý (không bắt buộc)",
-                        placeholder="Ví dụ: trích sai bài, thiếu ý, lẽ ra phải trả lời được…",
-                        scale=5,
-                        elem_id="hoidap-reason",
-                    )
-                    send_reason = gr.Button("Gửi lý do", scale=1, elem_id="hoidap-send-reason")
-            with gr.Column(scale=2, elem_id="hoidap-sources-col"):
-                gr.Markdown("### Nguồn trích dẫn")
-                sources = gr.HTML(
-                    SOURCES_PLACEHOLDER,
-                    elem_id="hoidap-sources",
-                    css_template=SOURCES_CSS,
-                    js_on_load=MARKER_CLICKS_JS,
-                )
+    return on_reason
 
-        answer_io = {
-            "fn": respond,
-            "inputs": [question, chatbot, answers],
-            "outputs": [chatbot, question, sources, status, answers],
-            "concurrency_id": "answer",
-            "concurrency_limit": limits.workers,  # as many at once as the API's pipelines
-            "show_progress": "minimal",
-        }
-        question.submit(**answer_io)
-        send.click(**answer_io)
-        reset_outputs = [chatbot, question, sources, status, answers, votes, last_vote, reason]
-        new_chat.click(new_conversation, None, reset_outputs, queue=False)
-        chatbot.clear(new_conversation, None, reset_outputs, queue=False)
-        chatbot.like(on_like, [answers, votes, reason], [status, votes, last_vote, reason])
-        send_reason.click(on_reason, [last_vote, reason], [status, reason])
-    return demo
+
+def _layout() -> SimpleNamespace:
+    """The page's components (inside the caller's ``gr.Blocks``)."""
+    answers = gr.State({})  # chat message index -> answer record (for feedback)
+    votes = gr.State({})  # chat message index -> feedback row id
+    last_vote = gr.State(None)  # row id the "Gửi lý do" button attaches to
+    gr.Markdown(INTRO, elem_id="hoidap-intro")
+    with gr.Row(elem_id="hoidap-main"):
+        with gr.Column(scale=3, elem_id="hoidap-chat-col"):
+            chatbot = gr.Chatbot(
+                label="Trò chuyện",
+                elem_id="hoidap-chat",
+                height=480,
+                latex_delimiters=[],
+                feedback_options=("Like", "Dislike"),
+                buttons=["copy"],
+                placeholder="Hãy đặt câu hỏi về chuyển đổi số để bắt đầu.",
+            )
+            status = gr.Markdown("", elem_id="hoidap-status")
+            with gr.Row(elem_id="hoidap-ask-row"):
+                question = gr.Textbox(
+                    placeholder="Nhập câu hỏi về chuyển đổi số, ví dụ: Đề án 06 là gì?",
+                    show_label=False,
+                    scale=5,
+                    autofocus=True,
+                    elem_id="hoidap-question",
+                )
+                send = gr.Button("Gửi", variant="primary", scale=1, elem_id="hoidap-send")
+            new_chat = gr.Button("Cuộc trò chuyện mới", elem_id="hoidap-new")
+            examples = example_questions()
+            if examples:  # a replacing lexicon may have none
+                gr.Examples([[q] for q in examples], inputs=[question], label="Câu hỏi ví dụ")
+            with gr.Row():
+                reason = gr.Textbox(
+                    label="Lý do góp ý (không bắt buộc)",
+                    placeholder="Ví dụ: trích sai bài, thiếu ý, lẽ ra phải trả lời được…",
+                    scale=5,
+                    elem_id="hoidap-reason",
+                )
+                send_reason = gr.Button("Gửi lý do", scale=1, elem_id="hoidap-send-reason")
+        with gr.Column(scale=2, elem_id="hoidap-sources-col"):
+            gr.Markdown("### Nguồn trích dẫn")
+            sources = gr.HTML(
+                SOURCES_PLACEHOLDER,
+                elem_id="hoidap-sources",
+                css_template=SOURCES_CSS,
+                js_on_load=MARKER_CLICKS_JS,
+            )
+    return SimpleNamespace(
+        answers=answers,
+        votes=votes,
+        last_vote=last_vote,
+        chatbot=chatbot,
+        status=status,
+        question=question,
+        send=send,
+        new_chat=new_chat,
+        reason=reason,
+        send_reason=send_reason,
+        sources=sources,
+    )
+
+
+def _wire(ui: SimpleNamespace, respond, feedback: FeedbackStore, limits: ApiConfig) -> None:
+    """Connect the components to their handlers."""
+    answer_io = {
+        "fn": respond,
+        "inputs": [ui.question, ui.chatbot, ui.answers],
+        "outputs": [ui.chatbot, ui.question, ui.sources, ui.status, ui.answers],
+        "concurrency_id": "answer",
+        "concurrency_limit": limits.workers,  # as many at once as the API's pipelines
+        "show_progress": "minimal",
+    }
+    ui.question.submit(**answer_io)
+    ui.send.click(**answer_io)
+    reset_outputs = [
+        *(ui.chatbot, ui.question, ui.sources, ui.status),
+        *(ui.answers, ui.votes, ui.last_vote, ui.reason),
+    ]
+    ui.new_chat.click(_new_conversation, None, reset_outputs, queue=False)
+    ui.chatbot.clear(_new_conversation, None, reset_outputs, queue=False)
+    ui.chatbot.like(
+        _like_handler(feedback),
+        [ui.answers, ui.votes, ui.reason],
+        [ui.status, ui.votes, ui.last_vote, ui.reason],
+    )
+    ui.send_reason.click(
+        _reason_handler(feedback), [ui.last_vote, ui.reason], [ui.status, ui.reason]
+    )
 
 
 def _log_error(exc: BaseException) -> None:

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.api.client_address import client_address, header_values, own_origin
 from assistant.api.config import ApiConfig
-from assistant.api.errors import INTERNAL_ERROR, error_body, rate_limited
+from assistant.api.errors import error_body, public_error, rate_limited
 from assistant.api.keys import KeyStore
 from assistant.api.ratelimit import RateLimiter
 from assistant.api.security import (
@@ -88,10 +88,10 @@ class GuardMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
-            log.exception("Unhandled error on %s %s", scope.get("method"), scope.get("path"))
+        except Exception as exc:  # logged under the request id the client is shown
+            shown = public_error(exc)
             if not started:
-                await send_json(send, 500, INTERNAL_ERROR)
+                await send_json(send, 500, shown.to_json())
 
 
 # Paths where a request can cost work: the API, the login door, and the Gradio calls
