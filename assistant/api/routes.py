@@ -76,8 +76,14 @@ async def _chain(first: dict, rest: AsyncIterator[dict]) -> AsyncIterator[dict]:
 
 
 def build_router(ctx: ApiContext) -> APIRouter:
+    """Every native route, registered by the groups below."""
     router = APIRouter()
+    for add in (_health_routes, _question_routes, _model_and_feedback_routes, _gaps_route):
+        add(router, ctx)
+    return router
 
+
+def _health_routes(router: APIRouter, ctx: ApiContext) -> None:
     @router.get("/healthz", response_model=Health, tags=["health"], summary="Liveness")
     async def healthz() -> dict:
         return {"ok": True}
@@ -98,6 +104,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
         }
         return JSONResponse(body, status_code=200 if body["ok"] else 503)
 
+
+def _question_routes(router: APIRouter, ctx: ApiContext) -> None:
     @router.post(
         "/v1/ask",
         response_model=AnswerOut,
@@ -138,6 +146,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
             chat_events(ctx, first, gen), headers=SSE_HEADERS, on_disconnect=gen.cancel.set
         )
 
+
+def _model_and_feedback_routes(router: APIRouter, ctx: ApiContext) -> None:
     @router.get(
         "/v1/models",
         response_model=ModelList,
@@ -180,6 +190,8 @@ def build_router(ctx: ApiContext) -> APIRouter:
         )
         return {"ok": True, "id": row}
 
+
+def _gaps_route(router: APIRouter, ctx: ApiContext) -> None:
     @router.get(
         "/v1/admin/gaps",
         response_model=dict,
@@ -225,5 +237,3 @@ def build_router(ctx: ApiContext) -> APIRouter:
                 },
             )
         return {"groups": [g.to_json() for g in groups]}
-
-    return router
