@@ -135,6 +135,25 @@ def test_the_login_link_gives_a_strict_session_cookie(served) -> None:
         assert c.get("/login", params={"token": token}).status_code == 403
 
 
+def test_behind_a_tls_proxy_the_cookie_is_secure_and_the_origin_is_https(tmp_path) -> None:
+    with _serve(_settings(tmp_path), proxy_hops=1) as srv:
+        headers = {"X-Forwarded-For": "{append}", "X-Forwarded-Proto": "https"}
+        with (
+            ForwardProxy(srv.url, headers, keep_host=True) as proxy,
+            httpx.Client(base_url=proxy.url, timeout=30) as c,
+        ):
+            token = srv.app.state.hoidap.login_link.issue()
+            r = c.get("/login", params={"token": token})
+            assert r.status_code == 200 and "; Secure" in r.headers["set-cookie"]
+            sid = r.headers["set-cookie"].split(";")[0]
+            host = proxy.url.removeprefix("http://")
+            own = {"Cookie": sid, "Origin": f"https://{host}"}
+            assert c.post("/gradio_api/call/respond", json=RESPOND, headers=own).is_success
+            plain = {"Cookie": sid, "Origin": f"http://{host}"}  # not what the browser sees
+            r = c.post("/gradio_api/call/respond", json=RESPOND, headers=plain)
+            assert r.status_code == 401
+
+
 def test_behind_a_real_ip_proxy_a_client_sent_forwarded_for_picks_no_bucket(tmp_path) -> None:
     settings = _settings(tmp_path)
     with _serve(settings, ip_rate="2/min", proxy_hops=1) as srv:
@@ -339,5 +358,11 @@ def test_the_printed_link_opens_the_chat_ui_in_one_click_through_the_proxy(serve
             page.get_by_placeholder("Nhập câu hỏi").wait_for(timeout=30_000)
             cookie = next(c for c in page.context.cookies() if c["name"] == "hoidap_session")
             assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            # A question makes the round trip (queue, event stream) with the cookie alone;
+            # this data dir has no articles, so the answer is the empty-index message.
+            page.get_by_placeholder("Nhập câu hỏi").fill("Đề án 06 là gì?")
+            page.locator("#hoidap-send").click()
+            status = page.locator("#hoidap-status")
+            sync_api.expect(status).to_contain_text("hoidap index", timeout=30_000)
         finally:
             browser.close()
