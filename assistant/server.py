@@ -164,18 +164,21 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
         log.warning("Starting without a usable index: %s", exc.message_en)
     app = create_app(settings, assistant)
     link = login_url(app, host, port)
+    link_file = app.state.hoidap.login_link.path
     print(f"hoidap: API /v1, widget /widget.js, admin /admin, schema /openapi.json on port {port}")
+    print(f"Liên kết đăng nhập dùng một lần; liên kết kế tiếp luôn nằm trong {link_file}")
     print("Mở liên kết sau để vào giao diện trò chuyện (open this link to use the chat UI):")
     print(f"    {link}", flush=True)
     uvicorn.run(app, host=host, port=port, **UVICORN_OPTIONS)
 
 
 def login_url(app: FastAPI, host: str, port: int) -> str:
-    """A fresh one-click login link for this start (the previous one stops working)."""
-    token = app.state.hoidap.login_link.issue()
+    """A fresh one-time login link (the previous one stops working); the next one is
+    written to the token file whenever this one is used."""
+    link = app.state.hoidap.login_link
     shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
-    shown = f"[{shown}]" if ":" in shown else shown
-    return f"http://{shown}:{port}/login?token={token}"
+    link.base_url = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    return link.url(link.issue())
 
 
 # uvicorn's own proxy_headers (on by default, trusting 127.0.0.1) would rewrite the client

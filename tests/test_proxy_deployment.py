@@ -114,6 +114,9 @@ def test_the_login_link_gives_a_strict_session_cookie(served) -> None:
     with ForwardProxy(served.url) as proxy, httpx.Client(base_url=proxy.url, timeout=30) as c:
         assert c.get("/login", params={"token": token + "x"}).status_code == 403
         r = c.get("/login", params={"token": token})
+        assert c.get("/login", params={"token": token}).status_code == 403  # one time only
+        following = link.path.read_text().split()[0]  # the next link waits in the file
+        assert following != token and stat.S_IMODE(os.stat(link.path).st_mode) == 0o600
         assert r.status_code == 200 and 'url=/"' in r.text
         cookie = r.headers["set-cookie"]
         for flag in ("HttpOnly", "SameSite=Strict", "Path=/"):
@@ -131,8 +134,8 @@ def test_the_login_link_gives_a_strict_session_cookie(served) -> None:
         other = {"Origin": "http://localhost:8080", "Sec-Fetch-Site": "same-site"}
         assert c.post("/gradio_api/call/respond", json=RESPOND, headers=other).status_code == 401
         assert c.get("/v1/admin/gaps", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 401
-        link.issue()  # the next start: the old link and token stop working
-        assert c.get("/login", params={"token": token}).status_code == 403
+        link.issue()  # the next start: the waiting link stops working too
+        assert c.get("/login", params={"token": following}).status_code == 403
 
 
 def test_behind_a_tls_proxy_the_cookie_is_secure_and_the_origin_is_https(tmp_path) -> None:

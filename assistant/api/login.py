@@ -83,7 +83,9 @@ def login_form(door: LoginDoor, error: str = "", status: int = 200, retry: int =
     notice = f'<p class="err">{html.escape(error)}</p>' if error else ""
     link_hint = (
         "<p>Trên máy chạy máy chủ, hãy mở liên kết đăng nhập mà lệnh <code>hoidap serve</code> "
-        "in ra khi khởi động.</p>"
+        "in ra khi khởi động. Mỗi liên kết dùng được một lần; liên kết mới luôn nằm trong tệp "
+        "<code>login-token</code> của thư mục dữ liệu (<code>cat $HOIDAP_HOME/login-token</code>)."
+        "</p>"
     )
     form = (
         '<form method="post" action="/login">'
@@ -122,10 +124,14 @@ def build_login_router(door: LoginDoor) -> APIRouter:
         if wait:
             log.warning("login link: attempt from %s throttled (%d s)", ip, wait)
             return login_form(door, _too_many(wait), 429, wait)
-        if not door.link.valid(token):
+        if not door.link.redeem(token):
             door.throttle.failed(ip)
             log.warning("login link: wrong or expired token from %s", ip)
-            return login_form(door, "Liên kết đăng nhập không đúng hoặc đã hết hạn.", 403)
+            return login_form(
+                door,
+                "Liên kết đăng nhập không đúng hoặc đã được dùng (mỗi liên kết dùng một lần).",
+                403,
+            )
         door.throttle.succeeded(ip)
         log.info("login link used from %s", ip)
         return signed_in(door, request, OWNER, "owner")

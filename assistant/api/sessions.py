@@ -2,9 +2,11 @@
 
 Nothing is granted for where a request comes from. The person who started the server
 proves it by opening the link printed at start-up: its token is random, stored in the
-data directory readable by its owner only (0600), and replaced at every start. Opening
-the link (or logging in with a ``HOIDAP_UI_AUTH`` account) gives an HttpOnly,
-SameSite=Strict session cookie; the session lives in this process only.
+data directory readable by its owner only (0600), and works once: opening it replaces
+it, so a link copied from a proxy's access log or a shell history is already dead. The
+current link is always in that file (``cat $HOIDAP_HOME/login-token``). Opening it (or
+logging in with a ``HOIDAP_UI_AUTH`` account) gives an HttpOnly, SameSite=Strict session
+cookie; the session lives in this process only.
 
 A session cookie counts only on requests the browser marks as coming from this server's
 own pages (no foreign ``Origin``, ``Sec-Fetch-Site`` absent, ``none`` or ``same-origin``):
@@ -44,19 +46,25 @@ class Session:
 
 
 class LoginLink:
-    """The start-up login token, kept in ``<data dir>/login-token`` (mode 0600)."""
+    """The one-time login token, kept in ``<data dir>/login-token`` (mode 0600) with the
+    link to open on the line after it."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, base_url: str = ""):
         self.path = Path(home) / TOKEN_FILE
+        self.base_url = base_url  # e.g. http://127.0.0.1:7860, set by `hoidap serve`
+        self._lock = threading.Lock()
+
+    def url(self, token: str) -> str:
+        return f"{self.base_url}/login?token={token}"
 
     def issue(self) -> str:
         """A fresh token (the previous link stops working)."""
         token = secrets.token_urlsafe(32)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{TOKEN_FILE}.{os.getpid()}")
+        tmp = self.path.with_name(f".{TOKEN_FILE}.{os.getpid()}.{threading.get_ident()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(token + "\n")
+            f.write(token + "\n" + (self.url(token) + "\n" if self.base_url else ""))
         os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
         return token
@@ -64,10 +72,18 @@ class LoginLink:
     def valid(self, token: str) -> bool:
         """True for the current token; a deleted file turns every link off."""
         try:
-            stored = self.path.read_text(encoding="ascii").strip()
+            stored = self.path.read_text(encoding="ascii").split("\n", 1)[0].strip()
         except (OSError, UnicodeError):
             return False
         return bool(stored) and hmac.compare_digest(stored.encode(), (token or "").encode())
+
+    def redeem(self, token: str) -> bool:
+        """Use the token once: when it is the current one, it is replaced by a new one."""
+        with self._lock:
+            if not self.valid(token):
+                return False
+            self.issue()
+            return True
 
 
 class SessionStore:
