@@ -53,7 +53,7 @@ def code(response) -> str:
     return response.json()["error"]["code"]
 
 
-# -- no local mode; the login link and API keys -------------------------------------------------------------
+# -- no local mode: the login link and API keys ---------------------------------------
 
 
 def test_loopback_grants_nothing_the_login_link_session_does(app, store):

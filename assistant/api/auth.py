@@ -1,4 +1,4 @@
-"""Who is calling, and may they: API keys, widget keys + Origin, local mode, rate limits.
+"""Who is calling, and may they: API keys, widget keys + Origin, the login link, rate limits.
 
 Order for every ``/v1/*`` request:
 

@@ -95,7 +95,8 @@ def _cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     print("Khóa API / API keys:")
     if not admins:
         print(
-            "  (chưa có — truy cập không cần khóa chỉ từ loopback / none: keyless access from loopback only)"
+            "  (chưa có — chỉ liên kết đăng nhập của `hoidap serve` / none: only the login link "
+            "`hoidap serve` prints)"
         )
     for a in admins:
         status = "đã thu hồi / revoked" if a.revoked_at else "hoạt động / active"
