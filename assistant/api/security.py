@@ -1,4 +1,4 @@
-"""Origin handling, client IPs and CORS headers.
+"""Origin handling and CORS headers (client addresses: ``assistant.api.client_address``).
 
 Rules (see docs in bench/README.md and the README's API section):
 
@@ -71,38 +71,6 @@ def origin_allowed(origin: str | None, allowlist: list[str] | tuple[str, ...]) -
     """True only for a valid origin that is on the list; an empty list admits no one."""
     normalized = normalize_origin(origin or "")
     return normalized is not None and normalized in allowlist
-
-
-def is_loopback(host: str | None) -> bool:
-    try:
-        return ipaddress.ip_address((host or "").strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def forwarded_for(scope) -> str | None:
-    """The raw X-Forwarded-For header of an ASGI scope (None when absent)."""
-    for k, v in scope.get("headers", []):
-        if k.lower() == b"x-forwarded-for":
-            return v.decode("latin-1")
-    return None
-
-
-def client_ip(
-    scope_client: tuple[str, int] | None, forwarded_for: str | None, proxy_hops: int
-) -> str:
-    """The peer address; with ``proxy_hops`` trusted proxies in front, the address they saw.
-
-    X-Forwarded-For is only read when proxies are configured (it is client-controlled
-    otherwise); the entry ``proxy_hops`` from the right is the one our own proxy appended.
-    """
-    peer = scope_client[0] if scope_client else "unknown"
-    if proxy_hops <= 0 or not forwarded_for:
-        return peer
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
-    if len(hops) < proxy_hops:
-        return hops[0] if hops else peer
-    return hops[-proxy_hops]
 
 
 def cors_headers(origin: str) -> dict[str, str]:
