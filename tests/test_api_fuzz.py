@@ -32,7 +32,8 @@ def fuzz_app(seed_settings, seed_assistant, tmp_path_factory):
     app = create_app(
         dataclasses.replace(seed_settings, home=home),
         seed_assistant,
-        api_config=ApiConfig(ip_rate="100000/min"),
+        # Schemathesis's in-process client always sends Host: testserver.
+        api_config=ApiConfig(ip_rate="100000/min", allowed_hosts="testserver"),
         mount_ui=False,
     )
     app.state.fuzz_secret = secret
