@@ -369,3 +369,28 @@ def test_the_printed_link_opens_the_chat_ui_in_one_click_through_the_proxy(serve
             sync_api.expect(status).to_contain_text("hoidap index", timeout=30_000)
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_staff_log_in_with_the_form_and_reach_the_chat(tmp_path) -> None:
+    from playwright import sync_api
+
+    chromium = os.environ.get("HOIDAP_CHROMIUM", "/usr/bin/chromium")
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    settings = _settings(tmp_path, HOIDAP_UI_AUTH=":".join(STAFF))
+    with _serve(settings) as srv, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=args)
+        try:
+            page = browser.new_page()
+            page.goto(f"{srv.url}/")  # sent to the login page
+            page.get_by_label("Tên đăng nhập").fill(STAFF[0])
+            page.get_by_label("Mật khẩu").fill("sai-mat-khau")
+            page.get_by_role("button", name="Đăng nhập").click()
+            sync_api.expect(page.locator(".err")).to_have_text("Sai tên đăng nhập hoặc mật khẩu.")
+            page.get_by_label("Tên đăng nhập").fill(STAFF[0])
+            page.get_by_label("Mật khẩu").fill(STAFF[1])
+            page.get_by_role("button", name="Đăng nhập").click()
+            page.get_by_placeholder("Nhập câu hỏi").wait_for(timeout=30_000)
+            assert page.url == f"{srv.url}/"
+        finally:
+            browser.close()
