@@ -120,7 +120,10 @@ def _cmd_report_gaps(args, settings: Settings) -> int:
         n = export(gaps, Path(args.export))
         print(f"Đã ghi {n} nhóm câu hỏi vào {args.export}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"groups": [g.to_json() for g in gaps]}, ensure_ascii=False, indent=2))
+        from assistant.terminal import json_for_terminal
+
+        text = json.dumps({"groups": [g.to_json() for g in gaps]}, ensure_ascii=False, indent=2)
+        print(json_for_terminal(text))
     else:
         print(render(gaps))
     return 0

@@ -21,3 +21,16 @@ def printable(text: object) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def json_for_terminal(text: str) -> str:
+    """JSON text (``ensure_ascii=False``) with the control and format characters that JSON
+    leaves raw (DEL, C1, bidi overrides, line separators) written as ``\\uXXXX`` escapes:
+    still valid JSON, and nothing in it acts on the terminal. (JSON itself escapes C0
+    controls inside strings; the newlines of its indentation stay.)"""
+    return "".join(
+        f"\\u{ord(ch):04x}"
+        if ord(ch) >= 0x7F and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+        else ch
+        for ch in text
+    )

@@ -225,3 +225,9 @@ def test_terminal_escapes_in_a_public_question_are_printed_as_text(
     for raw in ("\u001b", "\u009b", "\u202e", "\r"):
         assert raw not in out
     assert "\\x1b[2J\\x1b[31mRED\\x9b31m\\u202egiá xăng" in out
+    assert main(["report", "gaps", "--json"]) == 0  # the JSON form too, still valid JSON
+    out = capsys.readouterr().out
+    for raw in ("\u001b", "\u009b", "\u202e", "\r"):
+        assert raw not in out
+    questions = [g["question"] for g in json.loads(out)["groups"]]
+    assert any(q.startswith("\u001b[2J\u001b[31mRED\u009b31m\u202egiá xăng") for q in questions)
