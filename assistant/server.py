@@ -19,22 +19,16 @@ from assistant.api.errors import install_error_handlers
 from assistant.api.keys import KeyStore
 from assistant.api.login import LoginDoor, build_login_router
 from assistant.api.login_throttle import LoginThrottle
-from assistant.api.middleware import (
-    BodyLimitMiddleware,
-    CorsMiddleware,
-    GuardMiddleware,
-    HostCheckMiddleware,
-    IpLimitMiddleware,
-)
 from assistant.api.openai_compat import build_openai_router
+from assistant.api.policy import install_access_policy
 from assistant.api.ratelimit import RateLimiter
 from assistant.api.routes import build_router
 from assistant.api.runner import AssistantRunner
 from assistant.api.sessions import LoginLink, SessionStore
-from assistant.api.ui_access import UiAccessMiddleware, parse_ui_auth
+from assistant.api.ui_access import parse_ui_auth
 from assistant.api.widget import build_widget_router
 from assistant.pipeline import Assistant
-from assistant.request_log import RequestLog, RequestLogMiddleware
+from assistant.request_log import RequestLog
 from index.config import Settings
 from index.errors import HoidapError
 
@@ -83,7 +77,7 @@ def create_app(
         app.include_router(router)
     app.include_router(build_admin_page_router())
     app.include_router(build_login_router(door))
-    _add_policy(app, ctx, request_log)
+    install_access_policy(app, ctx, request_log)
     if mount_ui:
         _mount_ui(app, assistant, settings, config)
     return app
@@ -101,30 +95,6 @@ def _context(settings: Settings, assistant: Assistant, config: ApiConfig) -> Api
         ),
         login_link=LoginLink(settings.home),
     )
-
-
-def _add_policy(app: FastAPI, ctx: ApiContext, request_log: RequestLog) -> None:
-    """The one access policy, in front of every route (API, widget, login, Gradio UI).
-
-    add_middleware wraps: the last added runs first (request log → Host check → Guard →
-    per-IP limit → body limit → CORS → UI door → routes).
-    """
-    config, auth = ctx.config, ctx.authorizer
-    app.add_middleware(
-        UiAccessMiddleware,
-        config=config,
-        sessions=auth.sessions,
-        store=ctx.store,
-        limiter=auth.limiter,
-    )
-    app.add_middleware(CorsMiddleware, store=ctx.store, proxy_hops=config.proxy_hops)
-    app.add_middleware(
-        BodyLimitMiddleware, max_bytes=config.max_body_bytes, ui_max_bytes=config.ui_max_body_bytes
-    )
-    app.add_middleware(IpLimitMiddleware, limiter=auth.limiter, config=config)
-    app.add_middleware(GuardMiddleware)
-    app.add_middleware(HostCheckMiddleware, config=config)
-    app.add_middleware(RequestLogMiddleware, log=request_log)  # outermost: every status
 
 
 def _mount_ui(app: FastAPI, assistant: Assistant, settings: Settings, config: ApiConfig) -> bool:
