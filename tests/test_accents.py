@@ -87,14 +87,16 @@ def test_the_shipped_table_loads_and_fixes_the_legal_corpus() -> None:
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [
-        ("thoi han bao lau", "thời hạn bao lâu"),
+        ("mat bao lau", "mất bao lâu"),
         ("hoa don dien tu la gi", "hóa đơn điện tử là gì"),
     ],
 )
 def test_lexical_index_restores_with_the_shipped_table(typed: str, expected: str) -> None:
+    # The corpus writes «bảo hành» and «lau sạch»; questions ask «bao lâu» (the shipped
+    # table is learned from the open-licence sets' Wikipedia questions).
     lex = LexicalIndex(
         ["a", "b"],
-        ["Hóa đơn điện tử được lập khi bán hàng.", "Thời hạn bảo hành là 12 tháng; lau sạch."],
+        ["Hóa đơn điện tử được lập khi bán hàng, nhà máy mất điện.", "Bảo hành lâu; lau sạch."],
     )
     assert lex.restore_diacritics(typed) == expected
     assert lex.restore_diacritics(typed, prior=None) != expected or typed.endswith("la gi")

@@ -21,6 +21,12 @@ OPEN_COLLECTIONS: dict[str, tuple[str, ...]] = {
     "xquad": ("xquad_vi.json", "xquad_en.json"),
     "nanibot": ("nanibot_wiki_train.json", "nanibot_wiki_test.json"),
 }
+# Domains of text: SQuAD 2.0 and XQuAD translate the same Wikipedia paragraphs and questions
+# (one collection in two translations), so a word both use is not thereby shared by two domains.
+OPEN_DOMAINS: dict[str, tuple[str, ...]] = {
+    "wikipedia-translated": ("squad2_vi", "xquad"),
+    "wikipedia-native": ("nanibot",),
+}
 # The Vietnamese file whose answers and paragraphs an English question file is paired with.
 _PAIRED_WITH = {"xquad_en.json": "xquad_vi.json"}
 
