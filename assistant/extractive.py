@@ -234,6 +234,14 @@ def place_or_person_names(names: list[str]) -> list[str]:
     return out
 
 
+def name_pattern(name: str) -> str:
+    """A name's words as a pattern: the capitalised ones exactly ("Nam Định" is not
+    "Việt Nam định hướng"), the ones the question typed in lower case in either case
+    (staff type «Phó Chủ tịch thường trực» for the article's «… Thường trực»)."""
+    parts = [re.escape(w) if w[:1].isupper() else f"(?i:{re.escape(w)})" for w in name.split()]
+    return r"\s+".join(parts)
+
+
 def query_numbers(question: str) -> set[str]:
     return set(_NUMBER_RE.findall(question))
 
@@ -558,7 +566,7 @@ class ExtractiveAnswerer:
             )
             for name in checked:
                 key = strip_marks(canonical_tones(name)) if folded else canonical_tones(name)
-                if not re.search(rf"(?<!\w){re.escape(key)}(?!\w)", article):
+                if not re.search(rf"(?<!\w){name_pattern(key)}(?!\w)", article):
                     blocking.append(f"{name!r} is not mentioned in the cited article")
         chosen = [best]
         covered = _tokens(best.sentence, folded)

@@ -48,7 +48,7 @@ class Settings:
     max_question_chars: int = 2000
     max_query_words: int = 48  # words of a question that retrieval and matching read (cost bound)
     ui_auth: str = (
-        ""  # "user:password[,user:password]": a login for the chat UI; empty: loopback only
+        ""  # "user:password[,user:password]": staff logins for the chat UI; empty: none
     )
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -581,3 +582,17 @@ def test_names_start_with_any_vietnamese_capital() -> None:
 
     text = "Ông Ứng Văn Ấn và bà Ủ Thị Ốc gặp Ông Đặng Ổn; Ủy ban họp."
     assert NAME_RUN_RE.findall(text) == ["Ông Ứng Văn Ấn", "Ủ Thị Ốc", "Ông Đặng Ổn"]
+
+
+def test_a_name_check_ignores_the_case_staff_type_lower_case_words_in() -> None:
+    from assistant.extractive import name_pattern
+
+    article = "Phó Thủ tướng Vũ Đức Đam (Phó Chủ tịch Thường trực Ủy ban)"
+    assert re.search(name_pattern("Phó Chủ tịch thường trực Ủy"), article)
+    assert not re.search(name_pattern("Nam Định"), "Việt Nam định hướng phát triển")
+
+
+@pytest.mark.parametrize("typed", ["thường trực", "Thường trực"])
+def test_one_capital_letter_does_not_decide_an_answer(seed_assistant, typed: str) -> None:
+    answer = seed_assistant.ask(f"Ai là Phó Chủ tịch {typed} Ủy ban Quốc gia về chuyển đổi số?")
+    assert not answer.refused and "Vũ Đức Đam" in answer.answer
