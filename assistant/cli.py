@@ -31,7 +31,13 @@ class _Parser(argparse.ArgumentParser):
 def index_summary_line(summary) -> str:
     """What this run did, in one Vietnamese line (the store's totals last)."""
     skipped = f"; bỏ qua {len(summary.errors)}" if summary.errors else ""
-    return (
+    repaired = (
+        f"Chỉ mục vectơ bị hỏng nên đã được dựng lại từ văn bản đã lưu ({summary.repaired} "
+        "đoạn, không tải lại nguồn). "
+        if getattr(summary, "repaired", 0)
+        else ""
+    )
+    return repaired + (
         f"Lần này đã đọc {summary.files - summary.pages} tệp, {summary.pages} trang web: "
         f"bài mới {summary.articles_new}, đã đổi {summary.articles_changed}, "
         f"không đổi {summary.articles_unchanged}, đã xóa {summary.articles_removed}{skipped}. "

@@ -27,6 +27,7 @@ from index.loader import MIB, FileError, discover_sources
 from index.manifest import Manifest, chunking_key
 from index.prepare import PrepareOptions, Task, prepare_files, worker_count
 from index.private import private_dir
+from index.repair import repair_vector_index
 from index.sources import Document
 from index.sources.web import (
     NotModified,
@@ -62,6 +63,7 @@ class IndexSummary:
     unchanged: int = 0
     removed: int = 0
     errors: list[str] = field(default_factory=list)  # one line per skipped input, with why
+    repaired: int = 0  # chunks whose damaged vector index was rebuilt from their stored text
     seconds: float = 0.0
     embedder: str = ""
     store: str = ""
@@ -469,6 +471,26 @@ def _open_manifest(settings: Settings, store: ChunkStore, chunking: str) -> Mani
     return manifest
 
 
+def _repair_vectors(
+    settings: Settings, store: ChunkStore, embedder: Embedder, chunking: str
+) -> int:
+    """Rebuild a vector index that no longer answers for every record (see index.repair);
+    the manifest keeps vouching for the store when it names exactly the chunks rewritten.
+    Returns the number of chunks repaired (0: the index was sound)."""
+    repaired = repair_vector_index(store, embedder)
+    if repaired is None:
+        return 0
+    manifest = Manifest.load(manifest_path(settings))
+    if (
+        manifest is not None
+        and manifest.chunking == chunking
+        and set(manifest.chunks) == repaired.ids
+    ):
+        manifest.generation = repaired.generation
+        manifest.save(manifest_path(settings))
+    return len(repaired.ids)
+
+
 def _drop_everything(settings: Settings, store: ChunkStore) -> None:
     store.drop()
     lexical_path(settings).unlink(missing_ok=True)
@@ -492,6 +514,8 @@ def run_index(
     summary = IndexSummary(embedder=embedder.identity, store=store.location)
     chunking = chunking_key(settings.chunk_tokens, settings.chunk_overlap, embedder.identity)
     with index_lock(settings) as lock_fd:
+        if not rebuild:
+            summary.repaired = _repair_vectors(settings, store, embedder, chunking)
         # --rebuild asks for every page anew (no conditional requests).
         manifest = None if rebuild else _open_manifest(settings, store, chunking)
         gathered = _gather(paths, settings, manifest, progress)

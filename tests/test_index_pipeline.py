@@ -105,8 +105,9 @@ def test_first_run_indexes_everything_and_second_run_embeds_nothing(
     assert set(second.to_json()) == {
         "files", "pages", "articles_new", "articles_changed", "articles_unchanged",
         "articles_removed", "chunks", "new", "unchanged", "removed", "errors", "seconds",
-        "embedder", "store",
+        "embedder", "store", "repaired",
     }  # fmt: skip
+    assert second.repaired == 0
     assert (first.articles_new, second.articles_unchanged, second.articles_new) == (
         first.files,
         first.files,
