@@ -29,12 +29,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def index_summary_line(summary) -> str:
-    """What this run did, in one Vietnamese line (the store's totals last)."""
+    """What this run did, in one Vietnamese line (a vector-index repair first, the store's
+    totals last)."""
     skipped = f"; bỏ qua {len(summary.errors)}" if summary.errors else ""
     repaired = (
         f"Chỉ mục vectơ bị hỏng nên đã được dựng lại từ văn bản đã lưu ({summary.repaired} "
         "đoạn, không tải lại nguồn). "
-        if getattr(summary, "repaired", 0)
+        if summary.repaired
         else ""
     )
     return repaired + (
