@@ -420,7 +420,9 @@ def test_answer_cites_the_passage_it_quotes(seed_assistant) -> None:
         "chunk_id",
         "text",
         "quote",
+        "url",
     }
+    assert payload["citations"][0]["url"] is None  # a file, not a web article: no link
 
 
 @pytest.mark.slow
