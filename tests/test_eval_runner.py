@@ -19,7 +19,7 @@ from index.normalize import strip_marks
 DATA = Path(__file__).resolve().parent / "data" / "eval"
 BEIR = DATA / "beir_vi"
 SEED_QA_5 = DATA / "seed_qa_5.jsonl"
-CITATION_KEYS = {"n", "source", "title", "date", "chunk_id", "text", "quote"}
+CITATION_KEYS = {"n", "source", "title", "date", "chunk_id", "text", "quote", "url"}
 
 
 def _lines(path: Path) -> list[dict]:
