@@ -113,21 +113,21 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.server import serve
+    from assistant.web.server import serve
 
     serve(settings, host=args.host, port=args.port)
     return 0
 
 
 def _cmd_report_gaps(args, settings: Settings) -> int:
-    from assistant.gaps import export, render, report
+    from assistant.web.gaps import export, render, report
 
     gaps = report(settings)
     if args.export:
         n = export(gaps, Path(args.export))
         print(f"Đã ghi {n} nhóm câu hỏi vào {args.export}", file=sys.stderr)
     if args.json:
-        from assistant.terminal import json_for_terminal
+        from assistant.web.terminal import json_for_terminal
 
         text = json.dumps({"groups": [g.to_json() for g in gaps]}, ensure_ascii=False, indent=2)
         print(json_for_terminal(text))
@@ -191,10 +191,10 @@ def _optional_commands():
     import importlib.util
 
     out = []
-    for module in ("evals.cli", "assistant.api.cli"):
+    for module in ("evals.cli", "assistant.web.api.cli"):
         try:
             found = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:  # the parent package (e.g. assistant.api) is absent
+        except ModuleNotFoundError:  # the parent package (e.g. assistant.web.api) is absent
             found = False
         if found:
             out.append(importlib.import_module(module).register)

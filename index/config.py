@@ -47,9 +47,7 @@ class Settings:
     memory_tokens: int = 1500
     max_question_chars: int = 2000
     max_query_words: int = 48  # words of a question that retrieval and matching read (cost bound)
-    ui_auth: str = (
-        ""  # "user:password[,user:password]": staff logins for the chat UI; empty: none
-    )
+    ui_auth: str = ""  # "user:password[,user:password]": staff logins for the chat UI; empty: none
 
     @property
     def store_dir(self) -> Path:

@@ -16,14 +16,14 @@ from fastapi.testclient import TestClient
 from playwright import sync_api
 from support.access import log_in
 
-from assistant.api.admin_page import ADMIN_CSP
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.api.thread_server import ServerThread
-from assistant.gaps import report, to_cases
 from assistant.pipeline import Assistant
-from assistant.request_log import RequestLog
-from assistant.server import create_app
+from assistant.web.api.admin_page import ADMIN_CSP
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.thread_server import ServerThread
+from assistant.web.gaps import report, to_cases
+from assistant.web.request_log import RequestLog
+from assistant.web.server import create_app
 from evals.datasets import load_dataset
 from index.config import Settings
 

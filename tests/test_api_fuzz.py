@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.server import create_app
 
 pytestmark = [pytest.mark.slow]
 

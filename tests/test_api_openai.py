@@ -16,11 +16,11 @@ from support.access import logged_in
 from support.openai_server import OpenAIServer
 
 from assistant.answer import REFUSAL_TEXT
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
 from assistant.leakguard import LeakGuard
 from assistant.pipeline import Assistant
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.server import create_app
 from index.config import Settings
 from index.normalize import strip_marks
 

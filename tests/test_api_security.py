@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from support.access import logged_in
 
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.server import create_app
 
 QUESTION = "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?"
 LOOPBACK = ("127.0.0.1", 50000)

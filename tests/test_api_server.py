@@ -9,10 +9,10 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.api.thread_server import ServerThread
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.thread_server import ServerThread
+from assistant.web.server import create_app
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -18,11 +18,11 @@ import pytest
 from support.access import log_in
 from support.openai_server import OpenAIServer
 
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.api.thread_server import ServerThread
 from assistant.pipeline import Assistant
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.thread_server import ServerThread
+from assistant.web.server import create_app
 from index.config import Settings
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]

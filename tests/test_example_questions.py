@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.ui_format import example_questions
+from assistant.web.ui_format import example_questions
 
 # What each shipped example asks for, as the seed articles state it.
 EXPECTED = {

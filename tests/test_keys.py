@@ -8,9 +8,9 @@ import stat
 
 import pytest
 
-from assistant.api.keys import KeyStore
-from assistant.api.security import normalize_origin, origin_allowed
 from assistant.cli import main
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.security import normalize_origin, origin_allowed
 from index.errors import ConfigError
 
 

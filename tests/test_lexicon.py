@@ -15,7 +15,7 @@ import pytest
 import assistant.abbreviations as abbreviations
 import assistant.query as query
 import assistant.slots as slots
-import assistant.ui_format as ui_format
+import assistant.web.ui_format as ui_format
 from index.errors import ConfigError
 from index.lexicon import (
     ENV_VAR,

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from support.openai_server import OpenAIServer, Reply
 
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.api.thread_server import ServerThread
 from assistant.pipeline import LLM_FALLBACK_NOTICE, Assistant
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.thread_server import ServerThread
+from assistant.web.server import create_app
 from index.config import Settings
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]

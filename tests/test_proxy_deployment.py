@@ -20,13 +20,13 @@ import httpx
 import pytest
 from support.forward_proxy import ForwardProxy
 
-from assistant.api.client_address import client_address
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.api.login_throttle import LoginThrottle
-from assistant.api.thread_server import ServerThread
 from assistant.pipeline import Assistant
-from assistant.server import create_app
+from assistant.web.api.client_address import client_address
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.login_throttle import LoginThrottle
+from assistant.web.api.thread_server import ServerThread
+from assistant.web.server import create_app
 from index.config import Settings
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -225,7 +225,7 @@ def test_a_pinned_header_is_the_only_one_read() -> None:
 
 def test_staff_logins_are_throttled_per_address_and_per_user(tmp_path, caplog) -> None:
     settings = _settings(tmp_path, HOIDAP_UI_AUTH=":".join(STAFF))
-    caplog.set_level(logging.WARNING, logger="assistant.api.login")
+    caplog.set_level(logging.WARNING, logger="assistant.web.api.login")
     with _serve(settings, proxy_hops=1, ip_rate="1000/min") as srv:
         one = ForwardProxy(srv.url, {"X-Real-IP": "{client}"}, client_ip="203.0.113.7")
         two = ForwardProxy(srv.url, {"X-Real-IP": "{client}"}, client_ip="203.0.113.8")
@@ -345,7 +345,7 @@ def test_the_printed_link_opens_the_chat_ui_in_one_click_through_the_proxy(serve
     a proxy that passes the browser's Host on, as the README's nginx lines do."""
     from playwright import sync_api
 
-    from assistant.server import login_url
+    from assistant.web.server import login_url
 
     chromium = os.environ.get("HOIDAP_CHROMIUM", "/usr/bin/chromium")
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -6,10 +6,10 @@ import dataclasses
 
 from fastapi.testclient import TestClient
 
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
 from assistant.pipeline import query_text, question_cost
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.server import create_app
 
 LOOPBACK = ("127.0.0.1", 50000)
 SHORT = "Thủ tướng giao Bộ Tài chính nhiệm vụ gì?"

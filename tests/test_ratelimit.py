@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 from fastapi.testclient import TestClient
 
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.api.ratelimit import Rate, RateLimiter, TokenBucket, parse_rate
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.ratelimit import Rate, RateLimiter, TokenBucket, parse_rate
+from assistant.web.server import create_app
 from index.errors import ConfigError
 
 PORTAL = "https://portal.example"

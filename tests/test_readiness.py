@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.api.thread_server import ServerThread
 from assistant.pipeline import Assistant
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.thread_server import ServerThread
+from assistant.web.server import create_app
 from index.config import Settings
 from index.pipeline import run_index
 

@@ -11,15 +11,15 @@ import httpx
 import pytest
 from support.access import log_in
 
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.api.thread_server import ServerThread
 from assistant.cli import main
-from assistant.feedback import FeedbackStore
-from assistant.gaps import collect, group, report, to_cases
 from assistant.pipeline import Assistant
-from assistant.request_log import RequestLog, log_path
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.thread_server import ServerThread
+from assistant.web.feedback import FeedbackStore
+from assistant.web.gaps import collect, group, report, to_cases
+from assistant.web.request_log import RequestLog, log_path
+from assistant.web.server import create_app
 from evals.datasets import load_dataset
 from index.config import Settings
 from index.pipeline import run_index

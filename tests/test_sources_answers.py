@@ -113,8 +113,8 @@ def test_each_article_answers_cited_with_its_title_date_and_link(
 def test_the_http_api_gives_the_web_article_its_link(mixed_assistant) -> None:
     from support.access import logged_in
 
-    from assistant.api.config import ApiConfig
-    from assistant.server import create_app
+    from assistant.web.api.config import ApiConfig
+    from assistant.web.server import create_app
 
     app = create_app(
         mixed_assistant.settings,

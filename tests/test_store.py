@@ -238,8 +238,8 @@ def test_a_damaged_embedded_store_is_a_clear_error_and_rebuild_recovers(
 
 
 def test_data_files_are_owner_only(fake_settings: Settings) -> None:
-    from assistant.api.keys import KeyStore
-    from assistant.feedback import FeedbackStore
+    from assistant.web.api.keys import KeyStore
+    from assistant.web.feedback import FeedbackStore
     from index.pipeline import lexical_path
 
     run_index([PAGES], fake_settings)

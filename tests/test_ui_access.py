@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from support.access import logged_in
 
-from assistant.api.config import ApiConfig
-from assistant.api.ui_access import parse_ui_auth
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.ui_access import parse_ui_auth
+from assistant.web.server import create_app
 from index.errors import ConfigError
 
 LOOPBACK = ("127.0.0.1", 50000)

@@ -22,8 +22,8 @@ from test_example_questions import EXPECTED as EXPECTED_FACTS
 
 from assistant.answer import REFUSAL_TEXT, Answer, Citation
 from assistant.pipeline import EMPTY_INDEX_MESSAGE, LLM_FALLBACK_NOTICE, Assistant
-from assistant.ui import TITLE, build_ui
-from assistant.ui_format import SOURCES_NONE, SOURCES_PLACEHOLDER
+from assistant.web.ui import TITLE, build_ui
+from assistant.web.ui_format import SOURCES_NONE, SOURCES_PLACEHOLDER
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

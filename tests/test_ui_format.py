@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assistant.answer import REFUSAL_TEXT, Answer, Citation
-from assistant.ui_format import (
+from assistant.web.ui_format import (
     EXAMPLE_QUESTIONS,
     SOURCES_NONE,
     SOURCES_PLACEHOLDER,

@@ -10,8 +10,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from support.access import logged_in
 
-from assistant.api.config import ApiConfig
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.server import create_app
 from index.errors import InvalidQuestion
 from index.normalize import match_form, nfc, repair_unicode, strip_invisible
 

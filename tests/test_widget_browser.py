@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from playwright import sync_api
 
-from assistant.api.config import ApiConfig
-from assistant.api.keys import KeyStore
-from assistant.api.thread_server import ServerThread, free_port
-from assistant.feedback import FeedbackStore
-from assistant.server import create_app
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.thread_server import ServerThread, free_port
+from assistant.web.feedback import FeedbackStore
+from assistant.web.server import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.server, pytest.mark.slow]
 

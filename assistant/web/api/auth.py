@@ -9,7 +9,7 @@ Order for every ``/v1/*`` request:
    ``Origin`` must be on the key's allowlist (or be this server's own origin, which is
    how the ``/embed`` iframe page calls the API); only :data:`WIDGET_PATHS`; per-key bucket.
 4. The operator's browser session (the login link ``hoidap serve`` prints), on
-   requests from this server's own pages only (``assistant.api.sessions``).
+   requests from this server's own pages only (``assistant.web.api.sessions``).
 5. Otherwise 401. Where a request comes from (loopback or not) grants nothing.
 """
 
@@ -20,13 +20,13 @@ from functools import lru_cache
 
 from starlette.requests import Request
 
-from assistant.api.client_address import client_address, own_origin
-from assistant.api.config import ApiConfig
-from assistant.api.errors import ApiError, rate_limited
-from assistant.api.keys import WIDGET_PREFIX, KeyStore
-from assistant.api.ratelimit import Rate, RateLimiter, parse_rate
-from assistant.api.security import WIDGET_PATHS, normalize_origin
-from assistant.api.sessions import OWNER, SessionStore, session_of
+from assistant.web.api.client_address import client_address, own_origin
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.errors import ApiError, rate_limited
+from assistant.web.api.keys import WIDGET_PREFIX, KeyStore
+from assistant.web.api.ratelimit import Rate, RateLimiter, parse_rate
+from assistant.web.api.security import WIDGET_PATHS, normalize_origin
+from assistant.web.api.sessions import OWNER, SessionStore, session_of
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from assistant.api.client_address import client_address, forwarded_scheme
-from assistant.api.config import ApiConfig
-from assistant.api.login_throttle import LoginThrottle
-from assistant.api.sessions import (
+from assistant.web.api.client_address import client_address, forwarded_scheme
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.login_throttle import LoginThrottle
+from assistant.web.api.sessions import (
     COOKIE,
     OWNER,
     STAFF,
@@ -31,7 +31,7 @@ from assistant.api.sessions import (
     cookie_value,
     from_own_pages,
 )
-from assistant.terminal import printable
+from assistant.web.terminal import printable
 
 log = logging.getLogger(__name__)
 

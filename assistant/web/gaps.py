@@ -16,9 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.feedback import FeedbackStore
-from assistant.request_log import RequestLog
-from assistant.terminal import printable
+from assistant.web.feedback import FeedbackStore
+from assistant.web.request_log import RequestLog
+from assistant.web.terminal import printable
 from index.config import Settings
 from index.normalize import fold, syllables
 

@@ -27,7 +27,7 @@ class ServerThread:
         self.host = host
         self.port = port or free_port(host)
         self.timeout = timeout
-        from assistant.server import UVICORN_OPTIONS
+        from assistant.web.server import UVICORN_OPTIONS
 
         config = uvicorn.Config(app, host=host, port=self.port, **UVICORN_OPTIONS)
         self.server = uvicorn.Server(config)

@@ -11,11 +11,11 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from assistant.api.context import MODEL_ID, ApiContext
-from assistant.api.errors import ApiError, public_error
-from assistant.api.event_stream import EventStreamResponse
-from assistant.api.openapi import API_ERRORS, KEY_HEADERS
-from assistant.api.schemas import (
+from assistant.web.api.context import MODEL_ID, ApiContext
+from assistant.web.api.errors import ApiError, public_error
+from assistant.web.api.event_stream import EventStreamResponse
+from assistant.web.api.openapi import API_ERRORS, KEY_HEADERS
+from assistant.web.api.schemas import (
     AnswerOut,
     AskRequest,
     ChatRequest,
@@ -174,7 +174,7 @@ def _model_and_feedback_routes(router: APIRouter, ctx: ApiContext) -> None:
     )
     async def feedback(request: Request, body: FeedbackRequest) -> dict:
         ctx.authorizer.authorize(request, "/v1/feedback", body.key)
-        from assistant.feedback import FeedbackStore
+        from assistant.web.feedback import FeedbackStore
 
         store = FeedbackStore.for_settings(ctx.settings)
         row = await ctx.runner.call(
@@ -223,7 +223,7 @@ def _gaps_route(router: APIRouter, ctx: ApiContext) -> None:
                 "The gaps report needs an admin API key (`hoidap keys create-admin`).",
                 "Báo cáo câu hỏi chưa trả lời cần khóa API quản trị (`hoidap keys create-admin`).",
             )
-        from assistant.gaps import report, to_cases
+        from assistant.web.gaps import report, to_cases
 
         groups = await ctx.runner.call(report, ctx.settings)
         if fmt == "jsonl":  # the admin page's export button; same lines as --export writes

@@ -11,24 +11,24 @@ import logging
 
 from fastapi import FastAPI
 
-from assistant.api.admin_page import build_admin_page_router
-from assistant.api.auth import Authorizer
-from assistant.api.config import ApiConfig
-from assistant.api.context import ApiContext
-from assistant.api.errors import install_error_handlers
-from assistant.api.keys import KeyStore
-from assistant.api.login import LoginDoor, build_login_router
-from assistant.api.login_throttle import LoginThrottle
-from assistant.api.openai_compat import build_openai_router
-from assistant.api.policy import install_access_policy
-from assistant.api.ratelimit import RateLimiter
-from assistant.api.routes import build_router
-from assistant.api.runner import AssistantRunner
-from assistant.api.sessions import LoginLink, SessionStore
-from assistant.api.ui_access import parse_ui_auth
-from assistant.api.widget import build_widget_router
 from assistant.pipeline import Assistant
-from assistant.request_log import RequestLog
+from assistant.web.api.admin_page import build_admin_page_router
+from assistant.web.api.auth import Authorizer
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.context import ApiContext
+from assistant.web.api.errors import install_error_handlers
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.login import LoginDoor, build_login_router
+from assistant.web.api.login_throttle import LoginThrottle
+from assistant.web.api.openai_compat import build_openai_router
+from assistant.web.api.policy import install_access_policy
+from assistant.web.api.ratelimit import RateLimiter
+from assistant.web.api.routes import build_router
+from assistant.web.api.runner import AssistantRunner
+from assistant.web.api.sessions import LoginLink, SessionStore
+from assistant.web.api.ui_access import parse_ui_auth
+from assistant.web.api.widget import build_widget_router
+from assistant.web.request_log import RequestLog
 from index.config import Settings
 from index.errors import HoidapError
 
@@ -98,14 +98,14 @@ def _context(settings: Settings, assistant: Assistant, config: ApiConfig) -> Api
 
 
 def _mount_ui(app: FastAPI, assistant: Assistant, settings: Settings, config: ApiConfig) -> bool:
-    """Mount the Gradio chat UI at ``/`` when ``assistant.ui`` exists; the API works without it."""
-    if importlib.util.find_spec("assistant.ui") is None:
-        log.info("assistant.ui not present: serving the API and widget only")
+    """Mount the Gradio chat UI at ``/`` when ``assistant.web.ui`` exists; the API works without it."""
+    if importlib.util.find_spec("assistant.web.ui") is None:
+        log.info("assistant.web.ui not present: serving the API and widget only")
         return False
     try:
         import gradio as gr
 
-        from assistant.ui import build_ui
+        from assistant.web.ui import build_ui
 
         blocks = build_ui(assistant, settings, config)
         gr.mount_gradio_app(  # no Gradio auth: UiAccessMiddleware guards every UI route
@@ -154,5 +154,5 @@ def login_url(app: FastAPI, host: str, port: int) -> str:
 # uvicorn's own proxy_headers (on by default, trusting 127.0.0.1) would rewrite the client
 # address from X-Forwarded-For before the app sees it, so any loopback caller could pick
 # its rate-limit bucket. The app reads X-Forwarded-For itself, and only with
-# HOIDAP_API_PROXY_HOPS > 0 (``assistant.api.client_address.client_address``).
+# HOIDAP_API_PROXY_HOPS > 0 (``assistant.web.api.client_address.client_address``).
 UVICORN_OPTIONS = {"log_level": "warning", "access_log": False, "proxy_headers": False}

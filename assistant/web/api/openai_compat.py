@@ -22,14 +22,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from assistant.answer import Answer
-from assistant.api.context import MODEL_ID, ApiContext
-from assistant.api.errors import ApiError, public_error
-from assistant.api.event_stream import EventStreamResponse
-from assistant.api.openapi import API_ERRORS, KEY_HEADERS
-from assistant.api.routes import SSE_HEADERS, split_chat
-from assistant.api.schemas import ChatCompletionOut, ChatCompletionRequest, Turn
 from assistant.plain_text import plain_text
-from assistant.ui_format import format_date
+from assistant.web.api.context import MODEL_ID, ApiContext
+from assistant.web.api.errors import ApiError, public_error
+from assistant.web.api.event_stream import EventStreamResponse
+from assistant.web.api.openapi import API_ERRORS, KEY_HEADERS
+from assistant.web.api.routes import SSE_HEADERS, split_chat
+from assistant.web.api.schemas import ChatCompletionOut, ChatCompletionRequest, Turn
+from assistant.web.ui_format import format_date
 from index.tokens import count_tokens
 
 log = logging.getLogger(__name__)

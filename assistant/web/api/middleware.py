@@ -15,12 +15,12 @@ from urllib.parse import unquote
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.api.client_address import client_address, header_values, own_origin
-from assistant.api.config import ApiConfig
-from assistant.api.errors import error_body, public_error, rate_limited
-from assistant.api.keys import KeyStore
-from assistant.api.ratelimit import RateLimiter
-from assistant.api.security import (
+from assistant.web.api.client_address import client_address, header_values, own_origin
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.errors import error_body, public_error, rate_limited
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.ratelimit import RateLimiter
+from assistant.web.api.security import (
     WIDGET_PATHS,
     cors_headers,
     normalize_origin,

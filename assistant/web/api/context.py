@@ -1,16 +1,16 @@
-"""What every route needs, built once per app by :func:`assistant.server.create_app`."""
+"""What every route needs, built once per app by :func:`assistant.web.server.create_app`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.api.auth import Authorizer
-from assistant.api.config import ApiConfig
-from assistant.api.errors import ApiError
-from assistant.api.keys import KeyStore
-from assistant.api.runner import AssistantRunner
-from assistant.api.schemas import Turn
-from assistant.api.sessions import LoginLink
+from assistant.web.api.auth import Authorizer
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.errors import ApiError
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.runner import AssistantRunner
+from assistant.web.api.schemas import Turn
+from assistant.web.api.sessions import LoginLink
 from index.config import Settings
 
 MODEL_ID = "hoidap"

@@ -124,7 +124,7 @@ def forwarded_scheme(scope: Scope, proxy_hops: int) -> str:
 
 def own_origin(scope: Scope, proxy_hops: int) -> str | None:
     """This server's origin as the browser sees it (scheme + Host), normalized."""
-    from assistant.api.security import normalize_origin
+    from assistant.web.api.security import normalize_origin
 
     host = header_values(scope, "host")
     if not host:

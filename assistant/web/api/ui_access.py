@@ -4,20 +4,20 @@ Nobody because of where they connect from: a browser session (the login link tha
 ``hoidap serve`` prints, or a ``HOIDAP_UI_AUTH`` staff login at ``/login``) or an admin
 API key opens them; everyone else is sent to ``/login`` (pages) or gets 401 (calls).
 The Gradio calls also pass the per-IP limit, the body-size cap (``middleware``) and the
-history limits (``assistant.ui``). No UI component takes files, so uploads are refused.
+history limits (``assistant.web.ui``). No UI component takes files, so uploads are refused.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.api.client_address import header_values
-from assistant.api.config import ApiConfig
-from assistant.api.errors import error_body, rate_limited
-from assistant.api.keys import KeyStore
-from assistant.api.middleware import costly, send_json
-from assistant.api.ratelimit import RateLimiter, parse_rate
-from assistant.api.sessions import SessionStore, session_of
+from assistant.web.api.client_address import header_values
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.errors import error_body, rate_limited
+from assistant.web.api.keys import KeyStore
+from assistant.web.api.middleware import costly, send_json
+from assistant.web.api.ratelimit import RateLimiter, parse_rate
+from assistant.web.api.sessions import SessionStore, session_of
 from index.errors import ConfigError
 
 # Routes of the API, widget and admin page (their own authorisation applies; the admin

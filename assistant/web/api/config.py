@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
-from assistant.api.client_address import check_proxy_header
-from assistant.api.ratelimit import Rate, parse_rate
+from assistant.web.api.client_address import check_proxy_header
+from assistant.web.api.ratelimit import Rate, parse_rate
 from index.errors import ConfigError
 
 

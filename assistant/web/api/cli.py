@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from assistant.api.keys import KeyStore
+from assistant.web.api.keys import KeyStore
 from index.config import Settings
 
 

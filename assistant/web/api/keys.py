@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assistant.api.ratelimit import parse_rate
-from assistant.api.security import parse_origin_or_fail
+from assistant.web.api.ratelimit import parse_rate
+from assistant.web.api.security import parse_origin_or_fail
 from index.errors import ConfigError
 from index.private import private_file
 

@@ -1,7 +1,7 @@
 """OpenAPI annotations shared by the routes: security schemes and error responses.
 
 The security dependencies only document the headers (auto_error=False); the actual
-checks happen in :class:`assistant.api.auth.Authorizer`, which also sees the body key.
+checks happen in :class:`assistant.web.api.auth.Authorizer`, which also sees the body key.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
-from assistant.api.schemas import ErrorOut
+from assistant.web.api.schemas import ErrorOut
 
 api_key_scheme = HTTPBearer(
     auto_error=False,

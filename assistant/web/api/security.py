@@ -1,4 +1,4 @@
-"""Origin handling and CORS headers (client addresses: ``assistant.api.client_address``).
+"""Origin handling and CORS headers (client addresses: ``assistant.web.api.client_address``).
 
 Rules (see docs in bench/README.md and the README's API section):
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from starlette.types import Scope
 
-from assistant.api.client_address import header_values, own_origin
-from assistant.api.security import normalize_origin
+from assistant.web.api.client_address import header_values, own_origin
+from assistant.web.api.security import normalize_origin
 
 COOKIE = "hoidap_session"
 TOKEN_FILE = "login-token"

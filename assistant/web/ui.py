@@ -1,6 +1,6 @@
 """The Gradio chat UI: wiring only. Formatting lives in ``ui_format``, storage in ``feedback``.
 
-``build_ui`` returns a ``gr.Blocks`` that ``assistant.server`` mounts at ``/``; it can also
+``build_ui`` returns a ``gr.Blocks`` that ``assistant.web.server`` mounts at ``/``; it can also
 be launched on its own (``build_ui(a, s).launch()``).
 """
 
@@ -16,11 +16,11 @@ from types import SimpleNamespace
 import gradio as gr
 
 from assistant.answer import Answer, Citation
-from assistant.api.config import ApiConfig
-from assistant.api.errors import public_error
-from assistant.feedback import FeedbackStore
 from assistant.pipeline import Assistant
-from assistant.ui_format import (
+from assistant.web.api.config import ApiConfig
+from assistant.web.api.errors import public_error
+from assistant.web.feedback import FeedbackStore
+from assistant.web.ui_format import (
     SOURCES_PLACEHOLDER,
     SOURCES_SEARCHING,
     error_message,

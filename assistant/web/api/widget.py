@@ -13,11 +13,11 @@ from importlib import resources
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from assistant.api.context import ApiContext
-from assistant.api.keys import WIDGET_KEY_RE
-from assistant.api.openapi import errors
-from assistant.api.schemas import WidgetConfig
-from assistant.api.security import normalize_origin
+from assistant.web.api.context import ApiContext
+from assistant.web.api.keys import WIDGET_KEY_RE
+from assistant.web.api.openapi import errors
+from assistant.web.api.schemas import WidgetConfig
+from assistant.web.api.security import normalize_origin
 
 WIDGET_TITLE = "Hỏi đáp về bài viết"
 WIDGET_GREETING = (
@@ -28,7 +28,7 @@ _NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 @lru_cache(maxsize=8)
 def static_text(name: str) -> str:
-    return resources.files("assistant").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("assistant.web").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def embed_refusal(message_vi: str, message_en: str, status: int) -> HTMLResponse:

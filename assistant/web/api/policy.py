@@ -6,13 +6,13 @@ In order, for every request (outermost first):
 1. request log (every status is logged, secrets never);
 2. ``Host`` check: only ``HOIDAP_ALLOWED_HOSTS`` (DNS rebinding);
 3. guard: ``..`` paths refused, any crash a JSON error with a request id;
-4. per-IP limit (the client address from :mod:`assistant.api.client_address`, the same
+4. per-IP limit (the client address from :mod:`assistant.web.api.client_address`, the same
    function every later check uses): every API call, login attempt and Gradio POST;
 5. body cap: 413 before the body is read whole (API 64 KiB, chat UI 512 KiB);
 6. CORS: only widget routes, only for origins an active widget key allows;
 7. UI door: the chat UI and every Gradio route need a session (login link or staff
    login) or an admin key, whose own rate applies; ``/`` is framed by this site only;
-8. the routes: ``/v1`` authorizes each call (:class:`assistant.api.auth.Authorizer`:
+8. the routes: ``/v1`` authorizes each call (:class:`assistant.web.api.auth.Authorizer`:
    keys, origins, the owner's session, per-key and per-cost limits, history limits), the
    UI applies the same history limits, ``/login`` throttles guesses.
 
@@ -23,16 +23,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from assistant.api.context import ApiContext
-from assistant.api.middleware import (
+from assistant.web.api.context import ApiContext
+from assistant.web.api.middleware import (
     BodyLimitMiddleware,
     CorsMiddleware,
     GuardMiddleware,
     HostCheckMiddleware,
     IpLimitMiddleware,
 )
-from assistant.api.ui_access import UiAccessMiddleware
-from assistant.request_log import RequestLog, RequestLogMiddleware
+from assistant.web.api.ui_access import UiAccessMiddleware
+from assistant.web.request_log import RequestLog, RequestLogMiddleware
 
 
 def install_access_policy(app: FastAPI, ctx: ApiContext, request_log: RequestLog) -> None:

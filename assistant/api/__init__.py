@@ -1,1 +1,0 @@
-"""HTTP API, OpenAI-compatible endpoint, widget keys and their security (see assistant.server)."""
