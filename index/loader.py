@@ -129,10 +129,8 @@ def discover_sources(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[Fi
     return found, errors
 
 
-def read_file(
-    path: Path, max_bytes: int = MAX_FILE_BYTES, source: str | None = None
-) -> RawFile | FileError:
-    """Read one file as UTF-8 text, or say in one line why it cannot be indexed."""
+def read_bytes(path: Path, max_bytes: int) -> bytes | FileError:
+    """The file's bytes, or why they cannot be used (missing, unreadable, too large, empty)."""
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -147,6 +145,16 @@ def read_file(
         return FileError(path, f"cannot read file: {exc.strerror or exc}", "không đọc được tệp")
     if not data.strip():
         return FileError(path, "file is empty", "tệp rỗng")
+    return data
+
+
+def read_file(
+    path: Path, max_bytes: int = MAX_FILE_BYTES, source: str | None = None
+) -> RawFile | FileError:
+    """Read one file as UTF-8 text, or say in one line why it cannot be indexed."""
+    data = read_bytes(path, max_bytes)
+    if isinstance(data, FileError):
+        return data
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return FileError(
             path,

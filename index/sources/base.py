@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from index.loader import MIB, FileError
+from index.loader import FileError
 
 
 @dataclass(frozen=True)
@@ -41,25 +41,6 @@ class Reader(Protocol):
     suffixes: tuple[str, ...]
 
     def read(self, path: Path, source: str, max_bytes: int) -> Document | FileError: ...
-
-
-def read_bytes(path: Path, max_bytes: int) -> bytes | FileError:
-    """The file's bytes, or why they cannot be used (missing, unreadable, too large, empty)."""
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return FileError(
-                path,
-                f"file is {size / MIB:.1f} MB, over the {max_bytes / MIB:g} MB limit "
-                "(HOIDAP_MAX_FILE_MB); split it into articles",
-                "tệp quá lớn; hãy tách thành từng bài",
-            )
-        data = path.read_bytes()
-    except OSError as exc:
-        return FileError(path, f"cannot read file: {exc.strerror or exc}", "không đọc được tệp")
-    if not data.strip():
-        return FileError(path, "file is empty", "tệp rỗng")
-    return data
 
 
 _ISO_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")

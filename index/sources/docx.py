@@ -15,8 +15,8 @@ from pathlib import Path
 from zipfile import BadZipFile
 
 from index.clean import find_stated_date
-from index.loader import FileError
-from index.sources.base import Document, iso_date, read_bytes, with_title
+from index.loader import FileError, read_bytes
+from index.sources.base import Document, iso_date, with_title
 
 _TEMPLATE_AUTHORS = {"python-docx", "un-named", ""}
 _TEMPLATE_CREATED = datetime.date(2013, 12, 23)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from index.loader import FileError
+from index.loader import FileError, read_bytes
 from index.normalize import match_form
-from index.sources.base import Document, iso_date, read_bytes, with_title
+from index.sources.base import Document, iso_date, with_title
 
 # Words in "prose" lines (sentences of some length, not link titles or menu items) an
 # article must have.

@@ -15,9 +15,9 @@ import re
 from pathlib import Path
 
 from index.clean import find_stated_date
-from index.loader import FileError
+from index.loader import FileError, read_bytes
 from index.normalize import match_form
-from index.sources.base import Document, iso_date, read_bytes, with_title
+from index.sources.base import Document, iso_date, with_title
 
 # Characters of text a page must average to count as having a text layer.
 MIN_CHARS_PER_PAGE = 40
