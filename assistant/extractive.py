@@ -302,6 +302,42 @@ class ScoringWeights:
     conflict: float = 0.45  # the evidence states a detail of the question otherwise
 
 
+@dataclass
+class _Question:
+    """The question as the sentence checks read it (computed once per analyse call)."""
+
+    text: str  # the question, table spellings applied
+    folded: bool  # matching without diacritics (an accentless question)
+    uni_w: dict[str, float]  # content term -> idf
+    uni_total: float
+    bi_w: dict[tuple[str, str], float]  # term bigram -> idf
+    bi_total: float
+    want: str | None  # expected answer type
+    unit: str | None  # what a how-many question counts
+    numbers: set[str]
+    version_years: set[str]  # years naming a document version, not a fact to find
+    names: list[str]
+    name_variants: list[list[str]]  # per name: its spellings (abbreviated, spelled out)
+    form: str  # match form
+    slot_form: str  # match form, folded when matching is
+
+
+@dataclass
+class _Passage:
+    """One retrieved passage as the sentence checks read it (computed once per passage)."""
+
+    passage: ScoredChunk
+    rank: int
+    relative_score: float  # retrieval score relative to the best passage's
+    context: set[str]  # tokens of the passage and its title
+    article_form: str  # match form of title and whole article
+    meta_nums: set[str]  # numbers in the title and date
+    name_keys: list[str]  # per question name: the spelling the article uses
+    absent: list[str]  # question names the article never mentions
+    sentences: list[str]
+    passage_nums: set[str]
+
+
 class ExtractiveAnswerer:
     """Scores sentences of the retrieved passages against the question."""
 
@@ -376,23 +412,42 @@ class ExtractiveAnswerer:
     def analyse(
         self, question: str, retrieved: list[ScoredChunk], accentless: bool
     ) -> ExtractiveResult:
+        """Score every sentence of the top passages, keep the best and its close companions.
+
+        The steps below are kept apart so each check (numbers, names, answer type,
+        conflicts) reads on its own; their penalties multiply in the order written here.
+        """
         folded = accentless
         if not folded:  # folded matching already equates "cds" with "CĐS"
             question = with_table_spelling(question)
-        w = self.w
         q_terms = question_terms(question, folded) or content_terms(question, folded)
         if not q_terms or not retrieved:
             return ExtractiveResult([], 0.0, ["no content terms" if not q_terms else "no passages"])
+        q = self._read_question(question, q_terms, folded)
+        evidence_ordinals = self._evidence_ordinals(retrieved, folded)
+        candidates = self._candidates(q, retrieved, evidence_ordinals)
+        if not candidates:
+            return ExtractiveResult([], 0.0, ["no sentences"])
+        self._rerank(q, candidates)
+        best = candidates[0]
+        blocking = self._blocking(q, best)
+        return ExtractiveResult(
+            evidence=self._choose(q, candidates),
+            support=best.score,
+            missing=best.reasons,
+            features=self._features(best, question, retrieved, q.uni_w, folded),
+            blocking=blocking,
+            scores={match_form(e.sentence): e.score for e in candidates},
+        )
+
+    def _read_question(self, question: str, q_terms: list[str], folded: bool) -> _Question:
+        """Everything the sentence checks need from the question, computed once per question."""
         uni_w = {t: self._idf(t, folded) for t in set(q_terms)}
-        uni_total = sum(uni_w.values()) or 1.0
         bi_w = {b: self._idf(f"{b[0]}_{b[1]}", folded) for b in _bigrams(q_terms)}
-        bi_total = sum(bi_w.values())
         want = expected_type(question)
         unit = counted_unit(question) if want == "number" else None
         if unit and folded:
             unit = fold(unit)
-        q_nums = query_numbers(question)
-        version_years = slots.document_years(question)
         names = [
             n if place_or_person_names([n]) else self._extend_name(n, question)
             for n in (query_names(question) if self.check_names else [])
@@ -403,10 +458,29 @@ class ExtractiveAnswerer:
             variants = [key, spell_out(key, folded), *abbreviated(key, folded)]
             name_variants.append(list(dict.fromkeys(variants)))
         q_form = match_form(question)
-        q_slot_form = fold(q_form) if folded else q_form
+        return _Question(
+            text=question,
+            folded=folded,
+            uni_w=uni_w,
+            uni_total=sum(uni_w.values()) or 1.0,
+            bi_w=bi_w,
+            bi_total=sum(bi_w.values()),
+            want=want,
+            unit=unit,
+            numbers=query_numbers(question),
+            version_years=slots.document_years(question),
+            names=names,
+            name_variants=name_variants,
+            form=q_form,
+            slot_form=fold(q_form) if folded else q_form,
+        )
 
-        # Ordinals ("phiên họp thứ nhất") are checked against every retrieved article: two
-        # reports of one event may differ in which of them states it.
+    def _evidence_ordinals(self, retrieved: list[ScoredChunk], folded: bool) -> dict[str, set[int]]:
+        """Ordinals ("phiên họp thứ nhất") stated by any retrieved article.
+
+        They are checked against every retrieved article: two reports of one event may
+        differ in which of them states it.
+        """
         first_chunk = {}
         for p in retrieved[: self.passages]:
             first_chunk.setdefault(p.chunk.source, p.chunk)
@@ -415,136 +489,196 @@ class ExtractiveAnswerer:
             text = match_form(chunk.title) + " " + self._article_form_of(chunk)
             for head, values in ordinals(_folded(text) if folded else text).items():
                 evidence_ordinals.setdefault(head, set()).update(values)
+        return evidence_ordinals
+
+    def _candidates(
+        self,
+        q: _Question,
+        retrieved: list[ScoredChunk],
+        evidence_ordinals: dict[str, set[int]],
+    ) -> list[Evidence]:
+        """One scored Evidence per distinct sentence (15+ characters) of the top passages."""
         seen: set[str] = set()
         candidates: list[Evidence] = []
         top = retrieved[0].score or 1.0
         for rank, passage in enumerate(retrieved[: self.passages]):
-            context = _tokens(passage.chunk.title + " " + passage.chunk.text, folded)
-            chunk = passage.chunk
-            article_form = match_form(chunk.title) + " " + self._article_form_of(chunk)
-            passage_form = match_form(chunk.title + " " + chunk.text)
-            if folded:
-                article_form, passage_form = _folded(article_form), fold(passage_form)
-            meta_nums = set(
-                _NUMBER_RE.findall(f"{chunk.title} {chunk.date or ''}".replace("-", " "))
-            )
-            meta_nums |= {n.lstrip("0") for n in meta_nums}
-            # A name counts as present in its own spelling or spelled out ("Bộ KH&ĐT").
-            name_keys = [
-                next((v for v in variants if v in article_form), variants[0])
-                for variants in name_variants
-            ]
-            absent = [
-                n
-                for n, variants in zip(names, name_variants, strict=True)
-                if not any(v in article_form for v in variants)
-            ]
-            sentences = split_sentences(chunk.text)
-            passage_nums = set(_NUMBER_RE.findall(chunk.text)) | meta_nums
-            for si, sent in enumerate(sentences):
+            view = self._view_passage(q, passage, rank, top)
+            for si, sent in enumerate(view.sentences):
                 key = match_form(sent)
                 if key in seen or len(sent) < 15:
                     continue
                 seen.add(key)
-                toks = _tokens(sent, folded)
-                hit = sum(v for t, v in uni_w.items() if t in toks)
-                ctx = sum(v for t, v in uni_w.items() if t not in toks and t in context)
-                coverage = (hit + w.context * ctx) / uni_total
-                sent_bi = _bigrams(content_terms(sent, folded))
-                bigram = (
-                    sum(v for b, v in bi_w.items() if b in sent_bi) / bi_total
-                    if bi_total
-                    else coverage
-                )
-                score = (
-                    w.unigram * coverage + w.bigram * bigram + w.passage * (passage.score / top)
-                ) / (w.unigram + w.bigram + w.passage)
-                reasons: list[str] = []
-                nums = set(_NUMBER_RE.findall(sent))
-                window_nums = set(_NUMBER_RE.findall(" ".join(sentences[max(0, si - 1) : si + 1])))
-                window_nums |= meta_nums | {n.lstrip("0") for n in window_nums}
-                missing_nums = {
-                    n
-                    for n in q_nums - version_years
-                    if n not in window_nums and n.lstrip("0") not in window_nums
-                }
-                # A year the article states elsewhere is usually the frame of a whole list
-                # ("Về kế hoạch CĐS năm 2022, … Bộ X …"), not a fact the sentence lacks.
-                elsewhere = passage_nums | {
-                    n for n in missing_nums if YEAR_RE.fullmatch(n) and n in article_form
-                }
-                if missing_nums:
-                    if missing_nums <= elsewhere:  # stated earlier in the passage or article
-                        score *= w.number_elsewhere
-                    else:
-                        score *= w.missing_number
-                        reasons.append(f"numbers {sorted(missing_nums)} absent")
-                if absent:
-                    score *= w.missing_name_passage
-                    reasons.append(f"names {absent} absent from the article")
-                else:
-                    window_form = match_form(" ".join(sentences[max(0, si - 1) : si + 1]))
-                    if folded:
-                        window_form = fold(window_form)
-                    if any(
-                        not any(v in window_form for v in variants)
-                        and self._is_focus(k, chunk.source)
-                        for k, variants in zip(name_keys, name_variants, strict=True)
-                    ):
-                        score *= w.missing_name_sentence
-                slot_form = fold(key) if folded else key
-                if want == "number" and not (nums - q_nums):
-                    score *= w.missing_type
-                    reasons.append("no new number for a how-many question")
-                elif want == "number" and unit and not has_counted(slot_form, unit):
-                    score *= w.missing_type
-                    reasons.append(f"no number of '{unit}'")
-                elif want not in (None, "number") and not has_slot(
-                    want, sent, slot_form, q_slot_form
-                ):
-                    score *= w.missing_type
-                    reasons.append(f"no {want} for the question")
-                # Not the publication date: it states nothing the question could conflict with.
-                window_form = match_form(
-                    " ".join(sentences[max(0, si - 1) : si + 1]) + f" {chunk.title}"
-                )
-                if folded:
-                    window_form = fold(window_form)
-                conflicting = conflicts(
-                    q_slot_form,
-                    slot_form,
-                    window_form,
-                    evidence_ordinals,
-                    person=want == "person" and self.check_names,
-                )
-                dated = docnum_date_conflict(q_slot_form, slot_form, want or "")
-                conflicting += [dated] if dated else []
-                if want is not None:
-                    split = clause_conflict(
-                        q_slot_form,
-                        slot_form,
-                        lambda clause: self._answers(clause, want, unit, q_nums, q_slot_form),
-                    )
-                    conflicting += [split] if split else []
-                if conflicting:
-                    score *= w.conflict
-                    reasons.extend(conflicting)
-                if key and key in q_form:
-                    score *= w.restates_question
-                ev = Evidence(sent, passage, score, coverage, rank, reasons)
-                ev.position = si
-                ev.flags = {
-                    "number_missing": float(bool(missing_nums - elsewhere)),
-                    "name_missing": float(bool(absent)),
-                    "type_missing": float(any(r.startswith("no ") for r in reasons)),
-                    "conflict": float(bool(conflicting)),
-                    "sentence_coverage": hit / uni_total,
-                    "bigram_coverage": bigram,
-                }
-                candidates.append(ev)
-        if not candidates:
-            return ExtractiveResult([], 0.0, ["no sentences"])
-        if term := (slots.defined_term(question) if want is None else None):
+                candidates.append(self._score_sentence(q, view, si, evidence_ordinals))
+        return candidates
+
+    def _view_passage(self, q: _Question, passage: ScoredChunk, rank: int, top: float) -> _Passage:
+        """What the sentence checks read from a passage and its article, computed once."""
+        context = _tokens(passage.chunk.title + " " + passage.chunk.text, q.folded)
+        chunk = passage.chunk
+        article_form = match_form(chunk.title) + " " + self._article_form_of(chunk)
+        if q.folded:
+            article_form = _folded(article_form)
+        meta_nums = set(_NUMBER_RE.findall(f"{chunk.title} {chunk.date or ''}".replace("-", " ")))
+        meta_nums |= {n.lstrip("0") for n in meta_nums}
+        # A name counts as present in its own spelling or spelled out ("Bộ KH&ĐT").
+        name_keys = [
+            next((v for v in variants if v in article_form), variants[0])
+            for variants in q.name_variants
+        ]
+        absent = [
+            n
+            for n, variants in zip(q.names, q.name_variants, strict=True)
+            if not any(v in article_form for v in variants)
+        ]
+        return _Passage(
+            passage=passage,
+            rank=rank,
+            relative_score=passage.score / top,
+            context=context,
+            article_form=article_form,
+            meta_nums=meta_nums,
+            name_keys=name_keys,
+            absent=absent,
+            sentences=split_sentences(chunk.text),
+            passage_nums=set(_NUMBER_RE.findall(chunk.text)) | meta_nums,
+        )
+
+    def _score_sentence(
+        self, q: _Question, view: _Passage, si: int, evidence_ordinals: dict[str, set[int]]
+    ) -> Evidence:
+        """Match score of one sentence, then each check's penalty in turn, with its reasons."""
+        w = self.w
+        sent = view.sentences[si]
+        key = match_form(sent)
+        toks = _tokens(sent, q.folded)
+        hit = sum(v for t, v in q.uni_w.items() if t in toks)
+        ctx = sum(v for t, v in q.uni_w.items() if t not in toks and t in view.context)
+        coverage = (hit + w.context * ctx) / q.uni_total
+        sent_bi = _bigrams(content_terms(sent, q.folded))
+        bigram = (
+            sum(v for b, v in q.bi_w.items() if b in sent_bi) / q.bi_total
+            if q.bi_total
+            else coverage
+        )
+        score = (w.unigram * coverage + w.bigram * bigram + w.passage * view.relative_score) / (
+            w.unigram + w.bigram + w.passage
+        )
+        reasons: list[str] = []
+        window = " ".join(view.sentences[max(0, si - 1) : si + 1])
+        missing_nums, elsewhere = self._missing_numbers(q, view, window)
+        if missing_nums:
+            if missing_nums <= elsewhere:  # stated earlier in the passage or article
+                score *= w.number_elsewhere
+            else:
+                score *= w.missing_number
+                reasons.append(f"numbers {sorted(missing_nums)} absent")
+        score *= self._name_factor(q, view, window, reasons)
+        slot_form = fold(key) if q.folded else key
+        score *= self._type_factor(q, sent, slot_form, reasons)
+        conflicting = self._conflicts(q, view, window, slot_form, evidence_ordinals)
+        if conflicting:
+            score *= w.conflict
+            reasons.extend(conflicting)
+        if key and key in q.form:
+            score *= w.restates_question
+        ev = Evidence(sent, view.passage, score, coverage, view.rank, reasons)
+        ev.position = si
+        ev.flags = {
+            "number_missing": float(bool(missing_nums - elsewhere)),
+            "name_missing": float(bool(view.absent)),
+            "type_missing": float(any(r.startswith("no ") for r in reasons)),
+            "conflict": float(bool(conflicting)),
+            "sentence_coverage": hit / q.uni_total,
+            "bigram_coverage": bigram,
+        }
+        return ev
+
+    @staticmethod
+    def _missing_numbers(q: _Question, view: _Passage, window: str) -> tuple[set[str], set[str]]:
+        """Question numbers absent from the sentence and the one before it, and those of
+        them the passage or article states elsewhere (a milder penalty)."""
+        window_nums = set(_NUMBER_RE.findall(window))
+        window_nums |= view.meta_nums | {n.lstrip("0") for n in window_nums}
+        missing_nums = {
+            n
+            for n in q.numbers - q.version_years
+            if n not in window_nums and n.lstrip("0") not in window_nums
+        }
+        # A year the article states elsewhere is usually the frame of a whole list
+        # ("Về kế hoạch CĐS năm 2022, … Bộ X …"), not a fact the sentence lacks.
+        elsewhere = view.passage_nums | {
+            n for n in missing_nums if YEAR_RE.fullmatch(n) and n in view.article_form
+        }
+        return missing_nums, elsewhere
+
+    def _name_factor(self, q: _Question, view: _Passage, window: str, reasons: list[str]) -> float:
+        """Penalty for a question name absent from the article, or (a focus name) from the
+        sentence and the one before it; 1.0 when the names are there."""
+        if view.absent:
+            reasons.append(f"names {view.absent} absent from the article")
+            return self.w.missing_name_passage
+        window_form = match_form(window)
+        if q.folded:
+            window_form = fold(window_form)
+        if any(
+            not any(v in window_form for v in variants)
+            and self._is_focus(k, view.passage.chunk.source)
+            for k, variants in zip(view.name_keys, q.name_variants, strict=True)
+        ):
+            return self.w.missing_name_sentence
+        return 1.0
+
+    def _type_factor(self, q: _Question, sent: str, slot_form: str, reasons: list[str]) -> float:
+        """Penalty for a sentence without a fact of the expected type; 1.0 when it has one."""
+        want = q.want
+        if want == "number" and not (set(_NUMBER_RE.findall(sent)) - q.numbers):
+            reasons.append("no new number for a how-many question")
+            return self.w.missing_type
+        if want == "number" and q.unit and not has_counted(slot_form, q.unit):
+            reasons.append(f"no number of '{q.unit}'")
+            return self.w.missing_type
+        if want not in (None, "number") and not has_slot(want, sent, slot_form, q.slot_form):
+            reasons.append(f"no {want} for the question")
+            return self.w.missing_type
+        return 1.0
+
+    def _conflicts(
+        self,
+        q: _Question,
+        view: _Passage,
+        window: str,
+        slot_form: str,
+        evidence_ordinals: dict[str, set[int]],
+    ) -> list[str]:
+        """Details of the question the evidence states otherwise (dates, ordinals, people,
+        a clause answering a different subject)."""
+        # Not the publication date: it states nothing the question could conflict with.
+        window_form = match_form(window + f" {view.passage.chunk.title}")
+        if q.folded:
+            window_form = fold(window_form)
+        want = q.want
+        conflicting = conflicts(
+            q.slot_form,
+            slot_form,
+            window_form,
+            evidence_ordinals,
+            person=want == "person" and self.check_names,
+        )
+        dated = docnum_date_conflict(q.slot_form, slot_form, want or "")
+        conflicting += [dated] if dated else []
+        if want is not None:
+            split = clause_conflict(
+                q.slot_form,
+                slot_form,
+                lambda clause: self._answers(clause, want, q.unit, q.numbers, q.slot_form),
+            )
+            conflicting += [split] if split else []
+        return conflicting
+
+    def _rerank(self, q: _Question, candidates: list[Evidence]) -> None:
+        """Adjust for definitions and sentence-embedding closeness, then sort best first."""
+        w = self.w
+        if term := (slots.defined_term(q.text) if q.want is None else None):
             self._prefer_definitions(term, candidates, w)
         if self.sentence_similarity is not None and w.dense > 0:
             sims = self.sentence_similarity([e.sentence for e in candidates])
@@ -553,47 +687,46 @@ class ExtractiveAnswerer:
                 closeness = max(0.0, 1.0 - (best_sim - sim) / w.dense_scale)
                 ev.score = ev.score * (1 - w.dense + w.dense * closeness)
         candidates.sort(key=lambda e: (-e.score, e.rank))
-        best = candidates[0]
-        # A place or person the question names that the cited article never mentions: the
-        # evidence is about something else (e.g. Việt Nam's rank for a question on Nam Định).
+
+    def _blocking(self, q: _Question, best: Evidence) -> list[str]:
+        """A place or person the question names that the cited article never mentions: the
+        evidence is about something else (e.g. Việt Nam's rank for a question on Nam Định)."""
         blocking = []
-        checked = place_or_person_names(names)
+        checked = place_or_person_names(q.names)
         if self.article_raw is not None and self.check_names and checked:
             # Case-sensitive: "Nam Định" must not match "Việt Nam định hướng".
             article = _cased_form(
                 best.passage.chunk.title + " " + self.article_raw(best.passage.chunk.source),
-                folded,
+                q.folded,
             )
             for name in checked:
-                key = strip_marks(canonical_tones(name)) if folded else canonical_tones(name)
+                key = strip_marks(canonical_tones(name)) if q.folded else canonical_tones(name)
                 if not re.search(rf"(?<!\w){name_pattern(key)}(?!\w)", article):
                     blocking.append(f"{name!r} is not mentioned in the cited article")
+        return blocking
+
+    def _choose(self, q: _Question, candidates: list[Evidence]) -> list[Evidence]:
+        """The best sentence, plus up to max_sentences - 1 close, clean ones adding new terms."""
+        best = candidates[0]
         chosen = [best]
-        covered = _tokens(best.sentence, folded)
+        covered = _tokens(best.sentence, q.folded)
         for ev in candidates[1:]:
             if len(chosen) >= self.max_sentences:
                 break
-            ev_tokens = _tokens(ev.sentence, folded)
-            new_terms = {t for t in uni_w if t in ev_tokens and t not in covered}
+            ev_tokens = _tokens(ev.sentence, q.folded)
+            new_terms = {t for t in q.uni_w if t in ev_tokens and t not in covered}
             adjacent = ev.passage is best.passage and abs(ev.position - best.position) == 1
             close = ev.score >= (0.8 if adjacent else 0.85) * best.score
             # A focus name the best sentence carries must be in the added one as well.
             keeps_names = all(
                 match_form(n) in match_form(ev.sentence)
-                for n in names
+                for n in q.names
                 if match_form(n) in match_form(best.sentence)
             )
             if close and not ev.reasons and new_terms and keeps_names:
                 chosen.append(ev)
-                covered |= _tokens(ev.sentence, folded)
-        return ExtractiveResult(
-            evidence=chosen,
-            support=best.score,
-            missing=best.reasons,
-            features=self._features(best, question, retrieved, uni_w, folded),
-            blocking=blocking,
-            scores={match_form(e.sentence): e.score for e in candidates},
-        )
+                covered |= _tokens(ev.sentence, q.folded)
+        return chosen
 
     @staticmethod
     def _prefer_definitions(term: str, candidates: list[Evidence], w: ScoringWeights) -> None:

@@ -61,7 +61,42 @@ def _origin_of(url: str) -> str:
     return f"{scheme}{sep}{rest.split('/', 1)[0]}" if sep else ""
 
 
+def embed_page(ctx: ApiContext, request: Request, key: str) -> HTMLResponse:
+    """The ``/embed`` page for a valid key framed by one of its origins, else a refusal page.
+
+    Kept apart from the route so the key and framing checks read in one place.
+    """
+    record = ctx.store.widget_key(key) if WIDGET_KEY_RE.match(key) else None
+    if record is None or not record.active:
+        return embed_refusal(
+            "Khóa widget không hợp lệ hoặc đã bị thu hồi.",
+            "Unknown or revoked widget key.",
+            403,
+        )
+    framer = framing_origin(request)
+    if framer is not None and framer not in record.origins:
+        # The browser would refuse the real page (frame-ancestors) with its own grey
+        # error; a page that holds nothing but this message may be framed anywhere.
+        return embed_refusal(
+            f"Trang {framer} chưa được phép nhúng trợ lý hỏi đáp. Quản trị viên hãy thêm "
+            "tên miền này vào khóa widget (hoidap keys create --origin …).",
+            f"{framer} may not embed this assistant: add it to the widget key's origins.",
+            403,
+        )
+    page = static_text("embed.html").replace("{{KEY}}", html.escape(record.key, quote=True))
+    ancestors = " ".join(record.origins) or "'none'"
+    csp = (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"connect-src 'self'; img-src 'self' data:; frame-ancestors {ancestors}"
+    )
+    return HTMLResponse(
+        page,
+        headers={**_NOSNIFF, "Content-Security-Policy": csp, "Referrer-Policy": "no-referrer"},
+    )
+
+
 def build_widget_router(ctx: ApiContext) -> APIRouter:
+    """The widget's three routes; the handlers stay thin so the OpenAPI page lists them."""
     router = APIRouter()
 
     @router.get(
@@ -82,33 +117,7 @@ def build_widget_router(ctx: ApiContext) -> APIRouter:
         responses={403: {"description": "Unknown or revoked key (HTML page)"}},
     )
     async def embed(request: Request, key: str = Query("", max_length=100)) -> HTMLResponse:
-        record = ctx.store.widget_key(key) if WIDGET_KEY_RE.match(key) else None
-        if record is None or not record.active:
-            return embed_refusal(
-                "Khóa widget không hợp lệ hoặc đã bị thu hồi.",
-                "Unknown or revoked widget key.",
-                403,
-            )
-        framer = framing_origin(request)
-        if framer is not None and framer not in record.origins:
-            # The browser would refuse the real page (frame-ancestors) with its own grey
-            # error; a page that holds nothing but this message may be framed anywhere.
-            return embed_refusal(
-                f"Trang {framer} chưa được phép nhúng trợ lý hỏi đáp. Quản trị viên hãy thêm "
-                "tên miền này vào khóa widget (hoidap keys create --origin …).",
-                f"{framer} may not embed this assistant: add it to the widget key's origins.",
-                403,
-            )
-        page = static_text("embed.html").replace("{{KEY}}", html.escape(record.key, quote=True))
-        ancestors = " ".join(record.origins) or "'none'"
-        csp = (
-            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            f"connect-src 'self'; img-src 'self' data:; frame-ancestors {ancestors}"
-        )
-        return HTMLResponse(
-            page,
-            headers={**_NOSNIFF, "Content-Security-Policy": csp, "Referrer-Policy": "no-referrer"},
-        )
+        return embed_page(ctx, request, key)
 
     @router.get(
         "/v1/widget/config",
