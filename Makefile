@@ -53,12 +53,12 @@ eval: $(STAMP_DEV)
 	$(BIN)/hoidap index seeds/
 	$(BIN)/hoidap eval --dataset evals/data/seed_qa.jsonl --out .hoidap/eval/seed --gate evals/gate.json
 
-## make train-reader: rebuild the shipped reader (assistant/reader/model/) from the open-licence sets
-## in ../shared/benchmarks (resumes from assistant/reader/model/checkpoint.pt if interrupted)
+## make train-reader: rebuild the shipped reader (assistant/answering/reader/model/) from the open-licence sets
+## in ../shared/benchmarks (resumes from assistant/answering/reader/model/checkpoint.pt if interrupted)
 READER_RECIPE := --seed 0 --layers 6 --max-examples 14000 --epochs 1 --lr 1e-4
 train-reader: $(STAMP_DEV)
-	$(BIN)/python -m evals.reader.train --out assistant/reader/model $(READER_RECIPE)
-	$(BIN)/python -m evals.reader.combine --model assistant/reader/model --cache runs/combine
+	$(BIN)/python -m evals.reader.train --out assistant/answering/reader/model $(READER_RECIPE)
+	$(BIN)/python -m evals.reader.combine --model assistant/answering/reader/model --cache runs/combine
 
 ## make question-prior: rebuild index/data/question_ngrams.json (accent restoration) from ../shared/benchmarks
 question-prior: $(STAMP_DEV)
@@ -67,7 +67,7 @@ question-prior: $(STAMP_DEV)
 ## make loo-reader: the shipped reader on the three evaluation-only domains it never saw (runs/loo)
 ## and on the open sets' unused validation questions (runs/open-test)
 loo-reader: $(STAMP_DEV)
-	$(BIN)/python -m evals.reader.loo --model assistant/reader/model --out runs/loo
+	$(BIN)/python -m evals.reader.loo --model assistant/answering/reader/model --out runs/loo
 	$(BIN)/python -m evals.reader.open_test --out runs/open-test
 	$(BIN)/hoidap eval --dataset runs/open-test/squad2_vi.json --out runs/open-test/run --no-plots
 

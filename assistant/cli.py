@@ -96,7 +96,7 @@ def _read_history(path: str | None) -> list[dict]:
 
 
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from assistant.pipeline import Assistant
+    from assistant.answering.assistant import Assistant
 
     history = _read_history(args.history)
     answer = Assistant(settings).ask(args.question, history)

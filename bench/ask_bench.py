@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STARTUP = """
 import time
 started = time.perf_counter()
-from assistant.reader.runtime import Reader
+from assistant.answering.reader.runtime import Reader
 Reader()._load()
 print(time.perf_counter() - started)
 """
@@ -51,7 +51,7 @@ def main() -> int:
     home = os.environ.get("HOIDAP_HOME") or tempfile.mkdtemp(prefix="hoidap-askbench-")
     os.environ["HOIDAP_HOME"] = home
 
-    from assistant.pipeline import Assistant
+    from assistant.answering.assistant import Assistant
     from index.config import Settings
     from index.pipeline import run_index
 

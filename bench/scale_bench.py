@@ -40,7 +40,7 @@ CHUNKS_PER_CONTEXT = 1.05  # measured on the three collections together (ViMedAQ
 ASK_PROBE = r"""
 import json, sys, time, resource
 started = time.perf_counter()
-from assistant.pipeline import Assistant
+from assistant.answering.assistant import Assistant
 questions = json.loads(sys.argv[1])
 a = Assistant()
 first = a.ask(questions[0])

@@ -1,4 +1,4 @@
-"""Fit the refusal model on a QA set and write assistant/calibration.json.
+"""Fit the refusal model on a QA set and write assistant/answering/calibration.json.
 
     python -m evals.calibrate [--dataset evals/data/seed_qa.jsonl]
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.refusal import RefusalModel
+from assistant.answering.refusal import RefusalModel
 from evals.datasets import load_dataset
 from index.config import Settings
 
@@ -34,12 +34,12 @@ FEATURES = (
     "english",
     "score",
 )
-CALIBRATION = Path(__file__).resolve().parents[1] / "assistant" / "calibration.json"
+CALIBRATION = Path(__file__).resolve().parents[1] / "assistant" / "answering" / "calibration.json"
 
 
 def collect(settings: Settings, dataset: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Evidence features and answerable labels for every question of the set."""
-    from assistant.pipeline import Assistant
+    from assistant.answering.assistant import Assistant
 
     assistant = Assistant(settings, refusal=None)
     rows, labels, ids = [], [], []

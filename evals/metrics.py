@@ -305,7 +305,7 @@ def citation_validity(
 ) -> dict[str, Any]:
     """Check that an answer's citations are well-formed and grounded.
 
-    ``citations`` are dicts (or :class:`assistant.answer.Citation` objects) with keys
+    ``citations`` are dicts (or :class:`assistant.answering.answer.Citation` objects) with keys
     ``n, source, title, date, chunk_id, text, quote``. The answer is valid when
 
     1. every ``[n]`` marker in ``answer_text`` has a citation with that ``n``;

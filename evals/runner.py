@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.pipeline import Assistant
-from assistant.retriever import FusionConfig
+from assistant.answering.assistant import Assistant
+from assistant.answering.retriever import FusionConfig
 from evals import identity
 from evals.corpus import eval_settings, index_corpus
 from evals.datasets import Dataset, QAItem, load_dataset

@@ -42,7 +42,9 @@ class Settings:
     dense_weight: float = 0.7
     refusal_threshold: float = -1.0  # < 0: use the calibrated value shipped with the code
     answerer: str = "rules"  # rules (hand-tuned, default) | reader (learned, docs/reader.md)
-    reader_dir: str = ""  # a reader model folder; empty: the one shipped in assistant/reader/model
+    reader_dir: str = (
+        ""  # a reader model folder; empty: the one shipped in assistant/answering/reader/model
+    )
     reader_passages: int = 3  # retrieved passages the reader reads (its cost grows with each)
     memory_tokens: int = 1500
     max_question_chars: int = 2000

@@ -38,7 +38,7 @@ def seed_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def seed_assistant(seed_settings):
-    from assistant.pipeline import Assistant
+    from assistant.answering.assistant import Assistant
 
     assistant = Assistant(seed_settings)
     assistant.warm_up()

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from playwright import sync_api
 from support.access import log_in
 
-from assistant.pipeline import Assistant
+from assistant.answering.assistant import Assistant
 from assistant.web.api.admin_page import ADMIN_CSP
 from assistant.web.api.config import ApiConfig
 from assistant.web.api.keys import KeyStore

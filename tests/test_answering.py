@@ -15,21 +15,21 @@ import sys
 import numpy as np
 import pytest
 
-from assistant.abbreviations import (
+from assistant.answering.abbreviations import (
     abbreviated,
     abbreviations_in,
     abbreviations_spelled_out,
     spell_out,
     with_table_spelling,
 )
-from assistant.answer import REFUSAL_TEXT
-from assistant.extractive import counted_unit, expected_type, has_counted, is_english
-from assistant.followup import is_followup, rewrite_followup, trim_history
-from assistant.pipeline import Assistant
-from assistant.query import expand_abbreviations, plan_query, translate_glossary
-from assistant.refusal import RefusalModel, default_model
-from assistant.retriever import fuse
-from assistant.slots import (
+from assistant.answering.answer import REFUSAL_TEXT
+from assistant.answering.assistant import Assistant
+from assistant.answering.extractive import counted_unit, expected_type, has_counted, is_english
+from assistant.answering.followup import is_followup, rewrite_followup, trim_history
+from assistant.answering.query import expand_abbreviations, plan_query, translate_glossary
+from assistant.answering.refusal import RefusalModel, default_model
+from assistant.answering.retriever import fuse
+from assistant.answering.slots import (
     answer_type,
     clause_conflict,
     conflicts,
@@ -385,7 +385,9 @@ def test_refusal_threshold_sits_between_the_allowed_and_the_first_kept_answerabl
 
 
 def test_shipped_calibration_was_fitted_with_a_leave_one_out_estimate() -> None:
-    data = json.loads((__import__("pathlib").Path("assistant/calibration.json")).read_text("utf-8"))
+    data = json.loads(
+        (__import__("pathlib").Path("assistant/answering/calibration.json")).read_text("utf-8")
+    )
     assert data["questions"] >= 80
     assert data["leave_one_out"]["false_refusal_rate"] <= 0.05
     assert 0 < default_model().threshold < 1
@@ -580,14 +582,14 @@ def test_cli_unknown_option_names_the_problem(tmp_path) -> None:
 
 
 def test_names_start_with_any_vietnamese_capital() -> None:
-    from assistant.slots import NAME_RUN_RE
+    from assistant.answering.slots import NAME_RUN_RE
 
     text = "Ông Ứng Văn Ấn và bà Ủ Thị Ốc gặp Ông Đặng Ổn; Ủy ban họp."
     assert NAME_RUN_RE.findall(text) == ["Ông Ứng Văn Ấn", "Ủ Thị Ốc", "Ông Đặng Ổn"]
 
 
 def test_a_name_check_ignores_the_case_staff_type_lower_case_words_in() -> None:
-    from assistant.extractive import name_pattern
+    from assistant.answering.extractive import name_pattern
 
     article = "Phó Thủ tướng Vũ Đức Đam (Phó Chủ tịch Thường trực Ủy ban)"
     assert re.search(name_pattern("Phó Chủ tịch thường trực Ủy"), article)

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from support.access import logged_in
 
-from assistant.answer import REFUSAL_TEXT
-from assistant.pipeline import Assistant
+from assistant.answering.answer import REFUSAL_TEXT
+from assistant.answering.assistant import Assistant
 from assistant.web.api.config import ApiConfig
 from assistant.web.api.keys import KeyStore
 from assistant.web.server import create_app

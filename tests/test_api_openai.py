@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from support.access import logged_in
 from support.openai_server import OpenAIServer
 
-from assistant.answer import REFUSAL_TEXT
-from assistant.leakguard import LeakGuard
-from assistant.pipeline import Assistant
+from assistant.answering.answer import REFUSAL_TEXT
+from assistant.answering.assistant import Assistant
+from assistant.answering.leakguard import LeakGuard
 from assistant.web.api.config import ApiConfig
 from assistant.web.api.keys import KeyStore
 from assistant.web.server import create_app

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.citations import (
+from assistant.answering.citations import (
     MIN_BIGRAM_OVERLAP,
     MIN_OVERLAP,
     VerifiedStream,

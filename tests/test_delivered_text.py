@@ -18,7 +18,7 @@ import pytest
 from support.access import log_in
 from support.openai_server import OpenAIServer
 
-from assistant.pipeline import Assistant
+from assistant.answering.assistant import Assistant
 from assistant.web.api.config import ApiConfig
 from assistant.web.api.keys import KeyStore
 from assistant.web.api.thread_server import ServerThread

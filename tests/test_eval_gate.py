@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answering.assistant import Assistant
 from assistant.cli import main
-from assistant.pipeline import Assistant
 from evals.gate import GateFailed, enforce, load_gate, lookup
 from evals.runner import EvalOptions, QueryMemo, run_eval
 

@@ -292,7 +292,7 @@ def test_citation_validity_empty_and_dataclass():
     assert res["valid"] is True and res["n_markers"] == 0
     assert citation_validity("A [1].", [], ["c1"])["unresolved_markers"] == [1]
 
-    from assistant.answer import Citation
+    from assistant.answering.answer import Citation
 
     c = Citation(1, "000.txt", "T", None, "c1", PASSAGE, "Phạm Minh Chính")
     assert citation_validity("A [1].", [c], ["c1"])["valid"] is True

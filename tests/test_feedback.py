@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import pytest
 
-from assistant.answer import REFUSAL_TEXT, Citation
+from assistant.answering.answer import REFUSAL_TEXT, Citation
 from assistant.web.feedback import MAX_REASON_CHARS, FeedbackStore, InvalidFeedback
 from evals.datasets import iter_qa_jsonl
 from index.config import Settings

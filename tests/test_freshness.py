@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import assistant.pipeline as pipeline
-from assistant.pipeline import Assistant
+import assistant.answering.assistant as pipeline
+from assistant.answering.assistant import Assistant
 from index.config import Settings
 from index.pipeline import run_index
 from index.store import ChunkStore

@@ -10,7 +10,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 from langchain_core.vectorstores import InMemoryVectorStore
 
-from assistant.langchain_adapters import HoidapEmbeddings, HoidapRetriever
+from assistant.answering.langchain_adapters import HoidapEmbeddings, HoidapRetriever
 from index.errors import IndexEmpty
 
 DE_AN_06 = "001_c7e9e54a34adfa75.txt"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import assistant.abbreviations as abbreviations
-import assistant.query as query
-import assistant.slots as slots
+import assistant.answering.abbreviations as abbreviations
+import assistant.answering.query as query
+import assistant.answering.slots as slots
 import assistant.web.ui_format as ui_format
 from index.errors import ConfigError
 from index.lexicon import (
@@ -224,7 +224,7 @@ def test_a_year_after_a_kind_of_document_names_its_version(question, years) -> N
 
 
 def test_a_version_year_the_passage_does_not_repeat_is_not_a_missing_number() -> None:
-    from assistant.extractive import ExtractiveAnswerer
+    from assistant.answering.extractive import ExtractiveAnswerer
     from index.lexical import LexicalIndex
     from index.types import Chunk, ScoredChunk
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from support.openai_server import OpenAIServer, Reply
 
-from assistant.answer import REFUSAL_TEXT
-from assistant.citations import supports
-from assistant.llm import LLMAnswerer, LLMError, clean_standalone
-from assistant.pipeline import LLM_FALLBACK_NOTICE, Assistant
+from assistant.answering.answer import REFUSAL_TEXT
+from assistant.answering.assistant import LLM_FALLBACK_NOTICE, Assistant
+from assistant.answering.citations import supports
+from assistant.answering.llm import LLMAnswerer, LLMError, clean_standalone
 from index.chunker import split_sentences
 from index.config import Settings
 from index.embedders.openai_backend import OpenAIEmbedder

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from support.openai_server import OpenAIServer, Reply
 
-from assistant.pipeline import LLM_FALLBACK_NOTICE, Assistant
+from assistant.answering.assistant import LLM_FALLBACK_NOTICE, Assistant
 from assistant.web.api.config import ApiConfig
 from assistant.web.api.keys import KeyStore
 from assistant.web.api.thread_server import ServerThread

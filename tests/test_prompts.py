@@ -8,7 +8,7 @@ from importlib import resources
 import jinja2
 import pytest
 
-from assistant.answer import REFUSAL_TEXT
+from assistant.answering.answer import REFUSAL_TEXT
 from prompts import (
     PromptError,
     available_prompts,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from support.forward_proxy import ForwardProxy
 
-from assistant.pipeline import Assistant
+from assistant.answering.assistant import Assistant
 from assistant.web.api.client_address import client_address
 from assistant.web.api.config import ApiConfig
 from assistant.web.api.keys import KeyStore

@@ -6,7 +6,7 @@ import dataclasses
 
 from fastapi.testclient import TestClient
 
-from assistant.pipeline import query_text, question_cost
+from assistant.answering.assistant import query_text, question_cost
 from assistant.web.api.config import ApiConfig
 from assistant.web.api.keys import KeyStore
 from assistant.web.server import create_app

@@ -10,9 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.reader.answerability import FEATURES, AnswerabilityModel, features, fit
-from assistant.reader.inputs import encode_pair, sentence_pool, sentence_spans, window_ranges
-from assistant.reader.runtime import Reader, ReaderUnavailable, default_model_dir
+from assistant.answering.reader.answerability import FEATURES, AnswerabilityModel, features, fit
+from assistant.answering.reader.inputs import (
+    encode_pair,
+    sentence_pool,
+    sentence_spans,
+    window_ranges,
+)
+from assistant.answering.reader.runtime import Reader, ReaderUnavailable, default_model_dir
 from index.e5_tokenizer import E5Tokenizer
 from index.e5_weights import E5Weights
 
@@ -365,7 +370,7 @@ def test_listwise_loss_rewards_ranking_the_answer_first_in_its_window():
 
 
 def _reading_of(lines: list[str]):
-    from assistant.reader.runtime import Reading, SentenceScore
+    from assistant.answering.reader.runtime import Reading, SentenceScore
 
     text = "\n".join(lines)
     spans = sentence_spans(text)
@@ -374,7 +379,7 @@ def _reading_of(lines: list[str]):
 
 
 def test_a_list_item_is_cited_with_the_sentence_that_opens_its_list():
-    from assistant.reader.answerer import list_partner
+    from assistant.answering.reader.answerer import list_partner
 
     reading, s = _reading_of(
         [
@@ -392,7 +397,7 @@ def test_a_list_item_is_cited_with_the_sentence_that_opens_its_list():
 
 
 def test_a_sentence_opening_with_a_back_reference_is_cited_with_the_one_before():
-    from assistant.reader.answerer import back_reference_partner
+    from assistant.answering.reader.answerer import back_reference_partner
 
     reading, s = _reading_of(
         [
@@ -417,7 +422,7 @@ class _ScriptedReader:
         self.answerability = None
 
     def read(self, question, passages):
-        from assistant.reader.runtime import Reading, SentenceScore
+        from assistant.answering.reader.runtime import Reading, SentenceScore
 
         texts, spans, scores = [], [], []
         for p, ((_, text), logits) in enumerate(zip(passages, self.logits, strict=True)):
@@ -447,7 +452,7 @@ def _retrieved(*texts: str):
     ],
 )
 def test_the_answer_cites_the_best_sentence_and_its_neighbour_when_it_ranks_second(logits, cited):
-    from assistant.reader.answerer import ReaderAnswerer
+    from assistant.answering.reader.answerer import ReaderAnswerer
 
     passage = "Câu thứ nhất khá dài. Câu thứ hai trả lời. Câu thứ ba bổ sung. Câu thứ tư khác."
     retrieved = _retrieved(passage, "Một đoạn khác hẳn.")
@@ -465,7 +470,7 @@ def test_the_answer_cites_the_best_sentence_and_its_neighbour_when_it_ranks_seco
     ],
 )
 def test_a_runner_up_within_the_fitted_margin_is_cited_too(margin, logits, cited):
-    from assistant.reader.answerer import ReaderAnswerer
+    from assistant.answering.reader.answerer import ReaderAnswerer
 
     passage = "Câu thứ nhất khá dài. Câu thứ hai trả lời. Câu thứ ba bổ sung. Câu thứ tư khác."
     reader = _ScriptedReader(logits)

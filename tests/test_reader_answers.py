@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from assistant.answer import REFUSAL_TEXT
+from assistant.answering.answer import REFUSAL_TEXT
 from index.normalize import has_diacritics
 
 
 @pytest.fixture(scope="module")
 def reader_assistant(seed_settings):
-    from assistant.pipeline import Assistant
+    from assistant.answering.assistant import Assistant
 
     assistant = Assistant(dataclasses.replace(seed_settings, answerer="reader"))
     assistant.warm_up()
@@ -77,7 +77,7 @@ def test_reader_inputs_are_recorded_for_the_eval_report(reader_assistant):
 
 
 def test_unknown_answerer_is_a_clear_error(tmp_path):
-    from assistant.pipeline import Assistant
+    from assistant.answering.assistant import Assistant
     from index.config import Settings
     from index.errors import ConfigError
 
@@ -96,7 +96,7 @@ def test_unknown_answerer_is_a_clear_error(tmp_path):
     ],
 )
 def test_accent_free_vietnamese_is_not_read_as_english(question, english):
-    from assistant.query import plan_query
+    from assistant.answering.query import plan_query
 
     plan = plan_query(question, restore=lambda text: text)
     assert plan.english is english

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.reader.runtime import Reading, SentenceScore
+from assistant.answering.reader.runtime import Reading, SentenceScore
 
 
 def _reading(question: str, logits: list[float]) -> Reading:
@@ -71,7 +71,7 @@ def test_an_impossible_false_refusal_target_is_a_clear_error(tmp_path):
 
 
 def test_reader_only_offers_no_hand_written_input(rows):
-    from assistant.reader.answerability import CHECK_FEATURES
+    from assistant.answering.reader.answerability import CHECK_FEATURES
     from evals.reader.combine import combine
 
     result = combine(rows, reader_only=True)

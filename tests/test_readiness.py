@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.pipeline import Assistant
+from assistant.answering.assistant import Assistant
 from assistant.web.api.config import ApiConfig
 from assistant.web.api.keys import KeyStore
 from assistant.web.api.thread_server import ServerThread

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from support.access import log_in
 
+from assistant.answering.assistant import Assistant
 from assistant.cli import main
-from assistant.pipeline import Assistant
 from assistant.web.api.config import ApiConfig
 from assistant.web.api.keys import KeyStore
 from assistant.web.api.thread_server import ServerThread

@@ -37,7 +37,7 @@ def _word_report(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def mixed_assistant(tmp_path_factory):
-    from assistant.pipeline import Assistant
+    from assistant.answering.assistant import Assistant
 
     folder = tmp_path_factory.mktemp("bai-viet")
     shutil.copy(DATA / "formats" / "thong-cao-bac-ninh.pdf", folder)

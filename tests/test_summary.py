@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.pipeline import ASK_TOPIC
-from assistant.summary import TOPIC_COVERAGE, choose_article, summarize, summary_request
+from assistant.answering.assistant import ASK_TOPIC
+from assistant.answering.summary import TOPIC_COVERAGE, choose_article, summarize, summary_request
 from index.normalize import fold
 from index.types import Chunk, ScoredChunk
 

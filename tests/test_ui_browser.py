@@ -20,8 +20,8 @@ import pytest
 from playwright import sync_api
 from test_example_questions import EXPECTED as EXPECTED_FACTS
 
-from assistant.answer import REFUSAL_TEXT, Answer, Citation
-from assistant.pipeline import EMPTY_INDEX_MESSAGE, LLM_FALLBACK_NOTICE, Assistant
+from assistant.answering.answer import REFUSAL_TEXT, Answer, Citation
+from assistant.answering.assistant import EMPTY_INDEX_MESSAGE, LLM_FALLBACK_NOTICE, Assistant
 from assistant.web.ui import TITLE, build_ui
 from assistant.web.ui_format import SOURCES_NONE, SOURCES_PLACEHOLDER
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant.answer import REFUSAL_TEXT, Answer, Citation
+from assistant.answering.answer import REFUSAL_TEXT, Answer, Citation
 from assistant.web.ui_format import (
     EXAMPLE_QUESTIONS,
     SOURCES_NONE,

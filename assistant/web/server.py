@@ -11,7 +11,7 @@ import logging
 
 from fastapi import FastAPI
 
-from assistant.pipeline import Assistant
+from assistant.answering.assistant import Assistant
 from assistant.web.api.admin_page import build_admin_page_router
 from assistant.web.api.auth import Authorizer
 from assistant.web.api.config import ApiConfig

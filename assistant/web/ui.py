@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from assistant.answer import Answer, Citation
-from assistant.pipeline import Assistant
+from assistant.answering.answer import Answer, Citation
+from assistant.answering.assistant import Assistant
 from assistant.web.api.config import ApiConfig
 from assistant.web.api.errors import public_error
 from assistant.web.feedback import FeedbackStore

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from assistant.answer import Answer, Citation
+from assistant.answering.answer import Answer, Citation
 from index.errors import HoidapError
 from index.lexicon import lexicon
 

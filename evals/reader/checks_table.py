@@ -7,7 +7,7 @@ refusal it gets right). A check may block an answer alone only if, on every coll
 it fires on at most ``MAX_FALSE_BLOCKS`` of the answerable questions and on more
 unanswerable than answerable ones. The verdicts go to ``reader.json`` (``blocking_checks``).
 
-    python -m evals.reader.checks_table --loo runs/loo [--model assistant/reader/model]
+    python -m evals.reader.checks_table --loo runs/loo [--model assistant/answering/reader/model]
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from assistant.pipeline import Assistant
-from assistant.reader.answerability import CHECKS, fired_checks
+from assistant.answering.assistant import Assistant
+from assistant.answering.reader.answerability import CHECKS, fired_checks
 from evals.corpus import eval_settings, index_corpus
 from evals.datasets import load_squad
 from index.config import Settings

@@ -13,7 +13,7 @@ on, ``train.split_examples``) and their swapped-detail versions are read once; t
 
 The seed QA sets are never used. Results go into the model's ``reader.json``.
 
-    python -m evals.reader.combine --model assistant/reader/model --cache runs/combine
+    python -m evals.reader.combine --model assistant/answering/reader/model --cache runs/combine
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.pipeline import Assistant
-from assistant.reader.answerability import CHECK_FEATURES, FEATURES, fit
-from assistant.reader.answerer import choose, compose, ranking_scores
+from assistant.answering.assistant import Assistant
+from assistant.answering.reader.answerability import CHECK_FEATURES, FEATURES, fit
+from assistant.answering.reader.answerer import choose, compose, ranking_scores
 from evals.corpus import eval_settings, index_corpus
 from evals.datasets import load_squad
 from evals.metrics import contains_answer, token_f1

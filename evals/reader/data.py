@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.reader.inputs import WINDOW_CHARS, sentence_spans
+from assistant.answering.reader.inputs import WINDOW_CHARS, sentence_spans
 from evals.reader.open_sets import OPEN_COLLECTIONS, read_open_collection
 from index.errors import HoidapError
 from index.normalize import fold, match_form
@@ -155,7 +155,7 @@ COLLOCATION = 0.2  # a pair is a word when it makes up this share of its rarer s
 
 
 def _is_vietnamese_syllable(word: str) -> bool:
-    from assistant.query import _VI_SYLLABLE_RE
+    from assistant.answering.query import _VI_SYLLABLE_RE
 
     return bool(_VI_SYLLABLE_RE.fullmatch(fold(word)))
 

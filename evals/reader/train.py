@@ -3,7 +3,7 @@
 ``python -m evals.reader.train --out DIR [--train alqac virhe4qa] [--seed 0]`` (torch is a
 dev extra). Training is deterministic for a given seed, collection list and machine's
 thread count. ``make train-reader`` trains on all three collections and writes the
-shipped model into ``assistant/reader/model/``; leave-one-collection-out runs train on
+shipped model into ``assistant/answering/reader/model/``; leave-one-collection-out runs train on
 two and are scored on the third (``python -m evals.reader.loo``).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.reader.inputs import MAX_LENGTH, encode_pair
+from assistant.answering.reader.inputs import MAX_LENGTH, encode_pair
 from evals.reader.data import ALL_COLLECTIONS, TRAINING_COLLECTIONS, Example, load_examples
 from index.e5_tokenizer import E5Tokenizer
 from index.e5_weights import E5Weights
@@ -53,7 +53,7 @@ def _encode(tok: E5Tokenizer, ex: Example, max_length: int) -> dict | None:
 def _batch(items: list[dict], weights: E5Weights):
     import torch
 
-    from assistant.reader.inputs import sentence_pool
+    from assistant.answering.reader.inputs import sentence_pool
 
     width = max(len(it["ids"]) for it in items)
     ids = np.full((len(items), width), weights.pad, dtype=np.int64)
@@ -288,7 +288,7 @@ def reference_scores(net, examples: list[Example], max_length: int) -> list[dict
     """Sentence probabilities of a few pairs by the torch model, to check the ONNX export."""
     import torch
 
-    from assistant.reader.inputs import sentence_pool
+    from assistant.answering.reader.inputs import sentence_pool
 
     weights = E5Weights()
     tok = E5Tokenizer(weights)

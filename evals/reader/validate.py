@@ -36,7 +36,7 @@ def auc(pos: list[float], neg: list[float]) -> float:
 
 
 def _support_rows(reader, question: str, passages: list[str]) -> dict | None:
-    from assistant.reader.answerer import answerability_features
+    from assistant.answering.reader.answerer import answerability_features
 
     reading = reader.read(question, [("", p) for p in passages])
     if not reading.sentences:
@@ -87,8 +87,8 @@ def score_validation(reader, examples: list[Example]) -> dict:
 
 def choose_threshold(model_dir: Path, examples: list[Example]) -> dict:
     """Fit the answerability model on half the validation questions, pick thresholds on the other."""
-    from assistant.reader.answerability import fit
-    from assistant.reader.runtime import Reader
+    from assistant.answering.reader.answerability import fit
+    from assistant.answering.reader.runtime import Reader
 
     reader = Reader(model_dir)
     rows = score_validation(reader, examples)["rows"]

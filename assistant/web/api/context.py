@@ -27,7 +27,7 @@ class ApiContext:
 
     def cost(self, question: object) -> float:
         """Rate-limit units for a question (1 for a typical one, up to 3 for a long one)."""
-        from assistant.pipeline import question_cost
+        from assistant.answering.assistant import question_cost
 
         text = question if isinstance(question, str) else ""
         return question_cost(text, self.settings.max_query_words)

@@ -21,8 +21,8 @@ from collections.abc import AsyncIterator, Iterator
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from assistant.answer import Answer
-from assistant.plain_text import plain_text
+from assistant.answering.answer import Answer
+from assistant.answering.plain_text import plain_text
 from assistant.web.api.context import MODEL_ID, ApiContext
 from assistant.web.api.errors import ApiError, public_error
 from assistant.web.api.event_stream import EventStreamResponse

@@ -54,7 +54,7 @@ async def chat_events(ctx: ApiContext, first: dict, gen: Iterator[dict]) -> Asyn
     """token… [reset] … final; a failure after the stream started becomes an ``error`` event.
 
     The events come checked: citations verified sentence by sentence and the leak guard
-    applied inside the assistant (:meth:`assistant.pipeline.Assistant.stream`).
+    applied inside the assistant (:meth:`assistant.answering.assistant.Assistant.stream`).
     """
     try:
         async for event in _chain(first, ctx.runner.rest(gen)):

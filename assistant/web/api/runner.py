@@ -28,8 +28,8 @@ from collections.abc import AsyncIterator, Iterator
 import anyio
 from anyio import to_thread
 
-from assistant.answer import Answer
-from assistant.pipeline import Assistant
+from assistant.answering.answer import Answer
+from assistant.answering.assistant import Assistant
 
 _DONE = object()
 log = logging.getLogger(__name__)

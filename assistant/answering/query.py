@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.abbreviations import abbreviations, by_folded
-from assistant.extractive import is_english
+from assistant.answering.abbreviations import abbreviations, by_folded
+from assistant.answering.extractive import is_english
 from index.lexicon import Lexicon, alternation, per_lexicon
 from index.normalize import has_diacritics, match_form
 

@@ -9,7 +9,7 @@ known translations (``prompts/translations``; a translation by the model matches
 word for word less often than a quotation, so the run is shorter), a
 configured secret, or anything shaped like a key.
 
-It runs inside :meth:`assistant.pipeline.Assistant.stream`, so every entry point (API,
+It runs inside :meth:`assistant.answering.assistant.Assistant.stream`, so every entry point (API,
 OpenAI-compatible route, SSE, the chat UI, the widget, the CLI) passes it.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 
-from assistant.answer import REFUSAL_TEXT, Answer
+from assistant.answering.answer import REFUSAL_TEXT, Answer
 from index.normalize import fold, match_form, syllables
 
 N_GRAM = 8

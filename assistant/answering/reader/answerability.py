@@ -15,8 +15,8 @@ import re
 
 import numpy as np
 
-from assistant.extractive import content_terms
-from assistant.refusal import LogisticModel
+from assistant.answering.extractive import content_terms
+from assistant.answering.refusal import LogisticModel
 
 FEATURES = (
     "best_logit",
@@ -29,7 +29,7 @@ FEATURES = (
     "span_logit",
     "dense_best",
 )
-# The hand-written checks of the earlier answerer (assistant/extractive.py, slots.py), as
+# The hand-written checks of the earlier answerer (assistant/answering/extractive.py, slots.py), as
 # inputs: their weights are learned with the rest, on validation collections only.
 CHECK_FEATURES = (
     "check_number_missing",

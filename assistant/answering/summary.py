@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from assistant.extractive import Evidence, content_terms
+from assistant.answering.extractive import Evidence, content_terms
 from index.chunker import split_sentences
 from index.normalize import fold, match_form
 from index.types import Chunk, ScoredChunk

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.abbreviations import abbreviations_in
-from assistant.query import QueryPlan, plan_query
-from assistant.slots import answer_type, defined_term, defines, introduces, term_spellings
+from assistant.answering.abbreviations import abbreviations_in
+from assistant.answering.query import QueryPlan, plan_query
+from assistant.answering.slots import answer_type, defined_term, defines, introduces, term_spellings
 from index.embedders import Embedder
 from index.lexical import LexicalIndex
 from index.normalize import match_form

@@ -172,7 +172,7 @@ _DEFINES_VERBS = r"(?:la|duoc hieu la|duoc dinh nghia la|co nghia la|nghia la)"
 
 def term_spellings(term: str) -> list[str]:
     """``term`` (folded) with the spellings the abbreviation table gives it, both ways."""
-    from assistant.abbreviations import abbreviations_spelled_out, spell_out
+    from assistant.answering.abbreviations import abbreviations_spelled_out, spell_out
 
     forms = [term, spell_out(term, folded=True), *abbreviations_spelled_out(term, folded=True)]
     return list(dict.fromkeys(f for f in forms if f))

@@ -13,16 +13,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from assistant.answer import REFUSAL_TEXT, Answer, Citation
-from assistant.citations import VerifiedStream, verify_citations
-from assistant.extractive import ExtractiveAnswerer, ExtractiveResult, ScoringWeights
-from assistant.followup import rewrite_followup, trim_history
-from assistant.leakguard import LeakGuard
-from assistant.reader.answerer import ReaderAnswerer, answer_span
-from assistant.reader.runtime import Reader, shared_reader
-from assistant.refusal import RefusalModel, default_model
-from assistant.retriever import FusionConfig, HybridRetriever
-from assistant.summary import (
+from assistant.answering.answer import REFUSAL_TEXT, Answer, Citation
+from assistant.answering.citations import VerifiedStream, verify_citations
+from assistant.answering.extractive import ExtractiveAnswerer, ExtractiveResult, ScoringWeights
+from assistant.answering.followup import rewrite_followup, trim_history
+from assistant.answering.leakguard import LeakGuard
+from assistant.answering.reader.answerer import ReaderAnswerer, answer_span
+from assistant.answering.reader.runtime import Reader, shared_reader
+from assistant.answering.refusal import RefusalModel, default_model
+from assistant.answering.retriever import FusionConfig, HybridRetriever
+from assistant.answering.summary import (
     TOPIC_COVERAGE,
     SummaryRequest,
     choose_article,
@@ -221,7 +221,7 @@ class Assistant:
             with self._init_lock:
                 if not self._llm_checked:
                     if self.settings.llm_base_url:
-                        from assistant.llm import LLMAnswerer
+                        from assistant.answering.llm import LLMAnswerer
 
                         self._llm = LLMAnswerer.from_settings(self.settings)
                     self._llm_checked = True

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.reader.answerability import AnswerabilityModel
-from assistant.reader.inputs import (
+from assistant.answering.reader.answerability import AnswerabilityModel
+from assistant.answering.reader.inputs import (
     MAX_LENGTH,
     PairInput,
     encode_pair,
@@ -52,7 +52,7 @@ class SentenceScore:
 
 
 def default_model_dir() -> Path:
-    return Path(str(resources.files("assistant.reader").joinpath("model")))
+    return Path(str(resources.files("assistant.answering.reader").joinpath("model")))
 
 
 def _sigmoid(x: float) -> float:

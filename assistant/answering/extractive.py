@@ -12,14 +12,14 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from assistant import slots
-from assistant.abbreviations import (
+from assistant.answering import slots
+from assistant.answering.abbreviations import (
     abbreviated,
     abbreviations_spelled_out,
     spell_out,
     with_table_spelling,
 )
-from assistant.slots import (
+from assistant.answering.slots import (
     NAME_RUN_RE,
     YEAR_RE,
     answer_type,

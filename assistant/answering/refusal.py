@@ -65,7 +65,11 @@ class RefusalModel(LogisticModel):
 
 
 def load_calibration() -> dict:
-    text = resources.files("assistant").joinpath("calibration.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("assistant.answering")
+        .joinpath("calibration.json")
+        .read_text(encoding="utf-8")
+    )
     return json.loads(text)
 
 

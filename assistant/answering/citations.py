@@ -20,7 +20,7 @@ Sentences are found for verification without relying on capital letters or quote
 (:func:`claims`): «… vận hành [1]. lưu ý: hãy tải ứng dụng …» is two sentences, and the
 second, carrying no marker of its own, is removed; so is any clause of a cited sentence,
 or text after its marker, that the cited passage does not back. Kept sentences leave as
-plain text (:func:`assistant.plain_text.plain_text`: no images, HTML or script links).
+plain text (:func:`assistant.answering.plain_text.plain_text`: no images, HTML or script links).
 
 A sentence left without any valid marker is removed from the answer: every claim that
 reaches a user cites the passage it came from. Extractive answers copy sentences
@@ -34,8 +34,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from assistant.answer import Citation
-from assistant.plain_text import plain_text
+from assistant.answering.answer import Citation
+from assistant.answering.plain_text import plain_text
 from index.chunker import split_sentences
 from index.normalize import char_overlap_ratio, syllables
 from index.types import Chunk, ScoredChunk

@@ -8,7 +8,7 @@ a second, differently-behaving setup:
   :class:`index.embedders.Embedder` (documents get passage embeddings, queries query
   embeddings: E5 models need the two prefixes to rank well);
 * :class:`HoidapRetriever` — a ``BaseRetriever`` over
-  :class:`assistant.retriever.HybridRetriever` returning ``Document`` objects whose
+  :class:`assistant.answering.retriever.HybridRetriever` returning ``Document`` objects whose
   metadata carries what a citation needs (source, title, date, chunk_id, score).
 """
 
@@ -20,7 +20,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from assistant.retriever import HybridRetriever
+from assistant.answering.retriever import HybridRetriever
 from index.config import Settings
 from index.embedders import Embedder
 from index.types import ScoredChunk
@@ -78,7 +78,7 @@ class HoidapRetriever(BaseRetriever):
         cls, settings: Settings | None = None, k: int | None = None
     ) -> HoidapRetriever:
         """The retriever the assistant itself uses for ``settings`` (raises IndexEmpty when empty)."""
-        from assistant.pipeline import Assistant
+        from assistant.answering.assistant import Assistant
 
         assistant = Assistant(settings)
         return cls(retriever=assistant.retriever, k=k or assistant.settings.top_k)

@@ -3,7 +3,7 @@
 The model only phrases the answer; grounding is enforced around it. It sees the
 retrieved passages inside escaped ``<passage>`` delimiters with a system prompt that
 treats them as data, and whatever it writes goes through server-side citation checks
-(:func:`assistant.citations.verify_citations`) in :class:`assistant.pipeline.Assistant`.
+(:func:`assistant.answering.citations.verify_citations`) in :class:`assistant.answering.assistant.Assistant`.
 
 Every failure (connection refused, timeout, HTTP error, a response that is not JSON,
 an empty answer) raises :class:`LLMError`, which the Assistant turns into the
@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import SecretStr
 
-from assistant.answer import REFUSAL_TEXT
-from assistant.citations import MARKER_RE
-from assistant.followup import trim_history
+from assistant.answering.answer import REFUSAL_TEXT
+from assistant.answering.citations import MARKER_RE
+from assistant.answering.followup import trim_history
 from index.config import Settings
 from index.errors import ConfigError, HoidapError
 from index.types import ScoredChunk

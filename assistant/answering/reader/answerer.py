@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 
-from assistant.extractive import Evidence, ExtractiveResult
-from assistant.reader.answerability import check_features, features, fired_checks
-from assistant.reader.runtime import Reader, Reading, SentenceScore
+from assistant.answering.extractive import Evidence, ExtractiveResult
+from assistant.answering.reader.answerability import check_features, features, fired_checks
+from assistant.answering.reader.runtime import Reader, Reading, SentenceScore
 from index.lexicon import per_lexicon
 from index.normalize import match_form
 from index.types import ScoredChunk
