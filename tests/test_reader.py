@@ -17,7 +17,12 @@ from assistant.answering.reader.inputs import (
     sentence_spans,
     window_ranges,
 )
-from assistant.answering.reader.runtime import Reader, ReaderUnavailable, default_model_dir
+from assistant.answering.reader.runtime import (
+    Reader,
+    ReaderUnavailable,
+    boundary_spans,
+    default_model_dir,
+)
 from index.e5_tokenizer import E5Tokenizer
 from index.e5_weights import E5Weights
 
@@ -129,6 +134,14 @@ def _graph_probabilities(reader: Reader, ref: dict) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(pool @ tokens[0, :, 0])))
 
 
+def _graph_boundaries(reader: Reader, ref: dict) -> list[float]:
+    """The start/end heads' margins over "no answer", per sentence, by the exported graph."""
+    pairs = reader.encode(ref["question"], [("", ref["passage"])])
+    tokens, _ = reader.run(pairs)
+    bounds = boundary_spans(pairs[0], tokens[0])
+    return [bounds[i][0] for i in sorted(bounds)]
+
+
 def _no_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError("network access attempted")
@@ -150,6 +163,8 @@ def test_shipped_reader_loads_offline_and_matches_its_torch_reference(monkeypatc
         np.testing.assert_allclose(
             _graph_probabilities(reader, ref), ref["probabilities"], atol=0.01
         )
+        if "boundaries" in ref:
+            np.testing.assert_allclose(_graph_boundaries(reader, ref), ref["boundaries"], atol=0.01)
 
 
 @pytest.mark.slow
@@ -253,12 +268,14 @@ def test_toy_training_end_to_end(tmp_path, monkeypatch):
             "1.0",
             "--synthetic",
             "50",
+            "--boundaries",
+            "1.0",
         ]
     )
     card = json.loads((out / "reader.json").read_text())
     assert card["train_collections"] == ["squad2_vi", "xquad", "nanibot"]  # open licences only
     assert not (out / "checkpoint.pt").exists()  # a finished run leaves no checkpoint
-    assert card["listwise"] == 1.0 and card["synthetic"] == 50
+    assert card["listwise"] == 1.0 and card["synthetic"] == 50 and card["boundaries"] == 1.0
     assert card["layers"] == 1 and card["examples"] > 0 and card["steps"] >= 1
     assert 0.0 <= card["threshold"] <= 1.0 and card["llm_floor"] <= card["threshold"]
     assert (out / "reader.onnx").is_file()
@@ -269,11 +286,14 @@ def test_toy_training_end_to_end(tmp_path, monkeypatch):
     )
     assert [s.sentence for s in scores] == [0, 1]
     assert all(0.0 < s.probability < 1.0 for s in scores)
-    # The exported graph reproduces the torch probabilities stored in the card.
+    for s in scores:  # the start/end heads propose a span inside each sentence
+        assert s.boundary > -50.0 and 0 <= s.boundary_span[0] < s.boundary_span[1] <= len(s.text)
+    # The exported graph reproduces the torch probabilities and margins stored in the card.
     for ref in card["reference"]:
         np.testing.assert_allclose(
             _graph_probabilities(reader, ref), ref["probabilities"], atol=0.01
         )
+        np.testing.assert_allclose(_graph_boundaries(reader, ref), ref["boundaries"], atol=0.01)
 
 
 def test_open_sets_keep_unanswerable_and_english_questions_with_their_paragraph(tmp_path):
@@ -356,7 +376,7 @@ def test_listwise_loss_rewards_ranking_the_answer_first_in_its_window():
 
     pool = [torch.eye(2)]
     batch = (None, None, pool, [torch.tensor([1.0, 0.0])], torch.zeros(1, 2), torch.zeros(1, 2))
-    batch = (*batch, torch.tensor([1.0]))
+    batch = (*batch, torch.tensor([1.0]), torch.ones(1, 2), torch.tensor([-1]), torch.tensor([-1]))
     right, wrong = net_with([2.0, -2.0]), net_with([-2.0, 2.0])
     extra_right = losses(right, batch, 1.0) - losses(right, batch, 0.0)
     extra_wrong = losses(wrong, batch, 1.0) - losses(wrong, batch, 0.0)
@@ -490,3 +510,65 @@ def test_the_runner_up_margin_buys_a_second_sentence_only_when_it_brings_answers
     assert choose_margin(table({None: (0.60, 1.2), 1.0: (0.65, 1.5), 1e9: (0.66, 2.0)})) == 1.0
     # +2 points for 0.4 more sentences (1 in 20): not worth it.
     assert choose_margin(table({None: (0.60, 1.2), 1.0: (0.62, 1.6), 1e9: (0.63, 2.0)})) is None
+
+
+def test_boundary_loss_trains_no_answer_at_the_first_token():
+    """The start/end heads: <s> (position 0) is the target of a window that cannot
+    answer, the marked span's first and last tokens otherwise; positions outside the
+    passage never take probability, and windows without a target add nothing."""
+    torch = pytest.importorskip("torch")
+    from evals.reader.train import boundary_loss
+
+    def logits(start, end):
+        out = torch.zeros(1, 4, 4)
+        out[0, :, 2], out[0, :, 3] = torch.tensor(start), torch.tensor(end)
+        return out
+
+    mask = torch.tensor([[1.0, 0.0, 1.0, 1.0]])  # token 1 is a question token
+    says_none = logits([5.0, 9.0, 0.0, 0.0], [5.0, 9.0, 0.0, 0.0])
+    says_span = logits([0.0, 9.0, 5.0, 0.0], [0.0, 9.0, 0.0, 5.0])
+
+    unanswerable = (torch.tensor([0]), torch.tensor([0]))
+    answer = (torch.tensor([2]), torch.tensor([3]))
+    assert float(boundary_loss(says_none, mask, *unanswerable)) < 0.05
+    assert float(boundary_loss(says_span, mask, *unanswerable)) > 4.0
+    assert float(boundary_loss(says_span, mask, *answer)) < 0.05
+    assert float(boundary_loss(says_none, mask, *answer)) > 4.0
+    assert float(boundary_loss(says_none, mask, torch.tensor([-1]), torch.tensor([-1]))) == 0.0
+
+
+def test_boundary_spans_weigh_the_best_span_of_each_sentence_against_no_answer(tokenizer):
+    """Per sentence, the best start/end pair (start before end, inside the sentence) minus
+    the <s> score; its characters lie inside that sentence."""
+    pair = encode_pair(tokenizer, "Ai?", "", "Ông An đến. Bà Bình về nhà.")
+    n = len(pair.ids)
+    tokens = np.zeros((n, 4), dtype=np.float32)
+    tokens[0, 2:] = 1.0  # "no answer": 2.0
+    second = [t for t, s in enumerate(pair.sentence_of) if s == 1]
+    tokens[second[0], 2], tokens[second[1], 3] = 4.0, 3.0  # "Bà Bình" (or its first pieces)
+    tokens[second[1], 2] = 9.0  # a start after the best end must not pair with it
+    bounds = boundary_spans(pair, tokens)
+    assert sorted(bounds) == [0, 1]
+    margin, (a, b) = bounds[1]
+    assert margin == pytest.approx(9.0 + 3.0 - 2.0)  # start and end on one token
+    s, e = pair.sentences[1]
+    assert s <= a < b <= e and pair.text[a:b].strip()
+    assert bounds[0][0] == pytest.approx(-2.0)
+
+
+def test_macro_threshold_counts_each_validation_collection_once():
+    """The false-refusal target holds for the collections' average: a collection that
+    refuses none at a threshold leaves the other room, as a per-collection rule would not."""
+    from evals.reader.validate import macro_threshold_at, threshold_at
+
+    low = list(np.linspace(0.0, 1.0, 101))
+    high = list(np.linspace(0.2, 1.0, 20))
+
+    def refused(t: float, strict: bool = True) -> float:
+        rates = [np.mean(np.array(g) < t if strict else np.array(g) <= t) for g in (low, high)]
+        return float(np.mean(rates))
+
+    t = macro_threshold_at([low, high], 0.05)
+    assert t > min(threshold_at(g, 0.05) for g in (low, high))
+    assert refused(t) <= 0.05 < refused(t, strict=False)
+    assert macro_threshold_at([low], 0.05) == threshold_at(low, 0.05)

@@ -54,6 +54,16 @@ def test_the_collection_whose_answers_score_lower_sets_the_threshold(rows):
     assert result["threshold_target_false_refusals"] == 0.05
 
 
+def test_on_average_the_easier_collection_leaves_room_for_a_higher_threshold(rows):
+    from evals.reader.combine import combine
+
+    every, average = combine(rows), combine(rows, policy="average")
+    assert average["threshold_policy"] == "average" and every["threshold_policy"] == "every"
+    assert every["threshold"] < average["threshold"]
+    rates = average["combiner"]["false_refusals_by_collection_at_threshold"]
+    assert rates["hard"] > 0.05 > rates["easy"] and np.mean(list(rates.values())) <= 0.05
+
+
 def test_a_stricter_false_refusal_target_lowers_the_threshold(rows):
     from evals.reader.combine import combine
 

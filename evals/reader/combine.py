@@ -41,6 +41,7 @@ from evals.reader.validate import (
     TARGET_FALSE_REFUSALS,
     TARGET_LLM_FALSE_REFUSALS,
     auc,
+    macro_threshold_at,
     threshold_at,
 )
 from index.config import Settings
@@ -148,11 +149,25 @@ def _read(model: Path, path: Path, folder: Path, name: str) -> list[dict]:
     return rows
 
 
+POLICIES = ("every", "average")
+
+
+def policy_threshold(groups: list[list[float]], target: float, policy: str) -> float:
+    """The refusal threshold for per-collection answerable supports under ``policy``."""
+    if policy == "average":
+        return macro_threshold_at(groups, target)
+    return min(threshold_at(v, target) for v in groups)
+
+
 def combine(
-    rows: list[dict], target: float = TARGET_FALSE_REFUSALS, reader_only: bool = False
+    rows: list[dict],
+    target: float = TARGET_FALSE_REFUSALS,
+    reader_only: bool = False,
+    policy: str = "every",
 ) -> dict:
     """``target``: the share of each validation collection's answerable questions the
-    threshold may refuse (the LLM floor: ``TARGET_LLM_FALSE_REFUSALS``, never above it).
+    threshold may refuse (the LLM floor: ``TARGET_LLM_FALSE_REFUSALS``, never above it),
+    on every collection or on their average (``policy``).
     ``reader_only``: the hand-written answerer's score and checks are not offered as
     inputs (ranking weight 0, answerability on the reader's own outputs)."""
 
@@ -191,20 +206,22 @@ def combine(
     support = np.array([model.probability(v) for v in values])
     pick_pos = [support[i] for i in pick_idx if labels[i] == 1]
     pick_neg = [support[i] for i in pick_idx if labels[i] == 0]
-    # The thresholds must hold on every validation collection, not only on their pool: a
-    # domain whose answerable questions score lower (the held-out one will be another
-    # domain again) sets them. Pooled, the largest collection decided alone.
+    # The false-refusal target holds on every validation collection (``every``: a domain
+    # whose answerable questions score lower sets it, and the held-out one will be another
+    # domain again) or on their average, each counted once (``average``: the smallest
+    # collection's few questions do not decide alone). Pooled, the largest would.
     by_collection: dict[str, list[float]] = {}
     for i in pick_idx:
         if labels[i] == 1:
             by_collection.setdefault(rows[i]["collection"], []).append(support[i])
-    t = min(threshold_at(v, target) for v in by_collection.values())
-    floor = min(threshold_at(v, TARGET_LLM_FALSE_REFUSALS) for v in by_collection.values())
+    t = policy_threshold(list(by_collection.values()), target, policy)
+    floor = policy_threshold(list(by_collection.values()), TARGET_LLM_FALSE_REFUSALS, policy)
     reader_only = [float(v["best_logit"]) for v in values]
     return {
         "threshold": round(t, 6),
         "llm_floor": round(min(floor, t), 6),
         "threshold_target_false_refusals": target,
+        "threshold_policy": policy,
         "answerability": model.to_json(),
         "combiner": {
             "check_score_weight": best_w,
@@ -227,6 +244,10 @@ def combine(
             "absent_refused_at_threshold": _refused(rows, support, pick_idx, t, "absent"),
             "threshold_by_collection": {
                 name: round(threshold_at(v, target), 6) for name, v in sorted(by_collection.items())
+            },
+            "false_refusals_by_collection_at_threshold": {
+                name: round(float(np.mean(np.array(v) < t)), 4)
+                for name, v in sorted(by_collection.items())
             },
         },
     }
@@ -310,6 +331,13 @@ def main(argv=None) -> None:
         action="store_true",
         help="no hand-written score or check as an input (ranking and answerability)",
     )
+    p.add_argument(
+        "--threshold-policy",
+        choices=POLICIES,
+        default="every",
+        help="the false-refusal target holds on every validation collection, or on their "
+        "average (each collection counted once); default %(default)s",
+    )
     args = p.parse_args(argv)
     if not 0.0 <= args.false_refusals < 1.0:
         raise SystemExit(f"--false-refusals must be in [0, 1), got {args.false_refusals}.")
@@ -324,7 +352,7 @@ def main(argv=None) -> None:
                 f"No validation question was read with the reader in {model}; nothing to fit."
             )
         readings.write_bytes(pickle.dumps(rows))
-    result = combine(rows, args.false_refusals, args.reader_only)
+    result = combine(rows, args.false_refusals, args.reader_only, args.threshold_policy)
     card_path = model / "reader.json"
     card = json.loads(card_path.read_text())
     card.update(result)

@@ -15,7 +15,9 @@ from torch import nn
 
 from index.e5_weights import E5Weights
 
-HEADS = ("sentence", "span")  # per-token output channels; see assistant/answering/reader/runtime.py
+# Per-token output channels (assistant/answering/reader/runtime.py): the sentence channel, the span
+# marker, and the SQuAD 2.0 start/end logits whose position 0 (<s>) is "no answer".
+HEADS = ("sentence", "span", "start", "end")
 
 
 class Layer(nn.Module):
@@ -46,9 +48,10 @@ class Layer(nn.Module):
 class ReaderNet(nn.Module):
     """e5-small's first ``layers`` layers + a per-token head and a passage head.
 
-    Outputs ``token_logits`` (batch, length, 2): channel 0 is averaged over a sentence's
+    Outputs ``token_logits`` (batch, length, 4): channel 0 is averaged over a sentence's
     tokens to give that sentence's logit (an affine head commutes with the mean), channel
-    1 marks answer-span tokens; ``passage_logit`` (batch,) reads the <s> token.
+    1 marks answer-span tokens, channels 2 and 3 are the answer's start and end logits
+    with <s> standing for "no answer"; ``passage_logit`` (batch,) reads the <s> token.
     """
 
     def __init__(self, hidden=384, heads=12, ffn=1536, layers=12, max_positions=512, eps=1e-12):

@@ -39,6 +39,7 @@ def _encode(tok: E5Tokenizer, ex: Example, max_length: int) -> dict | None:
             if b > a and a < e and s < b:
                 span[t] = 1.0
     scored = sorted({int(x) for x in pair.sentence_of if x >= 0})
+    start, end = _boundaries(span, has_span, any(ex.labels))
     return {
         "ids": pair.ids,
         "sentence_of": pair.sentence_of,
@@ -47,7 +48,19 @@ def _encode(tok: E5Tokenizer, ex: Example, max_length: int) -> dict | None:
         "span": span,
         "has_span": has_span,
         "answerable": float(any(ex.labels)),
+        "start": start,
+        "end": end,
     }
+
+
+def _boundaries(span: np.ndarray, has_span: bool, answerable: bool) -> tuple[int, int]:
+    """Start and end token of the answer for the start/end heads: (0, 0) (<s>, "no
+    answer") when the window cannot answer; (-1, -1), not trained, when it answers
+    without a marked span inside the window (an abstractive answer, or one cut off)."""
+    marked = np.flatnonzero(span > 0)
+    if has_span and len(marked):
+        return int(marked[0]), int(marked[-1])
+    return (-1, -1) if answerable or has_span else (0, 0)
 
 
 def _batch(items: list[dict], weights: E5Weights):
@@ -61,9 +74,13 @@ def _batch(items: list[dict], weights: E5Weights):
     span = np.zeros((len(items), width), dtype=np.float32)
     span_mask = np.zeros((len(items), width), dtype=np.float32)
     pools, labels = [], []
+    # Where an answer may start or end: passage tokens, and <s> for "no answer".
+    bound_mask = np.zeros((len(items), width), dtype=np.float32)
     for i, it in enumerate(items):
         n = len(it["ids"])
         ids[i, :n], mask[i, :n] = it["ids"], 1.0
+        bound_mask[i, :n] = (it["sentence_of"] >= 0).astype(np.float32)
+        bound_mask[i, 0] = 1.0
         span[i, :n] = it["span"]
         if it["has_span"]:
             span_mask[i, :n] = (it["sentence_of"] >= 0).astype(np.float32)
@@ -79,18 +96,22 @@ def _batch(items: list[dict], weights: E5Weights):
         torch.from_numpy(span),
         torch.from_numpy(span_mask),
         torch.tensor([it["answerable"] for it in items]),
+        torch.from_numpy(bound_mask),
+        torch.tensor([it["start"] for it in items]),
+        torch.tensor([it["end"] for it in items]),
     )
 
 
-def losses(net, batch, listwise: float = 0.0):
+def losses(net, batch, listwise: float = 0.0, boundaries: float = 0.0):
     """Sentence BCE + ½ passage BCE + ½ span BCE, plus ``listwise`` x a softmax cross-entropy
-    over each answerable window's sentences: the answerer cites the best-ranked sentence,
-    so ranking the answer first inside its passage is trained directly, not only through
-    independent yes/no labels."""
+    over each answerable window's sentences (the answerer cites the best-ranked sentence,
+    so ranking the answer first inside its passage is trained directly) and
+    ``boundaries`` x the SQuAD 2.0 start/end cross-entropy, where <s> is the answer of a
+    window that cannot answer: "no answer" competes with every span of the window."""
     import torch
     from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
-    embeds, mask, pools, labels, span, span_mask, answerable = batch
+    embeds, mask, pools, labels, span, span_mask, answerable, bound_mask, start, end = batch
     token_logits, passage_logit = net(embeds, mask)
     per_window = [p @ token_logits[i, :, 0] for i, p in enumerate(pools)]
     sent = torch.cat(per_window)
@@ -110,7 +131,24 @@ def losses(net, batch, listwise: float = 0.0):
         if n_span > 0
         else torch.zeros(())
     )
-    return loss_sent + 0.5 * loss_passage + 0.5 * loss_span
+    total = loss_sent + 0.5 * loss_passage + 0.5 * loss_span
+    if boundaries:
+        total = total + boundaries * boundary_loss(token_logits, bound_mask, start, end)
+    return total
+
+
+def boundary_loss(token_logits, bound_mask, start, end):
+    """Mean start and end cross-entropy over the windows with a target (``start`` ≥ 0)."""
+    import torch
+    from torch.nn.functional import cross_entropy
+
+    kept = start >= 0
+    if not bool(kept.any()):
+        return torch.zeros(())
+    blocked = (1.0 - bound_mask[kept]) * -1e4
+    loss_start = cross_entropy(token_logits[kept][..., 2] + blocked, start[kept])
+    loss_end = cross_entropy(token_logits[kept][..., 3] + blocked, end[kept])
+    return (loss_start + loss_end) / 2
 
 
 def split_examples(examples: list[Example], rng: random.Random) -> tuple[list, list]:
@@ -206,7 +244,8 @@ def train(args) -> dict:
             step += 1
             if step <= resumed:
                 continue
-            loss = losses(net, _batch([encoded[i] for i in b], weights), args.listwise)
+            batch = _batch([encoded[i] for i in b], weights)
+            loss = losses(net, batch, args.listwise, args.boundaries)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -289,6 +328,7 @@ def reference_scores(net, examples: list[Example], max_length: int) -> list[dict
     import torch
 
     from assistant.answering.reader.inputs import sentence_pool
+    from assistant.answering.reader.runtime import boundary_spans
 
     weights = E5Weights()
     tok = E5Tokenizer(weights)
@@ -301,13 +341,15 @@ def reference_scores(net, examples: list[Example], max_length: int) -> list[dict
         pool = sentence_pool(pair.sentence_of, len(pair.sentences), len(pair.ids))
         logits = pool @ tokens[0, :, 0].numpy()
         probs = 1.0 / (1.0 + np.exp(-logits))
-        out.append(
-            {
-                "question": ex.question,
-                "passage": ex.passage,
-                "probabilities": [round(float(x), 6) for x in probs],
-            }
-        )
+        ref = {
+            "question": ex.question,
+            "passage": ex.passage,
+            "probabilities": [round(float(x), 6) for x in probs],
+        }
+        if tokens.shape[-1] >= 4:  # the start/end heads' margin over "no answer"
+            bounds = boundary_spans(pair, tokens[0].numpy())
+            ref["boundaries"] = [round(bounds[i][0], 4) for i in sorted(bounds)]
+        out.append(ref)
     return out
 
 
@@ -332,6 +374,12 @@ def main(argv=None) -> None:
     p.add_argument("--max-examples", type=int, default=0, help="0: all")
     p.add_argument(
         "--listwise", type=float, default=0.0, help="weight of the in-window ranking loss"
+    )
+    p.add_argument(
+        "--boundaries",
+        type=float,
+        default=0.0,
+        help="weight of the start/end (no-answer) loss; 0: those heads are not trained",
     )
     p.add_argument(
         "--synthetic", type=int, default=0, help="in-situ questions added to training (at most)"
@@ -386,6 +434,7 @@ def _run(args) -> None:
         "batch": args.batch,
         "lr": args.lr,
         "listwise": args.listwise,
+        "boundaries": args.boundaries,
         "synthetic": args.synthetic,
         "hard_negatives": args.hard_negatives,
         "max_length": args.max_length,

@@ -28,6 +28,24 @@ def threshold_at(answerable: list[float], rate: float) -> float:
     return float(scores[k]) if k < len(scores) else float(scores[-1])
 
 
+def macro_threshold_at(groups: list[list[float]], rate: float) -> float:
+    """Highest threshold whose false-refusal rate, averaged over ``groups`` (validation
+    collections, each counted once whatever its size), is at most ``rate``.
+
+    Requiring the rate of every collection alone lets the smallest one decide: with 30
+    answerable questions, its 5 % quantile is its second-lowest score."""
+    groups = [np.sort(np.asarray(g, dtype=np.float64)) for g in groups if len(g)]
+    if not groups:
+        return 0.5
+    best = float(min(g[0] for g in groups))  # refuses nothing
+    for t in np.unique(np.concatenate(groups)):
+        refused = np.mean([np.searchsorted(g, t, side="left") / len(g) for g in groups])
+        if refused > rate:
+            break
+        best = float(t)
+    return best
+
+
 def auc(pos: list[float], neg: list[float]) -> float:
     if not pos or not neg:
         return float("nan")

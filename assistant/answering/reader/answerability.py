@@ -28,6 +28,8 @@ FEATURES = (
     "missing_rare",
     "span_logit",
     "dense_best",
+    "boundary_margin",
+    "boundary_best",
 )
 # The hand-written checks of the earlier answerer (assistant/answering/extractive.py, slots.py), as
 # inputs: their weights are learned with the rest, on validation collections only.
@@ -57,6 +59,8 @@ def features(
     passage: str,
     span_logit: float = -50.0,
     dense: float | None = None,
+    boundary: float = -50.0,
+    boundary_best: float = -50.0,
 ) -> dict[str, float]:
     """The model's inputs for the best sentence (``window``: it and its neighbours)."""
     q = _terms(question)
@@ -79,6 +83,10 @@ def features(
         # Retrieval's cosine between the question and the best sentence's passage: how
         # on-topic the passage is at all (an off-topic question's best passage scores low).
         "dense_best": dense if dense is not None else 0.0,
+        # The start/end heads' best span minus their "no answer" score, for the best
+        # sentence and for the best of all sentences read (SQuAD 2.0's answerability).
+        "boundary_margin": max(-20.0, boundary),
+        "boundary_best": max(-20.0, boundary_best),
     }
 
 

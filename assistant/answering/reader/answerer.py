@@ -208,6 +208,8 @@ def answerability_features(question: str, reading: Reading, ranked: list[Sentenc
         reading.passage(best.passage),
         best.span_logit,
         reading.dense[best.passage] if reading.dense else None,
+        best.boundary,
+        max(s.boundary for s in ranked),
     )
 
 

@@ -34,6 +34,8 @@ from index.errors import HoidapError
 
 MODEL_FILE = "reader.onnx"
 SPAN_LOGIT = 1.4  # a token is in the answer span above this logit (p ≈ 0.8)
+MAX_ANSWER_TOKENS = 30  # the longest span the start/end heads may propose
+NO_BOUNDARY = -50.0  # a model without start/end heads, or a sentence with no span
 
 
 class ReaderUnavailable(HoidapError):
@@ -49,6 +51,10 @@ class SentenceScore:
     logit: float
     span: tuple[int, int] | None  # answer characters inside ``text``
     span_logit: float = -50.0  # the span head's highest token logit inside the sentence
+    # The start/end heads' best span inside the sentence, scored against their "no answer"
+    # (<s>) score in the same window: > 0 means the reader prefers this answer to none.
+    boundary: float = NO_BOUNDARY
+    boundary_span: tuple[int, int] | None = None  # that span's characters inside ``text``
 
 
 def default_model_dir() -> Path:
@@ -109,7 +115,8 @@ class Reader:
         return [encode_pair(self.tokenizer, question, t, p, self.max_length) for t, p in passages]
 
     def run(self, pairs: list[PairInput]) -> tuple[np.ndarray, np.ndarray]:
-        """Token logits (batch, length, 2) and passage logits (batch,) for encoded pairs."""
+        """Token logits (batch, length, channels) and passage logits (batch,) for encoded
+        pairs (channels: 2, or 4 for a model with start/end heads)."""
         session = self._load()
         width = max(len(p.ids) for p in pairs)
         ids = np.full((len(pairs), width), self.weights.pad, dtype=np.int64)
@@ -161,6 +168,7 @@ class Reader:
             for t, si in enumerate(pair.sentence_of):
                 if si >= 0:
                     span_max[si] = max(span_max[si], float(tokens[w, t, 1]))
+            bounds = boundary_spans(pair, tokens[w]) if tokens.shape[2] >= 4 else {}
             for si, (s, e) in enumerate(pair.sentences):
                 if counts[si] == 0:
                     continue  # cut off by truncation: never read
@@ -169,11 +177,13 @@ class Reader:
                     continue
                 span = _span(pair, tokens[w, :, 1], si, s)
                 logit = float(logits[si])
-                out.append(
-                    SentenceScore(
-                        pi, index, pair.text[s:e], _sigmoid(logit), logit, span, float(span_max[si])
-                    )
+                score = SentenceScore(
+                    pi, index, pair.text[s:e], _sigmoid(logit), logit, span, float(span_max[si])
                 )
+                if si in bounds:
+                    margin, (a, b) = bounds[si]
+                    score.boundary, score.boundary_span = margin, (a - s, b - s)
+                out.append(score)
         return Reading(question, out, passage_logits, texts, spans_of)
 
 
@@ -226,6 +236,25 @@ def _span(
     if best is None:
         return None
     return best[0] - start, best[1] - start
+
+
+def boundary_spans(pair: PairInput, tokens: np.ndarray) -> dict[int, tuple[float, tuple[int, int]]]:
+    """Per sentence of the window: the best start/end span inside it (at most
+    ``MAX_ANSWER_TOKENS`` tokens) as (its score minus the window's "no answer" score, its
+    characters in ``pair.text``). The SQuAD 2.0 reading: answer when the margin is > 0."""
+    start, end = tokens[:, 2], tokens[:, 3]
+    null = float(start[0] + end[0])
+    sentence_of = pair.sentence_of[: len(start)]
+    out: dict[int, tuple[float, tuple[int, int]]] = {}
+    for si in np.unique(sentence_of[sentence_of >= 0]):
+        t = np.flatnonzero(sentence_of == si)
+        grid = start[t][:, None] + end[t][None, :]
+        gap = t[None, :] - t[:, None]
+        grid = np.where((gap >= 0) & (gap < MAX_ANSWER_TOKENS), grid, -np.inf)
+        i, j = np.unravel_index(int(np.argmax(grid)), grid.shape)
+        a, b = pair.offsets[t[i]][0], pair.offsets[t[j]][1]
+        out[int(si)] = (float(grid[i, j]) - null, (a, b))
+    return out
 
 
 _shared: dict[str, Reader] = {}
