@@ -107,9 +107,21 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if answer.notice:
         print(f"({answer.notice})")
     for c in answer.citations:
-        date = f", {c.date}" if c.date else ""
-        print(f"[{c.n}] {c.title}{date} — {c.source}\n    «{c.quote}»")
+        print(f"{citation_line(c)}\n    «{c.quote}»")
     return 0
+
+
+def citation_line(c) -> str:
+    """``[n] Title, dd/mm/yyyy — address``: what the article is, never its file name
+    (the address only for a web article)."""
+    from assistant.web.ui_format import citation_title, format_date
+
+    line = f"[{c.n}] {citation_title(c)}"
+    if c.date:
+        line += f", {format_date(c.date)}"
+    if c.url:
+        line += f" — {c.url}"
+    return line
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

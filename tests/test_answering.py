@@ -567,6 +567,20 @@ def test_cli_ask_json_with_history(seed_settings, tmp_path) -> None:
     )
 
 
+def test_cli_citations_name_the_article_not_its_file() -> None:
+    from assistant.answering.answer import Citation
+    from assistant.cli import citation_line
+
+    def cite(**kw) -> Citation:
+        base = {"n": 2, "chunk_id": "c", "source": "003_c628.txt", "title": "Đề án 06"}
+        return Citation(**{**base, "text": "t", "quote": "q", "date": None, **kw})
+
+    assert citation_line(cite(date="2023-05-09")) == "[2] Đề án 06, 09/05/2023"
+    web = citation_line(cite(url="https://example.vn/a", date=None))
+    assert web == "[2] Đề án 06 — https://example.vn/a"
+    assert "003_c628" not in citation_line(cite(title="", date=None))
+
+
 def test_cli_rejects_a_malformed_history_file(tmp_path) -> None:
     bad = tmp_path / "turns.json"
     bad.write_text('{"role": "user"}', encoding="utf-8")
