@@ -572,3 +572,23 @@ def test_macro_threshold_counts_each_validation_collection_once():
     assert t > min(threshold_at(g, 0.05) for g in (low, high))
     assert refused(t) <= 0.05 < refused(t, strict=False)
     assert macro_threshold_at([low], 0.05) == threshold_at(low, 0.05)
+
+
+def test_answer_boundaries_are_sentence_tokens_or_untrained(tokenizer):
+    """A start/end target is a token the heads may choose (a sentence token); a marked
+    answer outside every read sentence is not trained rather than trained on a masked
+    position (which once gave loss spikes of 1e4)."""
+    from evals.reader.data import Example
+    from evals.reader.train import _encode
+
+    passage = "Ab\nÔng An đến Hà Nội."  # "Ab" is too short to be a sentence
+    inside = Example("Ai đến Hà Nội?", passage, [1], span=(3, 9))
+    outside = Example("Ai?", passage, [1], span=(0, 2))
+    unanswerable = Example("Ai đến Huế?", passage, [0])
+    enc = _encode(tokenizer, inside, 64)
+    assert enc["start"] > 0 and enc["sentence_of"][enc["start"]] >= 0
+    assert enc["sentence_of"][enc["end"]] >= 0 and enc["end"] >= enc["start"]
+    assert (
+        _encode(tokenizer, outside, 64)["start"],
+        _encode(tokenizer, unanswerable, 64)["end"],
+    ) == (-1, 0)

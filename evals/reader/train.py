@@ -39,7 +39,8 @@ def _encode(tok: E5Tokenizer, ex: Example, max_length: int) -> dict | None:
             if b > a and a < e and s < b:
                 span[t] = 1.0
     scored = sorted({int(x) for x in pair.sentence_of if x >= 0})
-    start, end = _boundaries(span, has_span, any(ex.labels))
+    # Only sentence tokens may start or end an answer (as at run time, runtime.boundary_spans).
+    start, end = _boundaries(span * (pair.sentence_of >= 0), has_span, any(ex.labels))
     return {
         "ids": pair.ids,
         "sentence_of": pair.sentence_of,
