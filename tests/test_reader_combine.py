@@ -91,3 +91,31 @@ def test_reader_only_offers_no_hand_written_input(rows):
     assert not set(result["answerability"]["features"]) & set(CHECK_FEATURES)
     offered = combine(rows)["combiner"]["auc_by_model"]
     assert any(name.startswith("reader+checks") for name in offered)
+
+
+def test_cached_readings_that_no_longer_load_are_read_again(tmp_path):
+    import pickle
+
+    from evals.reader.combine import cached_readings
+
+    assert cached_readings(tmp_path / "none.pkl") is None
+    good = tmp_path / "good.pkl"
+    good.write_bytes(pickle.dumps([{"question": "q"}]))
+    assert cached_readings(good) == [{"question": "q"}]
+    moved = tmp_path / "moved.pkl"  # saved by a module that has moved since
+    import sys
+    import types
+
+    gone = types.ModuleType("hoidap_moved_module")
+
+    class Kept:
+        pass
+
+    Kept.__module__, Kept.__qualname__ = gone.__name__, "Kept"
+    gone.Kept = Kept
+    sys.modules[gone.__name__] = gone
+    try:
+        moved.write_bytes(pickle.dumps([Kept()]))
+    finally:
+        del sys.modules[gone.__name__]
+    assert cached_readings(moved) is None

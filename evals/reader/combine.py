@@ -312,6 +312,18 @@ def _model_key(model: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def cached_readings(path: Path) -> list[dict] | None:
+    """Readings saved by an earlier run, or None when there are none or they no longer
+    load (saved by a version whose classes have moved or changed): then they are re-read."""
+    if not path.is_file():
+        return None
+    try:
+        return pickle.loads(path.read_bytes())
+    except (pickle.UnpicklingError, ImportError, AttributeError, EOFError) as exc:
+        print(f"cached readings {path} do not load ({exc}); reading again", flush=True)
+        return None
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="reader folder (reader.json is updated)")
@@ -343,9 +355,8 @@ def main(argv=None) -> None:
         raise SystemExit(f"--false-refusals must be in [0, 1), got {args.false_refusals}.")
     model = Path(args.model)
     readings = Path(args.cache) / f"readings-{_model_key(model)}.pkl"
-    if readings.is_file():  # the same model's readings: only the fit is redone
-        rows = pickle.loads(readings.read_bytes())
-    else:
+    rows = cached_readings(readings)  # the same model's readings: only the fit is redone
+    if rows is None:
         rows = read_validation(model, Path(args.data), Path(args.cache), args.seed, args.limit)
         if not rows:
             raise SystemExit(
