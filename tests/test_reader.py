@@ -18,6 +18,7 @@ from assistant.answering.reader.inputs import (
     window_ranges,
 )
 from assistant.answering.reader.runtime import (
+    NO_BOUNDARY,
     Reader,
     ReaderUnavailable,
     boundary_spans,
@@ -165,6 +166,10 @@ def test_shipped_reader_loads_offline_and_matches_its_torch_reference(monkeypatc
         )
         if "boundaries" in ref:
             np.testing.assert_allclose(_graph_boundaries(reader, ref), ref["boundaries"], atol=0.01)
+    if not card.get("boundaries"):  # untrained start/end heads are not read at all
+        ref = card["reference"][0]
+        scores = reader.score(ref["question"], [("", ref["passage"])])
+        assert scores and all(s.boundary == NO_BOUNDARY for s in scores)
 
 
 @pytest.mark.slow

@@ -324,7 +324,9 @@ class Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
-def reference_scores(net, examples: list[Example], max_length: int) -> list[dict]:
+def reference_scores(
+    net, examples: list[Example], max_length: int, boundaries: bool = False
+) -> list[dict]:
     """Sentence probabilities of a few pairs by the torch model, to check the ONNX export."""
     import torch
 
@@ -347,7 +349,7 @@ def reference_scores(net, examples: list[Example], max_length: int) -> list[dict
             "passage": ex.passage,
             "probabilities": [round(float(x), 6) for x in probs],
         }
-        if tokens.shape[-1] >= 4:  # the start/end heads' margin over "no answer"
+        if boundaries:  # the trained start/end heads' margin over "no answer"
             bounds = boundary_spans(pair, tokens[0].numpy())
             ref["boundaries"] = [round(bounds[i][0], 4) for i in sorted(bounds)]
         out.append(ref)
@@ -444,9 +446,13 @@ def _run(args) -> None:
         "train_seconds": result["seconds"],
         "final_loss": result["log"][-1]["loss"] if result["log"] else None,
     }
-    card["reference"] = reference_scores(result["net"], result["val"][:6], args.max_length)
+    card["reference"] = reference_scores(
+        result["net"], result["val"][:6], args.max_length, args.boundaries > 0
+    )
+    card_path = out / "reader.json"
+    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")  # read by:
     card.update(choose_threshold(out, result["val"]))
-    (out / "reader.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(card, ensure_ascii=False))
 
 

@@ -95,6 +95,13 @@ class Reader:
             return self._session
 
     @property
+    def has_boundaries(self) -> bool:
+        """Whether the start/end heads were trained (``train --boundaries``); untrained,
+        the graph still outputs their channels, and they mean nothing."""
+        self._load()
+        return float(self.card.get("boundaries", 0.0)) > 0.0
+
+    @property
     def threshold(self) -> float:
         self._load()
         return float(self.card.get("threshold", 0.5))
@@ -168,7 +175,7 @@ class Reader:
             for t, si in enumerate(pair.sentence_of):
                 if si >= 0:
                     span_max[si] = max(span_max[si], float(tokens[w, t, 1]))
-            bounds = boundary_spans(pair, tokens[w]) if tokens.shape[2] >= 4 else {}
+            bounds = boundary_spans(pair, tokens[w]) if self.has_boundaries else {}
             for si, (s, e) in enumerate(pair.sentences):
                 if counts[si] == 0:
                     continue  # cut off by truncation: never read
