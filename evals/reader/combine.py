@@ -170,42 +170,21 @@ def combine(
     on every collection or on their average (``policy``).
     ``reader_only``: the hand-written answerer's score and checks are not offered as
     inputs (ranking weight 0, answerability on the reader's own outputs)."""
-
-    def ranked_at(w: float):
-        return [choose(r["question"], r["reading"], r["checks"], w) for r in rows]
-
-    best_w, best_acc, accs = 0.0, -1.0, {}
     answerable = [i for i, r in enumerate(rows) if r["answerable"] and r["answers"]]
-    for w in (0.0,) if reader_only else WEIGHTS:
-        ranked = ranked_at(w)
-        acc = float(
-            np.mean([_gold_sentence(ranked[i][0][0].text, rows[i]["answers"]) for i in answerable])
-        )
-        accs[str(w)] = round(acc, 4)
-        if acc > best_acc + 1e-9:
-            best_w, best_acc = w, acc
-    chosen = ranked_at(best_w)
+    best_w, accs = choose_weight(rows, answerable, (0.0,) if reader_only else WEIGHTS)
+    chosen = [choose(r["question"], r["reading"], r["checks"], best_w) for r in rows]
     values = [v for _, v in chosen]
     margins = answer_by_margin(rows, chosen, answerable, best_w)
     labels = [int(r["answerable"]) for r in rows]
     idx = np.arange(len(rows))
     fit_idx, pick_idx = idx[::2], idx[1::2]
-    # Feature set and regularisation chosen by AUC on the held half (few validation questions).
-    candidates = {}
     offered = [("reader", FEATURES)]
     if not reader_only:
         offered.append(("reader+checks", FEATURES + CHECK_FEATURES))
-    for label, names in offered:
-        for l2 in (1.0, 10.0, 100.0):
-            m = fit([values[i] for i in fit_idx], [labels[i] for i in fit_idx], names, l2=l2)
-            pos = [m.probability(values[i]) for i in pick_idx if labels[i] == 1]
-            neg = [m.probability(values[i]) for i in pick_idx if labels[i] == 0]
-            candidates[f"{label} l2={l2:g}"] = (auc(pos, neg), m)
+    candidates = fit_candidates(values, labels, fit_idx, pick_idx, offered)
     chosen_name = max(candidates, key=lambda k: candidates[k][0])
     model = candidates[chosen_name][1]
     support = np.array([model.probability(v) for v in values])
-    pick_pos = [support[i] for i in pick_idx if labels[i] == 1]
-    pick_neg = [support[i] for i in pick_idx if labels[i] == 0]
     # The false-refusal target holds on every validation collection (``every``: a domain
     # whose answerable questions score lower sets it, and the held-out one will be another
     # domain again) or on their average, each counted once (``average``: the smallest
@@ -216,7 +195,11 @@ def combine(
             by_collection.setdefault(rows[i]["collection"], []).append(support[i])
     t = policy_threshold(list(by_collection.values()), target, policy)
     floor = policy_threshold(list(by_collection.values()), TARGET_LLM_FALSE_REFUSALS, policy)
-    reader_only = [float(v["best_logit"]) for v in values]
+
+    def held_auc(scores) -> float:
+        pos = [scores[i] for i in pick_idx if labels[i]]
+        return round(auc(pos, [scores[i] for i in pick_idx if not labels[i]]), 4)
+
     return {
         "threshold": round(t, 6),
         "llm_floor": round(min(floor, t), 6),
@@ -230,25 +213,54 @@ def combine(
             "second_sentence_margin": choose_margin(margins),
             "validation_questions": len(rows),
             "answerable": int(sum(labels)),
-            "auc_reader_logit": round(
-                auc(
-                    [reader_only[i] for i in pick_idx if labels[i]],
-                    [reader_only[i] for i in pick_idx if not labels[i]],
-                ),
-                4,
-            ),
-            "auc_answerability": round(auc(pick_pos, pick_neg), 4),
+            "auc_reader_logit": held_auc([float(v["best_logit"]) for v in values]),
+            "auc_answerability": held_auc(support),
             "answerability_model": chosen_name,
             "auc_by_model": {k: round(v[0], 4) for k, v in candidates.items()},
-            "swapped_refused_at_threshold": _refused(rows, support, pick_idx, t, "swapped"),
-            "absent_refused_at_threshold": _refused(rows, support, pick_idx, t, "absent"),
-            "threshold_by_collection": {
-                name: round(threshold_at(v, target), 6) for name, v in sorted(by_collection.items())
-            },
-            "false_refusals_by_collection_at_threshold": {
-                name: round(float(np.mean(np.array(v) < t)), 4)
-                for name, v in sorted(by_collection.items())
-            },
+            **_threshold_report(rows, support, pick_idx, by_collection, t, target),
+        },
+    }
+
+
+def choose_weight(rows: list[dict], answerable: list[int], weights) -> tuple[float, dict]:
+    """The ranking weight of the hand-written score under which the first sentence holds
+    the answer most often (ties: the smaller weight), and that share for every weight."""
+    best_w, best_acc, accs = 0.0, -1.0, {}
+    for w in weights:
+        ranked = [choose(r["question"], r["reading"], r["checks"], w) for r in rows]
+        acc = float(
+            np.mean([_gold_sentence(ranked[i][0][0].text, rows[i]["answers"]) for i in answerable])
+        )
+        accs[str(w)] = round(acc, 4)
+        if acc > best_acc + 1e-9:
+            best_w, best_acc = w, acc
+    return best_w, accs
+
+
+def fit_candidates(values, labels, fit_idx, pick_idx, offered) -> dict:
+    """Answerability models per offered feature set and regularisation, fitted on one half
+    and scored (AUC) on the other: few validation questions, so the held half chooses."""
+    candidates = {}
+    for label, names in offered:
+        for l2 in (1.0, 10.0, 100.0):
+            m = fit([values[i] for i in fit_idx], [labels[i] for i in fit_idx], names, l2=l2)
+            pos = [m.probability(values[i]) for i in pick_idx if labels[i] == 1]
+            neg = [m.probability(values[i]) for i in pick_idx if labels[i] == 0]
+            candidates[f"{label} l2={l2:g}"] = (auc(pos, neg), m)
+    return candidates
+
+
+def _threshold_report(rows, support, pick_idx, by_collection, t: float, target: float) -> dict:
+    """What the chosen threshold refuses on the held half, per kind and per collection."""
+    return {
+        "swapped_refused_at_threshold": _refused(rows, support, pick_idx, t, "swapped"),
+        "absent_refused_at_threshold": _refused(rows, support, pick_idx, t, "absent"),
+        "threshold_by_collection": {
+            name: round(threshold_at(v, target), 6) for name, v in sorted(by_collection.items())
+        },
+        "false_refusals_by_collection_at_threshold": {
+            name: round(float(np.mean(np.array(v) < t)), 4)
+            for name, v in sorted(by_collection.items())
         },
     }
 
