@@ -222,20 +222,11 @@ def train(args) -> dict:
     encoded = [x for x in (_encode(tok, e, args.max_length) for e in train_set) if x is not None]
     net = from_e5(weights, args.layers)
     net.train()
-    head_params = list(net.token_head.parameters()) + list(net.passage_head.parameters())
-    head_ids = {id(p) for p in head_params}
-    body = [p for p in net.parameters() if id(p) not in head_ids]
-    opt = torch.optim.AdamW(
-        [{"params": body, "lr": args.lr}, {"params": head_params, "lr": args.lr * 20}],
-        weight_decay=0.01,
-    )
     # Length-bucketed batches (less padding), visited in a seeded order.
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["ids"]))
     batches = [order[i : i + args.batch] for i in range(0, len(order), args.batch)]
     steps = len(batches) * args.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
-    )
+    opt, sched = optimiser(net, args.lr, steps)
     checkpoint = Checkpoint(Path(args.out) / "checkpoint.pt", args)
     resumed, log = checkpoint.restore(net, opt, sched)
     started, step = time.time() - (log[-1]["s"] if log else 0.0), 0
@@ -253,13 +244,8 @@ def train(args) -> dict:
             opt.step()
             sched.step()
             if step % 20 == 0 or step == steps:
-                log.append(
-                    {
-                        "step": step,
-                        "loss": round(float(loss), 4),
-                        "s": round(time.time() - started, 1),
-                    }
-                )
+                seconds = round(time.time() - started, 1)
+                log.append({"step": step, "loss": round(float(loss.detach()), 4), "s": seconds})
                 print(json.dumps(log[-1]), flush=True)
             if step % args.checkpoint_every == 0 and step < steps:
                 checkpoint.save(net, opt, sched, step, log)
@@ -272,6 +258,24 @@ def train(args) -> dict:
         "seconds": round(time.time() - started, 1),
         "log": log,
     }
+
+
+def optimiser(net, lr: float, steps: int):
+    """AdamW with the heads at 20x the encoder's learning rate (they start from nothing),
+    and a linear warm-up over the first tenth of ``steps``, then a linear decay to 0."""
+    import torch
+
+    head_params = list(net.token_head.parameters()) + list(net.passage_head.parameters())
+    head_ids = {id(p) for p in head_params}
+    body = [p for p in net.parameters() if id(p) not in head_ids]
+    opt = torch.optim.AdamW(
+        [{"params": body, "lr": lr}, {"params": head_params, "lr": lr * 20}],
+        weight_decay=0.01,
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
+    )
+    return opt, sched
 
 
 class Checkpoint:
