@@ -161,6 +161,7 @@ class Reader:
                 )
                 pieces.append((pi, lo, start - pair.body_start, pair))
         tokens, window_logits = self.run([pair for *_, pair in pieces])
+        bounded = self.has_boundaries  # once per read, not per window (it takes the lock)
         passage_logits = [-50.0] * len(passages)
         out: list[SentenceScore] = []
         for w, (pi, lo, shift, pair) in enumerate(pieces):
@@ -175,7 +176,7 @@ class Reader:
             for t, si in enumerate(pair.sentence_of):
                 if si >= 0:
                     span_max[si] = max(span_max[si], float(tokens[w, t, 1]))
-            bounds = boundary_spans(pair, tokens[w]) if self.has_boundaries else {}
+            bounds = boundary_spans(pair, tokens[w]) if bounded else {}
             for si, (s, e) in enumerate(pair.sentences):
                 if counts[si] == 0:
                     continue  # cut off by truncation: never read
