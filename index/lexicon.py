@@ -30,7 +30,7 @@ from index.errors import ConfigError
 ENV_VAR = "HOIDAP_LEXICON"
 DEFAULT_NAME = "data/lexicon.json"
 
-_DICT_SECTIONS = ("abbreviations", "glossary", "misspellings")
+_DICT_SECTIONS = ("abbreviations", "glossary", "misspellings", "back_reference_names")
 _LIST_SECTIONS = (
     "titles",
     "org_heads",
@@ -38,6 +38,7 @@ _LIST_SECTIONS = (
     "document_kinds",
     "examples",
     "back_references",
+    "subject_followers",
 )
 SECTIONS = _DICT_SECTIONS + _LIST_SECTIONS
 
@@ -58,6 +59,11 @@ class Lexicon:
     examples: list[str] = field(default_factory=list)  # the UI's example questions
     # Sentence openers that name nothing themselves ("Tỉnh sẽ …", "Ông cho biết …").
     back_references: list[str] = field(default_factory=list)
+    # Syllables after which such an opener is the subject («Tỉnh sẽ …»), not half of a
+    # compound («Bộ trưởng …», «Trường hợp …»).
+    subject_followers: list[str] = field(default_factory=list)
+    # Openers a name can follow in the article, and what they name: "place" | "body" | "person".
+    back_reference_names: dict[str, str] = field(default_factory=dict)
 
 
 def default_path() -> Path:
@@ -174,7 +180,23 @@ def _parse(path: Path, data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
                 )
             items = [_text(path, f'an entry of "{name}"', v) for v in value]
             out[name] = list(dict.fromkeys(items))
+    _check_name_kinds(path, out.get("back_reference_names", {}))
     return out, extends
+
+
+NAME_KINDS = ("place", "body", "person")
+
+
+def _check_name_kinds(path: Path, names: dict[str, str]) -> None:
+    """Each back reference a name can follow says how that name is written."""
+    for head, kind in names.items():
+        if kind not in NAME_KINDS:
+            raise _error(
+                path,
+                f'"back_reference_names"."{head}" is {_show(kind)}; use one of {", ".join(NAME_KINDS)}',
+                f'"back_reference_names"."{head}" là {_show(kind)}; hãy dùng một trong '
+                f"{', '.join(NAME_KINDS)}",
+            )
 
 
 def _merge(base: Lexicon, extra: dict[str, Any]) -> Lexicon:

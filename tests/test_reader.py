@@ -438,6 +438,19 @@ def test_a_sentence_opening_with_a_back_reference_is_cited_with_the_one_before()
     assert back_reference_partner(reading, s[0]) is None  # nothing before it
 
 
+def test_a_back_reference_the_passage_names_needs_no_partner():
+    from assistant.answering.reader.answerer import back_reference_partner
+
+    reading, s = _reading_of(
+        [
+            "UBND tỉnh Quảng Ninh ban hành kế hoạch chuyển đổi số.",
+            "Quảng Ninh dẫn đầu chỉ số chuyển đổi số cấp tỉnh.",
+            "Tỉnh sẽ hoàn thành xây dựng chính quyền số vào năm 2025.",
+        ]
+    )
+    assert back_reference_partner(reading, s[2]) is None  # «Tỉnh Quảng Ninh sẽ …» says it
+
+
 class _ScriptedReader:
     """A reader whose reading is given: tests how the answerer composes what it cites."""
 

@@ -22,6 +22,7 @@ from assistant.answering.reader.answerer import ReaderAnswerer, answer_span
 from assistant.answering.reader.runtime import Reader, shared_reader
 from assistant.answering.refusal import RefusalModel, default_model
 from assistant.answering.retriever import FusionConfig, HybridRetriever
+from assistant.answering.subjects import named_subject
 from assistant.answering.summary import (
     TOPIC_COVERAGE,
     SummaryRequest,
@@ -382,7 +383,7 @@ class Assistant:
         parts = []
         for ev in analysis.evidence:
             n = retrieved.index(ev.passage) + 1
-            parts.append(f"{ev.sentence} [{n}]")
+            parts.append(f"{named_subject(ev.sentence, ev.passage.chunk)} [{n}]")
         text, citations = verify_citations(" ".join(parts), retrieved)
         # The quote is the answer span the reader marked, when it marked one in the sentence.
         spans = {ev.passage.chunk.chunk_id: answer_span(ev) for ev in analysis.evidence}

@@ -15,25 +15,13 @@ import re
 from assistant.answering.extractive import Evidence, ExtractiveResult
 from assistant.answering.reader.answerability import check_features, features, fired_checks
 from assistant.answering.reader.runtime import Reader, Reading, SentenceScore
-from index.lexicon import per_lexicon
+from assistant.answering.subjects import opening_back_reference, referent
 from index.normalize import match_form
 from index.types import ScoredChunk
 
 # A list item ("a) …", "2. …", "- …") means little without the sentence that opens its list.
 LIST_ITEM_RE = re.compile(r"^\s*(?:[a-zđ]\)|\d{1,3}[.)]\s|[-–•+*]\s)", re.I)
 LEAD_IN_END = ":"
-
-
-@per_lexicon
-def _back_reference_re(lex) -> re.Pattern | None:
-    """A sentence opening with a word that names nothing itself («Tỉnh sẽ …», «Ông cho
-    biết …»): one of the lexicon's ``back_references`` followed by a lower-case word or a
-    comma, so «Tỉnh Quảng Ninh …» (a name follows) is not one."""
-    words = sorted(lex.back_references, key=len, reverse=True)
-    if not words:
-        return None
-    alternatives = "|".join(re.escape(w) for w in words)
-    return re.compile(rf"^\s*(?:{alternatives})(?:\s+(?=[a-zđà-ỹ])|\s*,)")
 
 
 class ReaderAnswerer:
@@ -164,13 +152,14 @@ def list_partner(reading: Reading, best: SentenceScore) -> SentenceScore | None:
 
 
 def back_reference_partner(reading: Reading, best: SentenceScore) -> SentenceScore | None:
-    """The sentence before ``best`` when ``best`` opens with a back reference («Tỉnh sẽ …»):
-    cited with it, the answer names what the sentence is about."""
-    pattern = _back_reference_re()
-    if pattern is None or best.sentence == 0:
+    """The sentence before ``best`` when ``best`` opens with a back reference («Tỉnh sẽ …»)
+    that the passage does not name (:mod:`assistant.answering.subjects` names it when it
+    can): cited with it, the answer says what the sentence is about."""
+    if best.sentence == 0:
         return None
     text, (start, end) = reading.texts[best.passage], reading.spans[best.passage][best.sentence]
-    if not pattern.match(text[start:end]):
+    opening = opening_back_reference(text[start:end])
+    if opening is None or referent(opening.head, text[:start], "", text[end:]) is not None:
         return None
     scored = {s.sentence: s for s in reading.sentences if s.passage == best.passage}
     return scored.get(best.sentence - 1)
