@@ -390,17 +390,11 @@ def _squad_answers(qa: dict, where: str) -> list[str]:
     return _dedupe(out)
 
 
-def load_squad(path: str | Path) -> Dataset:
-    """Load a SQuAD v1/v2 (UIT-ViQuAD) JSON file.
-
-    Impossible questions (``is_impossible: true``) get ``answers=[]`` and
-    ``answerable=False`` (``plausible_answers`` are ignored). Without ``is_impossible`` a
-    question is answerable (SQuAD v1).
-    """
-    path = Path(path)
+def _read_json(path: Path):
+    """The parsed JSON file, or a clear error naming the line that is wrong."""
     try:
         with path.open(encoding="utf-8-sig") as fh:
-            doc = json.load(fh)
+            return json.load(fh)
     except UnicodeDecodeError as exc:
         raise _err(str(path), f"not valid UTF-8 ({exc.reason})", "không phải UTF-8") from None
     except json.JSONDecodeError as exc:
@@ -409,6 +403,37 @@ def load_squad(path: str | Path) -> Dataset:
             f"invalid JSON ({exc.msg} at column {exc.colno})",
             f"JSON không hợp lệ ({exc.msg}, cột {exc.colno})",
         ) from None
+
+
+def _squad_item(qa, where: str, doc_id: str, seen: set[str]) -> QAItem:
+    """One checked SQuAD question (``seen``: the ids so far, this one added)."""
+    if not isinstance(qa, dict):
+        raise _err(where, "expected an object")
+    qid = _id_value(qa.get("id"))
+    if qid is None:
+        raise _err(where, "missing or empty 'id'")
+    if qid in seen:
+        raise _err(where, f"duplicate id {qid!r}")
+    seen.add(qid)
+    question = qa.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise _err(where, "missing or empty 'question'")
+    impossible = qa.get("is_impossible", False)
+    if not isinstance(impossible, bool):
+        raise _err(where, "'is_impossible' must be true or false")
+    answers = [] if impossible else _squad_answers(qa, where)
+    return QAItem(qid, question, answers, [doc_id], not impossible)
+
+
+def load_squad(path: str | Path) -> Dataset:
+    """Load a SQuAD v1/v2 (UIT-ViQuAD) JSON file.
+
+    Impossible questions (``is_impossible: true``) get ``answers=[]`` and
+    ``answerable=False`` (``plausible_answers`` are ignored). Without ``is_impossible`` a
+    question is answerable (SQuAD v1).
+    """
+    path = Path(path)
+    doc = _read_json(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise _err(
             str(path),
@@ -432,23 +457,7 @@ def load_squad(path: str | Path) -> Dataset:
                 raise _err(where_p, "'qas' must be a list")
             doc_id = contexts.add(para["context"], title)
             for q, qa in enumerate(para.get("qas", [])):
-                where_q = f"{where_p}.qas[{q}]"
-                if not isinstance(qa, dict):
-                    raise _err(where_q, "expected an object")
-                qid = _id_value(qa.get("id"))
-                if qid is None:
-                    raise _err(where_q, "missing or empty 'id'")
-                if qid in seen:
-                    raise _err(where_q, f"duplicate id {qid!r}")
-                seen.add(qid)
-                question = qa.get("question")
-                if not isinstance(question, str) or not question.strip():
-                    raise _err(where_q, "missing or empty 'question'")
-                impossible = qa.get("is_impossible", False)
-                if not isinstance(impossible, bool):
-                    raise _err(where_q, "'is_impossible' must be true or false")
-                answers = [] if impossible else _squad_answers(qa, where_q)
-                items.append(QAItem(qid, question, answers, [doc_id], not impossible))
+                items.append(_squad_item(qa, f"{where_p}.qas[{q}]", doc_id, seen))
     return Dataset(
         path.stem, "squad", items, corpus=contexts.corpus, qrels=_qrels_from_items(items)
     )
@@ -457,6 +466,23 @@ def load_squad(path: str | Path) -> Dataset:
 # --------------------------------------------------------------------------- CSV
 
 _CSV_REQUIRED = ("context", "question", "answer")
+
+
+def _csv_columns(path: Path, header: list[str]) -> tuple[list[str], dict[str, int]]:
+    """The header's column names and where the needed ones are; an error names a missing one."""
+    names = [h.strip().lstrip("\ufeff").lower() for h in header]
+    # ViRHE4QA-style files name the span column "extractive answer".
+    if "answer" not in names and "extractive answer" in names:
+        names[names.index("extractive answer")] = "answer"
+    missing = [c for c in _CSV_REQUIRED if c not in names]
+    if missing:
+        raise _err(
+            f"{path}:1",
+            f"missing column(s) {', '.join(missing)} (found: {', '.join(names)}); "
+            f"expected {FORMATS_EXPECTED}",
+            f"thiếu cột {', '.join(missing)}; cần {_FORMATS_VI}",
+        )
+    return names, {n: names.index(n) for n in (*_CSV_REQUIRED, "id", "idx") if n in names}
 
 
 def load_csv(path: str | Path) -> Dataset:
@@ -477,21 +503,7 @@ def load_csv(path: str | Path) -> Dataset:
                 header = next(reader)
             except StopIteration:
                 raise _err(str(path), "empty file: expected a header row") from None
-            names = [h.strip().lstrip("\ufeff").lower() for h in header]
-            # ViRHE4QA-style files name the span column "extractive answer".
-            if "answer" not in names and "extractive answer" in names:
-                names[names.index("extractive answer")] = "answer"
-            missing = [c for c in _CSV_REQUIRED if c not in names]
-            if missing:
-                raise _err(
-                    f"{path}:1",
-                    f"missing column(s) {', '.join(missing)} (found: {', '.join(names)}); "
-                    f"expected {FORMATS_EXPECTED}",
-                    f"thiếu cột {', '.join(missing)}; cần {_FORMATS_VI}",
-                )
-            col = {
-                name: names.index(name) for name in (*_CSV_REQUIRED, "id", "idx") if name in names
-            }
+            names, col = _csv_columns(path, header)
             id_col = col.get("id", col.get("idx"))
             row_no = 0
             for row in reader:

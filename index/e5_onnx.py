@@ -60,6 +60,81 @@ def quantize_columns(w: np.ndarray, levels: int = WEIGHT_LEVELS) -> tuple[np.nda
     return q, scale
 
 
+class _GraphBuilder:
+    """Collects the encoder's ONNX nodes and weights, one transformer layer at a time."""
+
+    def __init__(self, weights: E5Weights, precision: str, float_matmuls: frozenset[str]):
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.t, self.c = weights.tensor, weights.config
+        self.precision, self.float_matmuls = precision, float_matmuls
+        self.nodes: list = []
+        self.inits: list = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], **attrs) -> None:
+        self.nodes.append(self.helper.make_node(op, inputs, outputs, **attrs))
+
+    def linear(
+        self, x: str, prefix: str, w: np.ndarray, b: np.ndarray, out: str
+    ) -> tuple[str, str]:
+        """x @ w.T (+ b) for a PyTorch-layout weight ``w`` (out, in): (output, bias still to
+        add, or ""). A float32 matmul leaves its bias to the fused node that reads it."""
+        wt = np.ascontiguousarray(w.T.astype(np.float32))
+        if self.precision == "int8" and prefix.split(".")[-1] not in self.float_matmuls:
+            q, scale = quantize_columns(wt)
+            inputs = [x, self.const(f"{prefix}.wq", q), self.const(f"{prefix}.ws", scale), ""]
+            inputs.append(self.const(f"{prefix}.b", b))
+            self.node("DynamicQuantizeMatMul", inputs, [out], domain="com.microsoft")
+            return out, ""
+        self.node("MatMul", [x, self.const(f"{prefix}.w", wt)], [out])
+        return out, self.const(f"{prefix}.b", b)
+
+    def layer_norm(self, name: str, prefix: str, inputs: list[str], out: str) -> None:
+        """(Skip)LayerNormalization with the weights ``prefix``.w/.b after the first input(s)."""
+        t, c = self.t, self.c
+        norm = [
+            self.const(f"{prefix}.w", t(f"{prefix}.w")),
+            self.const(f"{prefix}.b", t(f"{prefix}.b")),
+        ]
+        if name == "LayerNormalization":
+            self.node(name, [*inputs, *norm], [out], axis=-1, epsilon=c.eps)
+            return
+        skip, bias = inputs[:2], inputs[2:]
+        self.node(name, [*skip, *norm, *bias], [out], domain="com.microsoft", epsilon=c.eps)
+
+    def layer(self, i: int, x: str, out: str) -> None:
+        """Transformer layer ``i`` from ``x`` to ``out``: fused attention, then feed-forward."""
+        t, c, p = self.t, self.c, f"l{i}"
+        # q, k and v in one matmul: the input is quantised once, not three times.
+        qkv_w = np.concatenate([t(f"{p}.{n}.w") for n in ("q", "k", "v")])
+        qkv_b = np.concatenate([t(f"{p}.{n}.b") for n in ("q", "k", "v")])
+        qkv, qkv_bias = self.linear(x, f"{p}.qkv", qkv_w, qkv_b, f"{p}.qkv.y")
+        parts = [f"{p}.q.y", f"{p}.k.y", f"{p}.v.y"]
+        sizes = self.const(f"{p}.qkv.sizes", np.full(3, c.hidden, dtype=np.int64))
+        self.node("Split", [qkv, sizes], parts, axis=-1)
+        self.node(
+            "MultiHeadAttention",
+            [*parts, qkv_bias, "mask"],
+            [f"{p}.ctx"],
+            domain="com.microsoft",
+            num_heads=c.heads,
+        )
+        ao, ao_bias = self.linear(
+            f"{p}.ctx", f"{p}.ao", t(f"{p}.ao.w"), t(f"{p}.ao.b"), f"{p}.ao.y"
+        )
+        self.layer_norm("SkipLayerNormalization", f"{p}.aln", [ao, x, ao_bias], f"{p}.a")
+        fi, fi_bias = self.linear(f"{p}.a", f"{p}.fi", t(f"{p}.fi.w"), t(f"{p}.fi.b"), f"{p}.fi.y")
+        gelu = ("BiasGelu", [fi, fi_bias]) if fi_bias else ("Gelu", [fi])
+        self.node(gelu[0], gelu[1], [f"{p}.g"], domain="com.microsoft")
+        fo, fo_bias = self.linear(f"{p}.g", f"{p}.fo", t(f"{p}.fo.w"), t(f"{p}.fo.b"), f"{p}.fo.y")
+        self.layer_norm("SkipLayerNormalization", f"{p}.oln", [fo, f"{p}.a", fo_bias], out)
+
+
 def build_graph(
     weights: E5Weights, precision: str = "int8", float_matmuls: frozenset[str] = FLOAT_MATMULS
 ):
@@ -68,112 +143,26 @@ def build_graph(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
+    b = _GraphBuilder(weights, precision, float_matmuls)
     c = weights.config
-    nodes: list = []
-    inits: list = []
-
-    def const(name: str, value: np.ndarray) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def linear(x: str, prefix: str, w: np.ndarray, b: np.ndarray, out: str) -> tuple[str, str]:
-        """x @ w.T (+ b) for a PyTorch-layout weight ``w`` (out, in): (output, bias still to
-        add, or ""). A float32 matmul leaves its bias to the fused node that reads it."""
-        wt = np.ascontiguousarray(w.T.astype(np.float32))
-        if precision == "int8" and prefix.split(".")[-1] not in float_matmuls:
-            q, scale = quantize_columns(wt)
-            nodes.append(
-                helper.make_node(
-                    "DynamicQuantizeMatMul",
-                    [
-                        x,
-                        const(f"{prefix}.wq", q),
-                        const(f"{prefix}.ws", scale),
-                        "",
-                        const(f"{prefix}.b", b),
-                    ],
-                    [out],
-                    domain="com.microsoft",
-                )
-            )
-            return out, ""
-        nodes.append(helper.make_node("MatMul", [x, const(f"{prefix}.w", wt)], [out]))
-        return out, const(f"{prefix}.b", b)
-
-    t = weights.tensor
-    nodes.append(
-        helper.make_node(
-            "LayerNormalization",
-            ["embeds", const("emb.ln.w", t("emb.ln.w")), const("emb.ln.b", t("emb.ln.b"))],
-            ["x0"],
-            axis=-1,
-            epsilon=c.eps,
-        )
-    )
+    b.layer_norm("LayerNormalization", "emb.ln", ["embeds"], "x0")
     x = "x0"
     for i in range(c.layers):
-        p = f"l{i}"
-        # q, k and v in one matmul: the input is quantised once, not three times.
-        qkv_w = np.concatenate([t(f"{p}.{n}.w") for n in ("q", "k", "v")])
-        qkv_b = np.concatenate([t(f"{p}.{n}.b") for n in ("q", "k", "v")])
-        qkv, qkv_bias = linear(x, f"{p}.qkv", qkv_w, qkv_b, f"{p}.qkv.y")
-        parts = [f"{p}.q.y", f"{p}.k.y", f"{p}.v.y"]
-        sizes = const(f"{p}.qkv.sizes", np.full(3, c.hidden, dtype=np.int64))
-        nodes.append(helper.make_node("Split", [qkv, sizes], parts, axis=-1))
-        nodes.append(
-            helper.make_node(
-                "MultiHeadAttention",
-                [*parts, qkv_bias, "mask"],
-                [f"{p}.ctx"],
-                domain="com.microsoft",
-                num_heads=c.heads,
-            )
-        )
-        ao, ao_bias = linear(f"{p}.ctx", f"{p}.ao", t(f"{p}.ao.w"), t(f"{p}.ao.b"), f"{p}.ao.y")
-        aln = [const(f"{p}.aln.w", t(f"{p}.aln.w")), const(f"{p}.aln.b", t(f"{p}.aln.b"))]
-        nodes.append(
-            helper.make_node(
-                "SkipLayerNormalization",
-                [ao, x, *aln, ao_bias],
-                [f"{p}.a"],
-                domain="com.microsoft",
-                epsilon=c.eps,
-            )
-        )
-        fi, fi_bias = linear(f"{p}.a", f"{p}.fi", t(f"{p}.fi.w"), t(f"{p}.fi.b"), f"{p}.fi.y")
-        gelu = ("BiasGelu", [fi, fi_bias]) if fi_bias else ("Gelu", [fi])
-        nodes.append(helper.make_node(gelu[0], gelu[1], [f"{p}.g"], domain="com.microsoft"))
-        fo, fo_bias = linear(f"{p}.g", f"{p}.fo", t(f"{p}.fo.w"), t(f"{p}.fo.b"), f"{p}.fo.y")
-        out = "hidden" if i == c.layers - 1 else f"{p}.out"
-        nodes.append(
-            helper.make_node(
-                "SkipLayerNormalization",
-                [
-                    fo,
-                    f"{p}.a",
-                    const(f"{p}.oln.w", t(f"{p}.oln.w")),
-                    const(f"{p}.oln.b", t(f"{p}.oln.b")),
-                    fo_bias,
-                ],
-                [out],
-                domain="com.microsoft",
-                epsilon=c.eps,
-            )
-        )
+        out = "hidden" if i == c.layers - 1 else f"l{i}.out"
+        b.layer(i, x, out)
         x = out
+    states = ["batch", "length", c.hidden]
     graph = helper.make_graph(
-        nodes,
+        b.nodes,
         "e5_small_encoder",
         [
-            helper.make_tensor_value_info(
-                "embeds", TensorProto.FLOAT, ["batch", "length", c.hidden]
-            ),
+            helper.make_tensor_value_info("embeds", TensorProto.FLOAT, states),
             helper.make_tensor_value_info("mask", TensorProto.INT32, ["batch", "length"]),
         ],
-        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "length", c.hidden])],
-        inits,
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, states)],
+        b.inits,
     )
     model = helper.make_model(
         graph,

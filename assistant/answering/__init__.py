@@ -11,7 +11,8 @@ Read it top-down in this order:
    (``calibration.json``): the offline answerer and when it refuses; ``reader/``: the learned
    reader (ONNX model in ``reader/model/``); ``summary.py``: "summarise the article on …";
    ``llm.py``: the optional LLM answerer.
-5. ``citations.py`` (every marker verified, ``plain_text.py``) and ``leakguard.py`` (no
+5. ``subjects.py`` (an answer sentence's opening «Tỉnh», «Ông», «Bộ» named), ``citations.py``
+   (every marker verified, ``plain_text.py``) and ``leakguard.py`` (no
    prompt or instruction text leaves).
 6. ``answer.py``: the :class:`Answer` every interface returns.
 

@@ -189,10 +189,7 @@ def combine(
     # whose answerable questions score lower sets it, and the held-out one will be another
     # domain again) or on their average, each counted once (``average``: the smallest
     # collection's few questions do not decide alone). Pooled, the largest would.
-    by_collection: dict[str, list[float]] = {}
-    for i in pick_idx:
-        if labels[i] == 1:
-            by_collection.setdefault(rows[i]["collection"], []).append(support[i])
+    by_collection = _answerable_by_collection(rows, labels, support, pick_idx)
     t = policy_threshold(list(by_collection.values()), target, policy)
     floor = policy_threshold(list(by_collection.values()), TARGET_LLM_FALSE_REFUSALS, policy)
 
@@ -220,6 +217,15 @@ def combine(
             **_threshold_report(rows, support, pick_idx, by_collection, t, target),
         },
     }
+
+
+def _answerable_by_collection(rows, labels, support, pick_idx) -> dict[str, list[float]]:
+    """The held half's answerable supports, per validation collection."""
+    by_collection: dict[str, list[float]] = {}
+    for i in pick_idx:
+        if labels[i] == 1:
+            by_collection.setdefault(rows[i]["collection"], []).append(support[i])
+    return by_collection
 
 
 def choose_weight(rows: list[dict], answerable: list[int], weights) -> tuple[float, dict]:

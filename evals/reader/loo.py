@@ -116,7 +116,7 @@ def _evaluate(
     return figures
 
 
-def main(argv=None) -> None:
+def _arguments(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--models", default="runs/readers", help="folder holding loo-<collection>/ readers"
@@ -141,48 +141,66 @@ def main(argv=None) -> None:
     p.add_argument(
         "--answerer", default="reader", choices=["reader", "rules"], help="rules: the baseline"
     )
-    args = p.parse_args(argv)
-    out = Path(args.out)
+    return p.parse_args(argv)
+
+
+def _write_heldout(args: argparse.Namespace, name: str) -> tuple[Path, Path, Path]:
+    """The collection's folder, its held-out questions and its article-absent questions."""
+    folder = Path(args.out) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "heldout.json"
+    heldout = heldout_squad(Path(args.data), name, args.limit, args.seed)
+    data.write_text(json.dumps(heldout, ensure_ascii=False))
+    rows = read_collection(Path(args.data), name)
+    picked = pick_absent(
+        rows, list(range(len(rows))), ABSENT, random.Random(f"{args.seed}:absent:{name}")
+    )
+    absent = folder / "absent.json"
+    absent.write_text(json.dumps(absent_squad(rows, picked, name), ensure_ascii=False))
+    return folder, data, absent
+
+
+def _run_rules(folder: Path, data: Path, absent: Path, options: EvalOptions) -> dict:
+    """The hand-tuned answerer over the same embedded corpus (not embedded twice)."""
+    settings = dataclasses.replace(Settings.load(), answerer="rules")
+    rules_dir = folder / "run-rules"
+    rules_dir.mkdir(exist_ok=True)
+    if not (rules_dir / "index").exists():
+        (folder / "run" / "index").mkdir(parents=True, exist_ok=True)
+        (rules_dir / "index").symlink_to((folder / "run" / "index").resolve())
+    return _evaluate(data, absent, folder, "run-rules", settings, options)
+
+
+def _run_reader(model: Path, name: str, paths: tuple[Path, Path, Path], args, options) -> dict:
+    folder, data, absent = paths
+    checks = Path(args.out) / "checks.json"
+    if checks.is_file():  # the checks that may refuse alone, judged without this collection
+        card_path = model / "reader.json"
+        card = json.loads(card_path.read_text())
+        card["blocking_checks"] = allowed_checks(json.loads(checks.read_text())["table"], name)
+        card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    settings = dataclasses.replace(Settings.load(), answerer="reader", reader_dir=str(model))
+    return {**_evaluate(data, absent, folder, "run", settings, options), "reader": str(model)}
+
+
+def main(argv=None) -> None:
+    args = _arguments(argv)
     options = EvalOptions(plots=False, accent_free=args.accent_free)
     table = {}
     for name in args.collections:
-        folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
-        data = folder / "heldout.json"
-        heldout = heldout_squad(Path(args.data), name, args.limit, args.seed)
-        data.write_text(json.dumps(heldout, ensure_ascii=False))
-        rows = read_collection(Path(args.data), name)
-        picked = pick_absent(
-            rows, list(range(len(rows))), ABSENT, random.Random(f"{args.seed}:absent:{name}")
-        )
-        absent = folder / "absent.json"
-        absent.write_text(json.dumps(absent_squad(rows, picked, name), ensure_ascii=False))
+        paths = _write_heldout(args, name)
         if args.prepare:
             continue
-        model = Path(args.model) if args.model else Path(args.models) / f"{args.tag}-{name}"
-        checks = out / "checks.json"
         if args.answerer == "rules":
-            settings = dataclasses.replace(Settings.load(), answerer="rules")
-            rules_dir = folder / "run-rules"
-            rules_dir.mkdir(exist_ok=True)
-            if not (rules_dir / "index").exists():  # the same embedded corpus, not embedded twice
-                (folder / "run" / "index").mkdir(parents=True, exist_ok=True)
-                (rules_dir / "index").symlink_to((folder / "run" / "index").resolve())
             key = f"{name} (rules)"
-            table[key] = _evaluate(data, absent, folder, "run-rules", settings, options)
-            print(name, "rules", json.dumps(table[key]), flush=True)
-            continue
-        if checks.is_file():  # the checks that may refuse alone, judged without this collection
-            card_path = model / "reader.json"
-            card = json.loads(card_path.read_text())
-            card["blocking_checks"] = allowed_checks(json.loads(checks.read_text())["table"], name)
-            card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-        settings = dataclasses.replace(Settings.load(), answerer="reader", reader_dir=str(model))
-        table[name] = _evaluate(data, absent, folder, "run", settings, options)
-        table[name]["reader"] = str(model)
-        print(name, json.dumps(table[name]), flush=True)
+            table[key] = _run_rules(*paths, options)
+        else:
+            model = Path(args.model) if args.model else Path(args.models) / f"{args.tag}-{name}"
+            key = name
+            table[key] = _run_reader(model, name, paths, args, options)
+        print(key, json.dumps(table[key]), flush=True)
     if table:  # merged with earlier runs of other collections
-        path = out / "loo.json"
+        path = Path(args.out) / "loo.json"
         merged = json.loads(path.read_text()) if path.is_file() else {}
         merged.update(table)
         path.write_text(json.dumps(merged, indent=2) + "\n")
