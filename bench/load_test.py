@@ -208,7 +208,7 @@ async def run_load(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
@@ -227,8 +227,32 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=None, help="HOIDAP_API_WORKERS of the started server"
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def _context(args: argparse.Namespace, server, load_before: list[float]) -> dict:
+    """Where the figures came from: the server, its settings and the machine."""
+    return {
+        "server": "started by load_test.py (hoidap serve)" if server else args.url.rstrip("/"),
+        "server_config": {
+            "ip_rate": args.ip_rate,
+            "workers": args.workers or "default (4)",
+            "auth": "API key without per-key limit",
+        }
+        if server
+        else {},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg_1_5_15_at_start": load_before,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "date": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
     server = None
     if args.url:
         url, key = args.url.rstrip("/"), args.key
@@ -250,25 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server:
             server.stop()
-    result.update(
-        {
-            "server": "started by load_test.py (hoidap serve)" if server else url,
-            "server_config": {
-                "ip_rate": args.ip_rate,
-                "workers": args.workers or "default (4)",
-                "auth": "API key without per-key limit",
-            }
-            if server
-            else {},
-            "machine": {
-                "cpus": os.cpu_count(),
-                "loadavg_1_5_15_at_start": load_before,
-                "python": platform.python_version(),
-                "platform": platform.platform(),
-            },
-            "date": datetime.now(UTC).replace(microsecond=0).isoformat(),
-        }
-    )
+    result.update(_context(args, server, load_before))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     lat = result["latency_ms"]
