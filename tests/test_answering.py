@@ -614,3 +614,9 @@ def test_a_name_check_ignores_the_case_staff_type_lower_case_words_in() -> None:
 def test_one_capital_letter_does_not_decide_an_answer(seed_assistant, typed: str) -> None:
     answer = seed_assistant.ask(f"Ai là Phó Chủ tịch {typed} Ủy ban Quốc gia về chuyển đổi số?")
     assert not answer.refused and "Vũ Đức Đam" in answer.answer
+
+
+def test_an_english_question_is_answered_in_vietnamese_citing_the_article(seed_assistant) -> None:
+    answer = seed_assistant.ask("Who chairs the National Committee on digital transformation?")
+    assert not answer.refused and "Phạm Minh Chính" in answer.answer
+    assert answer.citations and "Chủ tịch Ủy ban Quốc gia" in answer.citations[0].quote
