@@ -55,7 +55,7 @@ eval: $(STAMP_DEV)
 
 ## make train-reader: rebuild the shipped reader (assistant/answering/reader/model/) from the open-licence sets
 ## in ../shared/benchmarks (resumes from assistant/answering/reader/model/checkpoint.pt if interrupted)
-READER_RECIPE := --seed 0 --layers 6 --epochs 1 --lr 1e-4
+READER_RECIPE := --seed 0 --layers 6 --epochs 2 --lr 1e-4
 train-reader: $(STAMP_DEV)
 	$(BIN)/python -m evals.reader.train --out assistant/answering/reader/model $(READER_RECIPE)
 	$(BIN)/python -m evals.reader.combine --model assistant/answering/reader/model --cache runs/combine
