@@ -137,3 +137,56 @@ def test_a_deployments_lexicon_can_add_a_back_reference(tmp_path, monkeypatch):
     finally:
         monkeypatch.delenv("HOIDAP_LEXICON")
         reset_lexicon_cache()
+
+
+ARTICLE = """Quảng Trị đẩy mạnh chuyển đổi số trong quản lý đất đai
+
+Năm 2023, UBND tỉnh Quảng Trị ban hành kế hoạch chuyển đổi số với nhiều nhiệm vụ trọng tâm. \
+Quảng Trị xác định dữ liệu là tài nguyên quan trọng.
+
+Tỉnh sẽ hoàn thành cơ sở dữ liệu đất đai vào tháng 6 năm 2024. Ông Lê Văn Hòa, Giám đốc Sở \
+Thông tin và Truyền thông tỉnh Quảng Trị, cho biết nhiều thủ tục đã được số hóa. Ông cho biết \
+tỉnh đã cấp 120.000 tài khoản định danh điện tử.
+"""
+
+
+@pytest.fixture(scope="module")
+def article_settings(tmp_path_factory):
+    """One indexed article (the real default embedder) whose answers open with «Tỉnh», «Ông»."""
+    from index.config import Settings
+    from index.pipeline import run_index
+
+    folder = tmp_path_factory.mktemp("article")
+    (folder / "quang-tri.txt").write_text(ARTICLE, encoding="utf-8")
+    settings = Settings.load(env={"HOIDAP_HOME": str(tmp_path_factory.mktemp("home"))})
+    run_index([folder], settings)
+    return settings
+
+
+@pytest.mark.parametrize("answerer", ["rules", "reader"])
+@pytest.mark.parametrize(
+    ("question", "named", "quoted"),
+    [
+        (
+            "Quảng Trị sẽ hoàn thành cơ sở dữ liệu đất đai khi nào?",
+            "Tỉnh Quảng Trị sẽ hoàn thành",
+            "Tỉnh sẽ hoàn thành",
+        ),
+        (
+            "Quảng Trị đã cấp bao nhiêu tài khoản định danh điện tử?",
+            "Ông Lê Văn Hòa cho biết",
+            "120.000",
+        ),
+    ],
+)
+def test_an_answer_names_its_subject_and_cites_the_article_sentence(
+    article_settings, answerer, question, named, quoted
+):
+    import dataclasses
+
+    from assistant.answering.assistant import Assistant
+
+    assistant = Assistant(dataclasses.replace(article_settings, answerer=answerer))
+    answer = assistant.ask(question)
+    assert not answer.refused and answer.answer.startswith(named)
+    assert quoted in answer.citations[0].quote and quoted in answer.citations[0].text
