@@ -610,3 +610,20 @@ def test_answer_boundaries_are_sentence_tokens_or_untrained(tokenizer):
         _encode(tokenizer, outside, 64)["start"],
         _encode(tokenizer, unanswerable, 64)["end"],
     ) == (-1, 0)
+
+
+def test_an_answer_leads_with_the_best_sentence_and_its_excerpt():
+    from assistant.answering.reader.answerer import compose
+
+    reading, s = _reading_of(
+        [
+            "Năm 2021, tỉnh ban hành kế hoạch chuyển đổi số.",
+            "Kế hoạch có 12 nhiệm vụ trọng tâm.",
+            "Đến năm 2025, tỉnh hoàn thành cơ sở dữ liệu đất đai.",
+            "Dữ liệu được chia sẻ cho các sở, ngành.",
+        ]
+    )
+    # A close runner-up earlier in the passage follows the best sentence.
+    assert compose(reading, [s[2], s[0]], [3.0, 2.5], margin=1.0) == [s[2], s[0]]
+    # An adjacent runner-up is one excerpt with it, read in the passage's order.
+    assert compose(reading, [s[2], s[1]], [3.0, 0.0], margin=None) == [s[1], s[2]]

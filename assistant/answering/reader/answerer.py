@@ -102,8 +102,9 @@ def compose(
     margin: float | None,
     max_sentences: int = 2,
 ) -> list[SentenceScore]:
-    """The sentences an answer cites, in reading order within a passage, passages by rank
-    (``scores``: the ranking scores of at least the first two of ``ranked``).
+    """The sentences an answer cites, passages by rank; in the best sentence's passage, its
+    excerpt (it, its list or back-reference partner, an adjacent runner-up) in reading order
+    first (``scores``: the ranking scores of at least the first two of ``ranked``).
 
     The best sentence; the sentence its list structure ties it to; and the runner-up when
     it is the best one's neighbour (a contiguous excerpt still reads as one point) or,
@@ -116,13 +117,18 @@ def compose(
     partner = list_partner(reading, best) or back_reference_partner(reading, best)
     if partner is not None:
         chosen.append(partner)
+    tied = list(chosen)  # read as one excerpt with the best sentence
     for s, score in zip(ranked[1:2], scores[1:2], strict=True):
         adjacent = s.passage == best.passage and abs(s.sentence - best.sentence) == 1
         close = margin is not None and score >= scores[0] - float(margin)
         if len(chosen) < max_sentences and (adjacent or close) and s not in chosen:
             chosen.append(s)
+            if adjacent:
+                tied.append(s)
     order = {s.passage: i for i, s in reversed(list(enumerate(chosen)))}
-    return sorted(chosen, key=lambda s: (order[s.passage], s.sentence))
+    # The answer leads with the best sentence's excerpt in reading order; a runner-up that
+    # is not part of it follows, even when its passage has it earlier.
+    return sorted(chosen, key=lambda s: (order[s.passage], s not in tied, s.sentence))
 
 
 def list_partner(reading: Reading, best: SentenceScore) -> SentenceScore | None:
