@@ -9,9 +9,9 @@ Nam Định», «Bộ Tài chính», «ông Vũ Trọng Quế»), the name is ta
 title and text: for a person, the one named last before the sentence; for a place or
 body, of the names the article writes after that word and names before the sentence,
 the one it names most often (so «UBND tỉnh Trần Lê Đoài», a person's name after «tỉnh»,
-does not win over «Nam Định», the province the article is about). The name comes from the cited passage,
-so the sentence still passes the citation checks, and the citation keeps the article's
-own sentence as its quote.
+does not win over «Nam Định», the province the article is about). The name comes from
+the cited passage, so the sentence still passes the citation checks, and the citation
+keeps the article's own sentence as its quote.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def resolve_subject(sentence: str, before: str, title: str = "", after: str = ""
 
 def named_subject(sentence: str, chunk: Chunk) -> str:
     """``sentence``, quoted from ``chunk``, with its opening back reference named from the
-    chunk's title and the text before the sentence."""
+    chunk's title and text."""
     at = chunk.text.find(sentence)
     if at < 0:
         return sentence
