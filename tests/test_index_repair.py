@@ -78,7 +78,7 @@ def _answers_with_same_ids(settings: Settings, expected_ids: set[str]) -> None:
 
 def _ids(settings: Settings) -> set[str]:
     manifest = Manifest.load(manifest_path(settings))
-    assert manifest is not None
+    assert manifest is not None, f"no index manifest under {settings.home}"
     return set(manifest.chunks)
 
 
