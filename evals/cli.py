@@ -3,6 +3,8 @@
 * ``hoidap eval --dataset PATH [--out DIR] [--k 10] [--limit N] [--gate evals/gate.json]``
 * ``hoidap eval compare RUN_A RUN_B``
 * ``hoidap eval gate RUN_DIR [--gate evals/gate.json]`` (re-check a finished run)
+* ``hoidap eval separation RUN_DIR… [--targets 0.02 0.05]`` (what any refusal threshold
+  could do with a run's support scores)
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def register(subparsers) -> None:
         help="ask every question without diacritics (as staff often type); gold unchanged",
     )
     p.set_defaults(func=_cmd_eval)
-    sub = p.add_subparsers(dest="eval_command", metavar="{compare,gate}")
+    sub = p.add_subparsers(dest="eval_command", metavar="{compare,gate,separation}")
     c = sub.add_parser("compare", help="per-metric deltas and changed questions of two runs")
     c.add_argument("run_a")
     c.add_argument("run_b")
@@ -78,6 +80,19 @@ def register(subparsers) -> None:
     g.add_argument("run")
     g.add_argument("--gate", dest="gate_file", default=str(DEFAULT_GATE))
     g.set_defaults(func=_cmd_gate)
+    s = sub.add_parser(
+        "separation",
+        help="how well runs' support scores separate answerable from unanswerable questions",
+    )
+    s.add_argument("runs", nargs="+", metavar="RUN", help="run folder, or RUN_A+RUN_B pooled")
+    s.add_argument(
+        "--targets",
+        nargs="+",
+        type=float,
+        default=[0.02, 0.05, 0.08],
+        help="false-refusal shares to report the best threshold's refusals at",
+    )
+    s.set_defaults(func=_cmd_separation)
 
 
 def _summary(report: dict) -> str:
@@ -148,4 +163,19 @@ def _cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     from evals.compare import compare_runs, render
 
     sys.stdout.write(render(compare_runs(args.run_a, args.run_b), args.run_a, args.run_b))
+    return 0
+
+
+def _cmd_separation(args: argparse.Namespace, settings: Settings) -> int:
+    from evals.separation import render, separation
+
+    targets = tuple(args.targets)
+    bad = [t for t in targets if not 0.0 <= t < 1.0]
+    if bad:
+        raise HoidapError(
+            f"--targets must be shares between 0 and 1 (got {bad}); e.g. --targets 0.05.",
+            f"--targets phải là tỉ lệ từ 0 đến 1 (nhận {bad}); ví dụ --targets 0.05.",
+            code="bad_targets",
+        )
+    sys.stdout.write(render([separation(run, targets) for run in args.runs]))
     return 0

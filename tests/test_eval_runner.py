@@ -13,6 +13,7 @@ import pytest
 from assistant.cli import main
 from evals.datasets import QAItem
 from evals.runner import EvalOptions, run_eval, typed_accent_free
+from evals.separation import separation
 from index.config import Settings
 from index.normalize import strip_marks
 
@@ -168,6 +169,10 @@ def test_seed_qa_subset_with_real_assistant(seed_settings, seed_assistant, tmp_p
     assert set(report["per_kind"]) == {"fact", "number", "followup", "unanswerable"}
     assert (out / "score_distribution.png").stat().st_size > 1000
     assert report["retrieval"]["n_judged"] == 4  # the unanswerable one has no gold source
+    # The run's support scores, read back by `hoidap eval separation`.
+    sep = separation(str(out), targets=(0.0,))
+    wins = [by_id[q]["top_score"] > by_id["q094"]["top_score"] for q in golds]
+    assert (sep.answerable, sep.unanswerable) == (4, 1) and sep.auc == sum(wins) / 4
 
 
 @pytest.mark.slow
