@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evals.reader.validate import auc, threshold_at
 from evals.report import load_run
 from index.errors import HoidapError
 
@@ -30,18 +31,6 @@ class Separation:
     unanswerable: int
     auc: float
     ceiling: dict[float, tuple[float, float]]  # target -> (threshold, unanswerable refused)
-
-
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """Probability that an answerable question outscores an unanswerable one (ties: half)."""
-    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
-
-
-def best_threshold(answerable: np.ndarray, target: float) -> float:
-    """Highest threshold refusing at most ``target`` of ``answerable`` (refuse: score < t)."""
-    scores = np.sort(answerable)
-    k = int(np.floor(target * len(scores)))
-    return float(scores[min(k, len(scores) - 1)])
 
 
 def separation(run: str, targets: tuple[float, ...] = DEFAULT_TARGETS) -> Separation:
@@ -60,9 +49,9 @@ def separation(run: str, targets: tuple[float, ...] = DEFAULT_TARGETS) -> Separa
         )
     ceiling = {}
     for target in targets:
-        t = best_threshold(pos, target)
+        t = threshold_at(list(pos), target)
         ceiling[target] = (t, float(np.mean(neg < t)))
-    return Separation(run, len(pos), len(neg), auc(pos, neg), ceiling)
+    return Separation(run, len(pos), len(neg), auc(list(pos), list(neg)), ceiling)
 
 
 def _support(pred: dict) -> float:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from assistant.cli import main
-from evals.separation import auc, best_threshold, separation
+from evals.reader.validate import auc, threshold_at
+from evals.separation import separation
 
 
 def _run(folder: Path, scores: list[tuple[bool, float | None]]) -> Path:
@@ -46,11 +46,11 @@ def test_auc_and_ceiling_by_hand(tmp_path):
 
 
 def test_ties_count_half_and_a_missing_score_ranks_last(tmp_path):
-    assert auc(_arr([0.5]), _arr([0.5])) == 0.5
+    assert auc([0.5], [0.5]) == 0.5
     run = _run(tmp_path / "r", [(True, 0.2), (True, None), (False, 0.1)])
     sep = separation(str(run), targets=(0.5,))
     assert sep.auc == 0.5  # the unscored answerable question loses to everything
-    assert best_threshold(_arr([0.3, 0.1, 0.2]), 0.34) == 0.2
+    assert threshold_at([0.3, 0.1, 0.2], 0.34) == 0.2
 
 
 def test_runs_pool_with_plus_and_one_sided_runs_are_refused(tmp_path, capsys):
@@ -72,7 +72,3 @@ def test_cli_prints_one_row_per_run_and_rejects_bad_targets(tmp_path, capsys):
     assert f"| {b} | 1 | 1 | 1.000 | 100.0 % (0.900) |" in out
     assert main(["eval", "separation", str(a), "--targets", "5"]) == 1
     assert "--targets must be shares between 0 and 1" in capsys.readouterr().err
-
-
-def _arr(values: list[float]) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
