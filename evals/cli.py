@@ -89,8 +89,8 @@ def register(subparsers) -> None:
         "--targets",
         nargs="+",
         type=float,
-        default=[0.02, 0.05, 0.08],
-        help="false-refusal shares to report the best threshold's refusals at",
+        help="false-refusal shares to report the best threshold's refusals at "
+        "(default 0.02 0.05 0.08)",
     )
     s.set_defaults(func=_cmd_separation)
 
@@ -167,9 +167,9 @@ def _cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_separation(args: argparse.Namespace, settings: Settings) -> int:
-    from evals.separation import render, separation
+    from evals.separation import DEFAULT_TARGETS, render, separation
 
-    targets = tuple(args.targets)
+    targets = tuple(args.targets) if args.targets else DEFAULT_TARGETS
     bad = [t for t in targets if not 0.0 <= t < 1.0]
     if bad:
         raise HoidapError(
