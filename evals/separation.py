@@ -37,9 +37,9 @@ def separation(run: str, targets: tuple[float, ...] = DEFAULT_TARGETS) -> Separa
     """The separation of one eval run folder (``hoidap eval --out RUN``), or of several
     pooled as ``RUN_A+RUN_B`` (e.g. a collection's run and its article-absent run)."""
     preds = [p for folder in run.split("+") for p in load_run(folder)[1]]
-    pos = np.array([_support(p) for p in preds if p.get("answerable")], dtype=np.float64)
-    neg = np.array([_support(p) for p in preds if not p.get("answerable")], dtype=np.float64)
-    if not len(pos) or not len(neg):
+    pos = [_support(p) for p in preds if p.get("answerable")]
+    neg = [_support(p) for p in preds if not p.get("answerable")]
+    if not pos or not neg:
         raise HoidapError(
             f"{run} needs answerable and unanswerable questions to measure separation "
             f"({len(pos)} answerable, {len(neg)} unanswerable); evaluate a set with both.",
@@ -49,9 +49,9 @@ def separation(run: str, targets: tuple[float, ...] = DEFAULT_TARGETS) -> Separa
         )
     ceiling = {}
     for target in targets:
-        t = threshold_at(list(pos), target)
-        ceiling[target] = (t, float(np.mean(neg < t)))
-    return Separation(run, len(pos), len(neg), auc(list(pos), list(neg)), ceiling)
+        t = threshold_at(pos, target)
+        ceiling[target] = (t, float(np.mean(np.asarray(neg) < t)))
+    return Separation(run, len(pos), len(neg), auc(pos, neg), ceiling)
 
 
 def _support(pred: dict) -> float:
